@@ -1,0 +1,38 @@
+"""audioup: upsampling without tonal artifacts, for neural audio.
+
+Transposed convolutions repeat one kernel every ``stride`` samples and overlap
+unevenly, so waveform generators built from them add fixed spectral lines at
+multiples of each layer's input rate (Odena et al., Distill 2016; Pons et al.,
+ICASSP 2021). audioup gives drop-in alternatives, a way to measure the lines,
+and vocoder recipes that compare them.
+
+Modules:
+    layers      1D upsamplers (transposed, resize, subpixel, sinc), the registry
+                (:func:`build_upsampler`) and :func:`replace_upsamplers`.
+    metrics     tonal-artifact scores (predicted lines, blind detection) and the
+                standard vocoder metrics; ``audioup measure``.
+    analysis    layer diagnostics: overlap, checkerboard score, matrix form,
+                frequency view, per-layer attribution; ``audioup analyze``.
+    audio       audio file I/O with clear errors, the log-mel front end.
+    models      HiFi-GAN and BigVGAN-style generators, discriminators, losses.
+    data        datasets over WAV files.
+    train       config dataclasses, the training loop, checkpoints; ``audioup train``.
+    inference   checkpoint -> generator -> waveform; ``audioup vocode``.
+    cli         the ``audioup`` console script.
+"""
+__version__ = "0.1.0"
+
+from .layers import (  # noqa: E402
+    UPSAMPLER_KINDS,
+    ResizeConv1d,
+    SincConv1d,
+    SubpixelConv1d,
+    TransposedConv1d,
+    build_upsampler,
+    replace_upsamplers,
+)
+
+__all__ = [
+    "__version__", "UPSAMPLER_KINDS", "build_upsampler", "replace_upsamplers",
+    "TransposedConv1d", "ResizeConv1d", "SubpixelConv1d", "SincConv1d",
+]

@@ -1,0 +1,14 @@
+"""Audio files and the mel front end.
+
+- :mod:`audioup.audio.io`: reading and writing WAV/FLAC files with clear,
+  per-file errors (:class:`AudioError`).
+- :mod:`audioup.audio.mel`: the one log-mel front end used for training,
+  inference and metrics (HiFi-GAN's convention by default).
+"""
+from .io import AudioError, AudioFile, load_audio, save_audio, audio_info, find_audio_files
+from .mel import MelSpectrogram, mel_spectrogram
+
+__all__ = [
+    "AudioError", "AudioFile", "load_audio", "save_audio", "audio_info", "find_audio_files",
+    "MelSpectrogram", "mel_spectrogram",
+]

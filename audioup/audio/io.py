@@ -1,0 +1,210 @@
+"""Reading and writing audio files, with errors that name the file and the problem.
+
+Every loader in audioup goes through :func:`load_audio`, so bad input (an empty
+file, a truncated or corrupt one, a text file named ``.wav``, NaN samples, too
+few samples) is reported the same way everywhere: as an :class:`AudioError`
+whose message starts with the path.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as audio. ``str(err)`` is ``"PATH: problem"``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass
+class AudioFile:
+    """Samples of one file after loading.
+
+    Attributes:
+        samples: float32 array, shape ``(T,)`` when mono, ``(C, T)`` otherwise.
+        sample_rate: rate of ``samples`` in Hz (after any resampling).
+        path: where it came from.
+        channels: channel count of the file on disk.
+        original_rate: sample rate of the file on disk.
+        notes: what was done to the audio on the way (downmix, resampling).
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    path: str
+    channels: int
+    original_rate: int
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[-1] / float(self.sample_rate)
+
+
+def audio_info(path) -> "soundfile._SoundFileInfo":  # noqa: F821
+    """Header of an audio file (rate, channels, frames) without reading samples.
+
+    Raises:
+        AudioError: missing, empty or unreadable file.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        return sf.info(str(path))
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError
+        raise AudioError(path, f"not a readable audio file ({_short(exc)})") from None
+
+
+def load_audio(
+    path,
+    sample_rate: Optional[int] = None,
+    mono: bool = True,
+    min_samples: int = 1,
+    start: int = 0,
+    frames: int = -1,
+) -> AudioFile:
+    """Read an audio file as float32, checked.
+
+    Args:
+        path: file to read.
+        sample_rate: resample to this rate (torchaudio's band-limited resampler);
+            ``None`` keeps the file's rate.
+        mono: average the channels of a multichannel file (recorded in ``notes``).
+        min_samples: fewer samples than this (after resampling) is an error.
+        start, frames: read only part of the file (in the file's own samples).
+
+    Returns:
+        An :class:`AudioFile`.
+
+    Raises:
+        AudioError: empty, corrupt or non-audio file; NaN or Inf samples;
+            a sample rate outside 1 kHz..384 kHz; too short.
+    """
+    import soundfile as sf
+
+    info = audio_info(path)
+    if info.frames == 0:
+        raise AudioError(path, "contains no samples")
+    if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"unsupported sample rate {info.samplerate} Hz "
+                               f"(expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True, start=start, frames=frames)
+    except Exception as exc:
+        raise AudioError(path, f"could not decode samples ({_short(exc)}); the file may be truncated") from None
+    if data.shape[0] == 0:
+        raise AudioError(path, "contains no samples")
+    data = data.T  # (C, T)
+    notes: List[str] = []
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise AudioError(path, f"contains {bad} NaN or Inf samples")
+    channels = data.shape[0]
+    if mono and channels > 1:
+        data = data.mean(axis=0, keepdims=True)
+        notes.append(f"mixed {channels} channels down to mono (mean)")
+    if sample_rate is not None and sample_rate != sr:
+        data = resample(data, sr, sample_rate)
+        notes.append(f"resampled {sr} Hz -> {sample_rate} Hz")
+        sr = sample_rate
+    if data.shape[-1] < min_samples:
+        raise AudioError(path, f"too short: {data.shape[-1]} samples at {sr} Hz, "
+                               f"need at least {min_samples}")
+    samples = data[0] if data.shape[0] == 1 else data
+    return AudioFile(np.ascontiguousarray(samples, dtype=np.float32), int(sr), str(path),
+                     channels, int(info.samplerate), notes)
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling of ``(..., T)`` float samples with torchaudio."""
+    import torch
+    import torchaudio.functional as AF
+
+    if orig_rate == new_rate:
+        return samples
+    out = AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), int(orig_rate), int(new_rate))
+    return out.numpy()
+
+
+def save_audio(path, samples, sample_rate: int, subtype: str = "PCM_16") -> Path:
+    """Write ``samples`` (``(T,)`` or ``(C, T)``, array or tensor) atomically.
+
+    The file is written next to its destination under a temporary name and then
+    renamed, so an interrupted run never leaves a half-written WAV. Samples are
+    clipped to [-1, 1] for integer subtypes.
+    """
+    import soundfile as sf
+
+    if hasattr(samples, "detach"):
+        samples = samples.detach().cpu().float().numpy()
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.T
+    if subtype.startswith("PCM"):
+        samples = np.clip(samples, -1.0, 1.0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, samples, int(sample_rate), subtype=subtype, format=_format_for(path))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> List[Path]:
+    """Expand files and folders (recursively) into a sorted list of audio files.
+
+    A file named explicitly is kept whatever its extension (so that a bad file
+    is reported rather than silently skipped); folders contribute files with
+    one of ``extensions``. A missing path raises :class:`AudioError`.
+    """
+    out: List[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise AudioError(p, "no such file or folder")
+    seen, unique = set(), []
+    for f in out:
+        if f not in seen:
+            seen.add(f)
+            unique.append(f)
+    return unique
+
+
+def _format_for(path: Path) -> str:
+    ext = path.suffix.lower().lstrip(".")
+    return {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "aiff": "AIFF", "aif": "AIFF"}.get(ext, "WAV")
+
+
+def _short(exc: Exception) -> str:
+    msg = str(exc).strip().splitlines()
+    return msg[-1] if msg else type(exc).__name__

@@ -1,0 +1,63 @@
+"""What every upsampler shares: the contract, argument checks, edge padding."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PAD_MODES = ("replicate", "reflect", "zeros")
+
+
+def check_args(in_channels: int, out_channels: int, factor: int, kernel_size: int,
+               min_kernel: int = 1) -> None:
+    """Raise ``ValueError`` for arguments no upsampler accepts."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("factor", factor), ("kernel_size", kernel_size)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if in_channels < 1 or out_channels < 1:
+        raise ValueError(f"channels must be >= 1, got in_channels={in_channels}, out_channels={out_channels}")
+    if factor < 1:
+        raise ValueError(f"factor must be an integer >= 1, got {factor}")
+    if kernel_size < min_kernel:
+        raise ValueError(f"kernel_size {kernel_size} is too short: need at least {min_kernel} for factor {factor}")
+
+
+def check_pad_mode(pad_mode: str) -> str:
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    return pad_mode
+
+
+def same_padding(kernel_size: int):
+    """Left and right padding that keeps a stride-1 convolution's length."""
+    left = (kernel_size - 1) // 2
+    return left, kernel_size - 1 - left
+
+
+def pad1d(x: Tensor, left: int, right: int, mode: str) -> Tensor:
+    """Pad the last axis; ``reflect`` falls back to ``replicate`` when ``x`` is too short."""
+    if left == 0 and right == 0:
+        return x
+    if mode == "zeros":
+        return F.pad(x, (left, right))
+    if mode == "reflect" and x.shape[-1] > max(left, right):
+        return F.pad(x, (left, right), mode="reflect")
+    return F.pad(x, (left, right), mode="replicate")
+
+
+def init_conv_(weight: Tensor, bias, fan_in: int) -> None:
+    """PyTorch's default Conv1d initialisation (Kaiming uniform, a=sqrt(5))."""
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        nn.init.uniform_(bias, -bound, bound)
+
+
+def interleave(y: Tensor, factor: int) -> Tensor:
+    """1D periodic shuffle: ``(B, C * factor, T)`` in ``(c, phase)`` order -> ``(B, C, factor * T)``."""
+    batch, channels, length = y.shape
+    out_channels = channels // factor
+    return y.reshape(batch, out_channels, factor, length).transpose(2, 3).reshape(batch, out_channels, length * factor)

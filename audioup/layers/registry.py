@@ -1,0 +1,87 @@
+"""Build an upsampler by name: ``build_upsampler("resize", 512, 256, factor=8, mode="linear")``.
+
+Kinds: ``transposed``, ``resize`` (``mode`` nearest/linear), ``subpixel``
+(``icnr``), ``sinc``. Short spellings used in configs and on the command
+line: ``resize-nearest``, ``resize-linear``, ``subpixel-icnr``.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, Mapping, Tuple, Union
+
+from torch import nn
+
+from .resize import ResizeConv1d, SincConv1d
+from .subpixel import SubpixelConv1d
+from .transposed import TransposedConv1d
+
+UPSAMPLER_KINDS: Dict[str, type] = {
+    "transposed": TransposedConv1d,
+    "resize": ResizeConv1d,
+    "subpixel": SubpixelConv1d,
+    "sinc": SincConv1d,
+}
+
+ALIASES: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "resize-nearest": ("resize", {"mode": "nearest"}),
+    "resize-linear": ("resize", {"mode": "linear"}),
+    "subpixel-icnr": ("subpixel", {"icnr": True}),
+    "nearest": ("resize", {"mode": "nearest"}),
+    "linear": ("resize", {"mode": "linear"}),
+}
+
+UpsamplerSpec = Union[str, Mapping[str, Any]]
+
+
+def parse_upsampler_spec(spec: UpsamplerSpec) -> Tuple[str, Dict[str, Any]]:
+    """``"resize-linear"`` or ``{"kind": "resize", "mode": "linear"}`` -> ``("resize", {"mode": "linear"})``."""
+    if isinstance(spec, str):
+        kind, options = spec, {}
+    elif isinstance(spec, Mapping):
+        options = dict(spec)
+        if "kind" not in options:
+            raise ValueError(f"upsampler spec {dict(spec)!r} has no 'kind'")
+        kind = options.pop("kind")
+    else:
+        raise ValueError(f"upsampler spec must be a name or a mapping with 'kind', got {spec!r}")
+    kind = str(kind).lower().replace("_", "-")
+    if kind in ALIASES:
+        base, extra = ALIASES[kind]
+        kind, options = base, {**extra, **options}
+    if kind not in UPSAMPLER_KINDS:
+        known = sorted(UPSAMPLER_KINDS) + sorted(ALIASES)
+        raise ValueError(f"unknown upsampler kind {kind!r}; known: {', '.join(known)}")
+    return kind, options
+
+
+def upsampler_label(spec: UpsamplerSpec) -> str:
+    """Short readable name of a spec, e.g. ``resize-linear`` or ``subpixel-icnr``."""
+    kind, options = parse_upsampler_spec(spec)
+    if kind == "resize":
+        return f"resize-{options.get('mode', 'nearest')}"
+    if kind == "subpixel" and options.get("icnr"):
+        return "subpixel-icnr"
+    return kind
+
+
+def build_upsampler(kind: UpsamplerSpec, in_channels: int, out_channels: int, factor: int,
+                    **options: Any) -> nn.Module:
+    """Build one upsampling layer.
+
+    Args:
+        kind: a kind name, alias or spec mapping (see module docstring).
+        in_channels, out_channels, factor: as for every upsampler.
+        **options: the kind's own options (``kernel_size``, ``bias``, ``mode``,
+            ``pad_mode``, ``icnr``, ...); they override those in a spec.
+
+    Raises:
+        ValueError: unknown kind, unknown option, or bad argument values.
+    """
+    name, spec_options = parse_upsampler_spec(kind)
+    options = {**spec_options, **options}
+    cls = UPSAMPLER_KINDS[name]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "in_channels", "out_channels", "factor"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"upsampler {name!r} does not take option(s) {unknown}; it takes {sorted(accepted)}")
+    return cls(in_channels, out_channels, factor, **options)

@@ -1,0 +1,115 @@
+"""Swap every ``nn.ConvTranspose1d`` of a model for another upsampler kind."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .registry import UpsamplerSpec, build_upsampler, parse_upsampler_spec
+
+
+@dataclass
+class Replacement:
+    """One swap made by :func:`replace_upsamplers`."""
+
+    name: str
+    old: str
+    new: str
+    length_offset: int  # output samples beyond factor * T that the old layer made (and the new keeps)
+    weight_norm: bool
+
+
+class MatchLength(nn.Module):
+    """Wraps an upsampler so its output is ``factor * T + offset`` long, like the layer it replaced.
+
+    A positive ``offset`` repeats the last sample; a negative one trims.
+    """
+
+    def __init__(self, upsampler: nn.Module, offset: int):
+        super().__init__()
+        self.upsampler = upsampler
+        self.offset = offset
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.upsampler(x)
+        if self.offset > 0:
+            y = F.pad(y, (0, self.offset), mode="replicate")
+        elif self.offset < 0:
+            y = y[:, :, :y.shape[-1] + self.offset]
+        return y
+
+
+def _has_weight_norm(module: nn.Module) -> bool:
+    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
+        return True  # torch.nn.utils.weight_norm (hook-based)
+    params = getattr(module, "parametrizations", None)
+    return params is not None and "weight" in params
+
+
+def _length_offset(conv: nn.ConvTranspose1d) -> int:
+    """``L_out - stride * T`` of a ConvTranspose1d (independent of T)."""
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    d, op = conv.dilation[0], conv.output_padding[0]
+    return d * (k - 1) + op + 1 - 2 * p - s
+
+
+def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, **options: Any) -> List[Replacement]:
+    """Replace, in place, every ``nn.ConvTranspose1d`` in ``model`` by ``kind``.
+
+    Also finds transposed convolutions wrapped by ``torch.nn.utils.weight_norm``
+    or ``torch.nn.utils.parametrizations.weight_norm``; the new layer gets
+    (parametrized) weight norm too. Channels and factor (the stride) are kept,
+    and so is each output length: a layer that made ``stride * T + n`` samples
+    is replaced by one that makes the same (see :class:`MatchLength`).
+
+    Args:
+        model: any ``nn.Module``.
+        kind: upsampler kind or spec (see :func:`build_upsampler`).
+        **options: passed to :func:`build_upsampler`. With ``kind="transposed"``
+            the old kernel size is kept unless ``kernel_size`` is given.
+
+    Returns:
+        The swaps made, in module order.
+
+    Raises:
+        ValueError: a grouped or dilated transposed convolution (no equivalent).
+    """
+    name_kind, _ = parse_upsampler_spec(kind)
+    targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.ConvTranspose1d)]
+    done: List[Replacement] = []
+    for name, old in targets:
+        if old.groups != 1:
+            raise ValueError(f"{name}: grouped ConvTranspose1d (groups={old.groups}) cannot be replaced")
+        opts = dict(options)
+        if name_kind == "transposed" and "kernel_size" not in opts and old.dilation[0] == 1:
+            opts["kernel_size"] = max(old.kernel_size[0], old.stride[0])
+        opts.setdefault("bias", old.bias is not None)
+        new: nn.Module = build_upsampler(kind, old.in_channels, old.out_channels, old.stride[0], **opts)
+        new = new.to(device=next(old.parameters()).device, dtype=next(old.parameters()).dtype)
+        wn = _has_weight_norm(old)
+        if wn:
+            new = torch.nn.utils.parametrizations.weight_norm(new)
+        offset = _length_offset(old)
+        if offset != 0:
+            new = MatchLength(new, offset)
+        _set_submodule(model, name, new)
+        done.append(Replacement(name, _describe(old), _describe(new), offset, wn))
+    return done
+
+
+def _describe(module: nn.Module) -> str:
+    if isinstance(module, MatchLength):
+        return f"MatchLength({_describe(module.upsampler)}, offset={module.offset})"
+    text = f"{type(module).__name__}({module.extra_repr()})"
+    return text.replace("Parametrized", "")
+
+
+def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    if not name:
+        raise ValueError("the model itself is a ConvTranspose1d; build an upsampler directly instead")
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)

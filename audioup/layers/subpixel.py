@@ -1,0 +1,66 @@
+"""Subpixel convolution: a low-rate convolution to ``factor * C_out`` channels, then the 1D periodic shuffle."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import check_args, check_pad_mode, init_conv_, interleave, pad1d, same_padding
+
+
+def icnr_(weight: Tensor, bias, factor: int) -> None:
+    """ICNR initialisation (Aitken et al. 2017), in place.
+
+    Every output channel's ``factor`` phases get the same kernel (and bias), so
+    the layer starts as a low-rate convolution followed by nearest-neighbour
+    upsampling: no checkerboard at initialisation.
+    """
+    out_total = weight.shape[0]
+    base = torch.empty(out_total // factor, *weight.shape[1:], dtype=weight.dtype)
+    b0 = torch.empty(out_total // factor, dtype=weight.dtype) if bias is not None else None
+    init_conv_(base, b0, weight.shape[1] * weight.shape[2])
+    with torch.no_grad():
+        weight.copy_(base.repeat_interleave(factor, dim=0))
+        if bias is not None:
+            bias.copy_(b0.repeat_interleave(factor))
+
+
+class SubpixelConv1d(nn.Module):
+    """Convolution at the input rate to ``factor * out_channels`` channels, then periodic shuffle.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        factor: integer upsampling factor >= 1.
+        kernel_size: the low-rate convolution's length (default 3).
+        bias: add a learnable bias.
+        icnr: initialise with ICNR, so that at initialisation it equals a
+            low-rate convolution followed by nearest upsampling.
+        pad_mode: ``"replicate"`` (default), ``"reflect"`` or ``"zeros"``.
+
+    Shape:
+        Input: ``(B, in_channels, T)``. Output: ``(B, out_channels, factor * T)``.
+        The convolution's channel ``o * factor + r`` becomes phase ``r`` of output
+        channel ``o``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, factor: int, kernel_size: int = 3,
+                 bias: bool = True, icnr: bool = False, pad_mode: str = "replicate"):
+        super().__init__()
+        check_args(in_channels, out_channels, factor, kernel_size)
+        self.in_channels, self.out_channels, self.factor = in_channels, out_channels, factor
+        self.kernel_size, self.icnr, self.pad_mode = kernel_size, icnr, check_pad_mode(pad_mode)
+        self.pad_left, self.pad_right = same_padding(kernel_size)
+        self.weight = nn.Parameter(torch.empty(out_channels * factor, in_channels, kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels * factor)) if bias else None
+        if icnr:
+            icnr_(self.weight.data, None if self.bias is None else self.bias.data, factor)
+        else:
+            init_conv_(self.weight, self.bias, in_channels * kernel_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.conv1d(pad1d(x, self.pad_left, self.pad_right, self.pad_mode), self.weight, self.bias)
+        return interleave(y, self.factor)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, factor={self.factor}, kernel_size={self.kernel_size}, "
+                f"icnr={self.icnr}, pad_mode={self.pad_mode}, bias={self.bias is not None}")
