@@ -17,7 +17,7 @@ so the three interpolators are aligned with each other.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -111,15 +111,24 @@ def interpolation_taps(mode: str, factor: int, zeros: int = 6, rolloff: float = 
     raise ValueError(f"unknown interpolation mode {mode!r}; expected one of {INTERP_MODES}")
 
 
-def apply_taps(x: Tensor, taps: Tensor, offset: int) -> Tensor:
+def depthwise_taps(taps: Tensor, channels: int) -> Tensor:
+    """Tap table as a grouped-convolution kernel, shape ``(channels * factor, 1, E)``."""
+    return taps.unsqueeze(1).repeat(channels, 1, 1)
+
+
+def apply_taps(x: Tensor, taps: Tensor, offset: int, kernel: Optional[Tensor] = None) -> Tensor:
     """Interpolate ``x`` with a tap table (edges extended by replication).
+
+    ``kernel`` may pass :func:`depthwise_taps` precomputed (modules keep it as a
+    buffer, which also keeps the ONNX graph's kernel shape static).
 
     Shape:
         Input: ``(B, C, T)``; taps ``(factor, E)``. Output: ``(B, C, factor * T)``.
     """
     batch, channels, length = x.shape
     factor, n_taps = taps.shape
+    if kernel is None:
+        kernel = depthwise_taps(taps, channels)
     xp = F.pad(x, (-offset, n_taps - 1 + offset), mode="replicate")
-    kernel = taps.to(x.dtype).unsqueeze(1).repeat(channels, 1, 1)  # (C * factor, 1, E)
-    u = F.conv1d(xp, kernel, groups=channels)  # (B, C * factor, T), channel order (c, r)
+    u = F.conv1d(xp, kernel.to(x.dtype), groups=channels)  # (B, C * factor, T), channel order (c, r)
     return u.reshape(batch, channels, factor, length).transpose(2, 3).reshape(batch, channels, length * factor)

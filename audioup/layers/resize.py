@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import check_args, check_pad_mode, init_conv_, pad1d, same_padding
-from .interp import INTERP_MODES, apply_taps, interpolation_taps
+from .interp import INTERP_MODES, apply_taps, depthwise_taps, interpolation_taps
 import torch.nn.functional as F
 
 
@@ -31,13 +31,14 @@ def default_resize_kernel(factor: int) -> int:
     return max(3, k)
 
 
-def plain_interpolate(x: Tensor, factor: int, mode: str, taps: Tensor, offset: int) -> Tensor:
+def plain_interpolate(x: Tensor, factor: int, mode: str, taps: Tensor, offset: int,
+                      kernel: Optional[Tensor] = None) -> Tensor:
     """The interpolation step of the reference path (``(B, C, T) -> (B, C, factor*T)``)."""
     if mode == "nearest":
         return F.interpolate(x, scale_factor=float(factor), mode="nearest")
     if mode == "linear":
         return F.interpolate(x, scale_factor=float(factor), mode="linear", align_corners=False)
-    return apply_taps(x, taps, offset)
+    return apply_taps(x, taps, offset, kernel)
 
 
 def polyphase_plan(taps: Tensor, offset: int, factor: int, kernel_size: int):
@@ -120,6 +121,7 @@ class ResizeConv1d(nn.Module):
 
         taps, offset = interpolation_taps(mode, factor, zeros=zeros, rolloff=rolloff, beta=beta)
         self.register_buffer("taps", taps, persistent=False)
+        self.register_buffer("taps_kernel", depthwise_taps(taps, in_channels), persistent=False)
         self.taps_offset = offset
         scatter, groups, dmin, dmax = polyphase_plan(taps, offset, factor, kernel_size)
         self.register_buffer("scatter", scatter, persistent=False)
@@ -143,7 +145,7 @@ class ResizeConv1d(nn.Module):
 
     def forward_plain(self, x: Tensor) -> Tensor:
         """Reference path: interpolate, pad at the high rate, convolve."""
-        u = plain_interpolate(x, self.factor, self.mode, self.taps, self.taps_offset)
+        u = plain_interpolate(x, self.factor, self.mode, self.taps, self.taps_offset, self.taps_kernel)
         u = pad1d(u, self.pad_left, self.pad_right, self.pad_mode)
         return F.conv1d(u, self.weight, self.bias)
 

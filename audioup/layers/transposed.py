@@ -1,7 +1,7 @@
 """Transposed convolution with an exact ``factor * T`` output length."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -53,7 +53,7 @@ class TransposedConv1d(nn.ConvTranspose1d):
         self.factor = factor
         self.trim = trim
 
-    def forward(self, x: Tensor, output_size: Optional[list] = None) -> Tensor:
+    def forward(self, x: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
         y = F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
                                self.output_padding, self.groups, self.dilation)
         if self.trim > 0:
