@@ -1,0 +1,23 @@
+"""Vocoder networks whose only difference is the upsampling layer.
+
+- :mod:`.hifigan`: :class:`HiFiGAN` generator and its paper presets (:func:`hifigan_preset`).
+- :mod:`.bigvgan`: :class:`BigVGAN`-style generator with AMP blocks (:func:`bigvgan_preset`).
+- :mod:`.upsampling`: the upsampling stack both generators build from
+  :func:`audioup.layers.build_upsampler` (kernel sizes, initialisation, weight norm).
+- :mod:`.resblocks`: HiFi-GAN's residual blocks, multi-receptive-field fusion, weight-norm helpers.
+- :mod:`.activations`: Snake / SnakeBeta and the anti-aliased (2x resampled) activation.
+- :mod:`.discriminators`: multi-period, multi-scale and multi-resolution discriminators.
+- :mod:`.losses`: least-squares GAN, feature matching, mel L1, multi-resolution STFT.
+- :mod:`.registry`: :func:`build_generator` by name and preset.
+"""
+from .activations import AntiAliasedActivation, DownSample2x, Snake, SnakeBeta, UpSample2x, snake, snake_beta
+from .bigvgan import AMPBlock, BigVGAN, bigvgan_preset
+from .hifigan import HiFiGAN, hifigan_preset
+from .registry import GENERATORS, build_generator
+from .resblocks import MRF, ResBlock1, ResBlock2, remove_weight_norm_
+
+__all__ = [
+    "HiFiGAN", "hifigan_preset", "BigVGAN", "bigvgan_preset", "build_generator", "GENERATORS",
+    "ResBlock1", "ResBlock2", "MRF", "AMPBlock", "remove_weight_norm_",
+    "Snake", "SnakeBeta", "snake", "snake_beta", "AntiAliasedActivation", "UpSample2x", "DownSample2x",
+]

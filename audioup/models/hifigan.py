@@ -1,0 +1,129 @@
+"""HiFi-GAN generator (Kong et al., NeurIPS 2020) with a swappable upsampling layer.
+
+The network is the paper's: a 7-tap input convolution, then per factor a LeakyReLU, an
+upsampler halving the channels and multi-receptive-field fusion (:class:`~.resblocks.MRF`),
+then LeakyReLU, a 7-tap convolution to one channel and tanh. The only change is that the
+upsampling layers come from :func:`audioup.layers.build_upsampler`, so the same network
+can be trained with ``transposed``, ``resize``, ``subpixel`` or ``sinc`` layers.
+
+Presets (:func:`hifigan_preset`): ``v1`` (13.92M parameters with transposed layers),
+``v2`` (0.93M), ``v3`` (1.46M), and ``tiny`` for CPU tests.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import upsampler_label
+from .resblocks import LRELU_SLOPE, MRF, RESBLOCKS, remove_weight_norm_, weight_norm_conv
+from .upsampling import UpsamplerSpec, build_upsampling_stack, check_factors, hop_of, normalize_spec
+
+HIFIGAN_PRESETS: Dict[str, Dict[str, Any]] = {
+    "v1": dict(upsample_factors=(8, 8, 2, 2), upsample_kernel_sizes=(16, 16, 4, 4),
+               upsample_initial_channel=512, resblock="1", resblock_kernel_sizes=(3, 7, 11),
+               resblock_dilations=((1, 3, 5), (1, 3, 5), (1, 3, 5))),
+    "v2": dict(upsample_factors=(8, 8, 2, 2), upsample_kernel_sizes=(16, 16, 4, 4),
+               upsample_initial_channel=128, resblock="1", resblock_kernel_sizes=(3, 7, 11),
+               resblock_dilations=((1, 3, 5), (1, 3, 5), (1, 3, 5))),
+    "v3": dict(upsample_factors=(8, 8, 4), upsample_kernel_sizes=(16, 16, 8),
+               upsample_initial_channel=256, resblock="2", resblock_kernel_sizes=(3, 5, 7),
+               resblock_dilations=((1, 2), (2, 6), (3, 12))),
+    # V3's shape with 32 channels (about 13k parameters): CPU tests and smoke runs.
+    "tiny": dict(upsample_factors=(8, 8, 4), upsample_kernel_sizes=(16, 16, 8),
+                 upsample_initial_channel=32, resblock="2", resblock_kernel_sizes=(3, 5, 7),
+                 resblock_dilations=((1, 2), (2, 6), (3, 12))),
+}
+
+
+def hifigan_preset(name: str) -> Dict[str, Any]:
+    """Keyword arguments of :class:`HiFiGAN` for ``"v1"``, ``"v2"``, ``"v3"`` or ``"tiny"`` (a copy)."""
+    key = str(name).lower()
+    if key not in HIFIGAN_PRESETS:
+        raise ValueError(f"unknown HiFi-GAN preset {name!r}; known: {', '.join(HIFIGAN_PRESETS)}")
+    return dict(HIFIGAN_PRESETS[key])
+
+
+def check_mel(mel: Tensor, n_mels: int, name: str) -> None:
+    """Raise ``ValueError`` unless ``mel`` is ``(B, n_mels, N)`` with ``N >= 1``."""
+    if mel.dim() != 3 or mel.shape[1] != n_mels or mel.shape[2] < 1:
+        raise ValueError(f"{name} expects a mel of shape (B, {n_mels}, frames), got {tuple(mel.shape)}")
+
+
+class HiFiGAN(nn.Module):
+    """HiFi-GAN generator: log-mel ``(B, n_mels, N)`` -> waveform ``(B, 1, hop_length * N)``.
+
+    Args:
+        n_mels: mel bins of the input.
+        upsample_factors: one upsampling layer per factor; their product is the hop length,
+            so any sample rate / hop works (e.g. 16 kHz hop 200 with ``(5, 5, 4, 2)``).
+        upsample_kernel_sizes: kernel of each ``transposed`` layer; ``None`` = ``2 * factor``
+            (which is the paper's 16, 16, 4, 4 for 8, 8, 2, 2).
+        upsample_initial_channel: channels after the input convolution; halved by every
+            upsampler.
+        resblock: ``"1"`` (:class:`~.resblocks.ResBlock1`) or ``"2"``.
+        resblock_kernel_sizes, resblock_dilations: one residual block per pair (MRF).
+        upsampler: upsampler spec (kind name/alias or mapping with ``kind``), ``None`` =
+            ``"transposed"``; see :mod:`.upsampling` for kernel sizes and initialisation.
+        sample_rate: recorded for callers (the network does not depend on it).
+
+    Attributes:
+        hop_length, sample_rate, n_mels, upsample_factors, upsampler_spec, and
+        ``upsamplers`` (the upsampling layers in order, each with ``.factor``).
+
+    Shape:
+        Input: ``(B, n_mels, N)``. Output: ``(B, 1, hop_length * N)`` in ``[-1, 1]``.
+
+    >>> HiFiGAN(**hifigan_preset("tiny"))(torch.zeros(1, 80, 3)).shape
+    torch.Size([1, 1, 768])
+    """
+
+    def __init__(self, n_mels: int = 80, upsample_factors: Sequence[int] = (8, 8, 2, 2),
+                 upsample_kernel_sizes: Optional[Sequence[int]] = None,
+                 upsample_initial_channel: int = 512, resblock: str = "1",
+                 resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
+                 resblock_dilations: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
+                 upsampler: UpsamplerSpec = "transposed", sample_rate: int = 22050):
+        super().__init__()
+        factors, kernels = check_factors(upsample_factors, upsample_kernel_sizes)
+        resblock = str(resblock)
+        if resblock not in RESBLOCKS:
+            raise ValueError(f"resblock must be '1' or '2', got {resblock!r}")
+        if len(resblock_kernel_sizes) != len(resblock_dilations):
+            raise ValueError("resblock_kernel_sizes and resblock_dilations need the same length, got "
+                             f"{list(resblock_kernel_sizes)} and {[list(d) for d in resblock_dilations]}")
+        channels = [upsample_initial_channel // 2 ** i for i in range(len(factors) + 1)]
+        if channels[-1] < 1:
+            raise ValueError(f"upsample_initial_channel={upsample_initial_channel} is too small for "
+                             f"{len(factors)} halvings")
+        self.n_mels, self.sample_rate = int(n_mels), int(sample_rate)
+        self.upsample_factors, self.upsample_kernel_sizes = factors, kernels
+        self.hop_length = hop_of(factors)
+        self.upsampler_spec = normalize_spec(upsampler)
+        self.upsampler_label = upsampler_label(self.upsampler_spec)
+
+        self.conv_pre = weight_norm_conv(n_mels, channels[0], 7, init=False)
+        self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels)
+        block = RESBLOCKS[resblock]
+        self.mrfs = nn.ModuleList(
+            MRF([block(ch, k, d) for k, d in zip(resblock_kernel_sizes, resblock_dilations)])
+            for ch in channels[1:])
+        self.conv_post = weight_norm_conv(channels[-1], 1, 7)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        check_mel(mel, self.n_mels, type(self).__name__)
+        x = self.conv_pre(mel)
+        for up, mrf in zip(self.upsamplers, self.mrfs):
+            x = mrf(up(F.leaky_relu(x, LRELU_SLOPE)))
+        x = self.conv_post(F.leaky_relu(x))  # PyTorch's default slope 0.01, as in the paper's code
+        return x.tanh()
+
+    def remove_weight_norm(self) -> "HiFiGAN":
+        """Fold weight norm into plain weights for inference (in place); returns ``self``."""
+        remove_weight_norm_(self)
+        return self
+
+    def extra_repr(self) -> str:
+        return (f"n_mels={self.n_mels}, sample_rate={self.sample_rate}, hop_length={self.hop_length}, "
+                f"factors={self.upsample_factors}, upsampler={self.upsampler_label}")
