@@ -11,6 +11,14 @@
 - :mod:`.registry`: :func:`build_generator` by name and preset.
 """
 from .activations import AntiAliasedActivation, DownSample2x, Snake, SnakeBeta, UpSample2x, snake, snake_beta
+from .discriminators import (
+    CombinedDiscriminator, MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleDiscriminator,
+    build_discriminators,
+)
+from .losses import (
+    FEATURE_MATCHING_WEIGHT, MEL_WEIGHT, MultiResolutionSTFTLoss, discriminator_loss, feature_matching_loss,
+    generator_adversarial_loss, mel_l1_loss, multi_resolution_stft_loss,
+)
 from .bigvgan import AMPBlock, BigVGAN, bigvgan_preset
 from .hifigan import HiFiGAN, hifigan_preset
 from .registry import GENERATORS, build_generator
@@ -19,5 +27,9 @@ from .resblocks import MRF, ResBlock1, ResBlock2, remove_weight_norm_
 __all__ = [
     "HiFiGAN", "hifigan_preset", "BigVGAN", "bigvgan_preset", "build_generator", "GENERATORS",
     "ResBlock1", "ResBlock2", "MRF", "AMPBlock", "remove_weight_norm_",
+    "MultiPeriodDiscriminator", "MultiScaleDiscriminator", "MultiResolutionDiscriminator",
+    "CombinedDiscriminator", "build_discriminators",
+    "discriminator_loss", "generator_adversarial_loss", "feature_matching_loss", "mel_l1_loss",
+    "MultiResolutionSTFTLoss", "multi_resolution_stft_loss", "FEATURE_MATCHING_WEIGHT", "MEL_WEIGHT",
     "Snake", "SnakeBeta", "snake", "snake_beta", "AntiAliasedActivation", "UpSample2x", "DownSample2x",
 ]
