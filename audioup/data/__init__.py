@@ -1,0 +1,11 @@
+"""Datasets over audio files.
+
+- :mod:`audioup.data.dataset`: file collection (files, folders, filelists), the
+  pre-training file check, and :class:`SegmentDataset` (random fixed-length
+  mono segments at the training rate).
+"""
+from .dataset import (DataError, FileCheck, SegmentDataset, check_files, collect_files,
+                      estimated_megabytes, usable_files)
+
+__all__ = ["DataError", "FileCheck", "SegmentDataset", "check_files", "collect_files",
+           "estimated_megabytes", "usable_files"]

@@ -1,0 +1,182 @@
+"""Training data: a checked list of WAV files cut into random fixed-length segments.
+
+:func:`collect_files` expands files, folders and filelists; :func:`check_files`
+reads every header before training and reports unreadable or too-short files by
+name; :class:`SegmentDataset` returns random ``segment_length``-sample mono
+segments at the training rate, resampling files whose rate differs. Small
+corpora are decoded once and kept in memory.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..audio.io import AudioError, audio_info, find_audio_files, load_audio
+
+
+class DataError(ValueError):
+    """The training data cannot be used (the message lists the files and why)."""
+
+
+@dataclass
+class FileCheck:
+    """Result of :func:`check_files`: usable files with their length at the
+    training rate, and ``(path, problem)`` for the others."""
+
+    good: List[Path] = field(default_factory=list)
+    lengths: List[int] = field(default_factory=list)
+    bad: List[Tuple[Path, str]] = field(default_factory=list)
+
+    def report(self, limit: int = 20) -> str:
+        lines = [f"  {p}: {why}" for p, why in self.bad[:limit]]
+        if len(self.bad) > limit:
+            lines.append(f"  ... and {len(self.bad) - limit} more")
+        return "\n".join(lines)
+
+
+def collect_files(files: Sequence = (), filelist: Optional[str] = None) -> List[Path]:
+    """Audio files from paths (files or folders) and an optional filelist.
+
+    A filelist has one path per line (blank lines and ``#`` comments ignored;
+    anything after a ``|`` is dropped, as in LJSpeech-style lists); relative
+    paths are relative to the filelist's folder.
+
+    Raises:
+        DataError: a path or the filelist does not exist.
+    """
+    paths = list(files)
+    if filelist:
+        listing = Path(filelist)
+        if not listing.is_file():
+            raise DataError(f"{listing}: filelist not found")
+        for line in listing.read_text().splitlines():
+            entry = line.split("|")[0].strip()
+            if entry and not entry.startswith("#"):
+                p = Path(entry)
+                paths.append(p if p.is_absolute() else listing.parent / p)
+    try:
+        return find_audio_files(paths)
+    except AudioError as exc:
+        raise DataError(str(exc)) from None
+
+
+def check_files(files: Iterable, sample_rate: int, min_samples: int) -> FileCheck:
+    """Read every header; a file is bad when unreadable or shorter than ``min_samples``
+    at ``sample_rate`` (after resampling)."""
+    result = FileCheck()
+    for path in files:
+        path = Path(path)
+        try:
+            info = audio_info(path)
+            if info.frames <= 0:
+                raise AudioError(path, "contains no samples")
+            length = int(info.frames * sample_rate // info.samplerate)
+            if length < min_samples:
+                raise AudioError(path, f"too short: {length} samples at {sample_rate} Hz, "
+                                       f"need at least {min_samples}")
+        except AudioError as exc:
+            result.bad.append((path, exc.problem))
+            continue
+        result.good.append(path)
+        result.lengths.append(length)
+    return result
+
+
+def usable_files(files: Sequence[Path], sample_rate: int, min_samples: int,
+                 on_bad_file: str = "stop", log=print) -> FileCheck:
+    """:func:`check_files`, then stop (``DataError`` listing the bad files) or skip them."""
+    check = check_files(files, sample_rate, min_samples)
+    if check.bad:
+        if on_bad_file == "stop":
+            raise DataError(f"{len(check.bad)} of {len(files)} audio files cannot be used "
+                            f"(set data.on_bad_file=skip to train without them):\n{check.report()}")
+        log(f"skipping {len(check.bad)} of {len(files)} audio files:\n{check.report()}")
+    if not check.good:
+        raise DataError("no usable audio files")
+    return check
+
+
+class SegmentDataset(Dataset):
+    """Random fixed-length segments of mono audio at one sample rate.
+
+    Each item is one file (an epoch visits every file once, as in HiFi-GAN);
+    the segment's start is drawn from torch's global generator, so a restored
+    random state gives the same segments.
+
+    Args:
+        files: audio files (already checked with :func:`check_files`).
+        sample_rate: rate of the returned segments; other rates are resampled.
+        segment_length: samples per item; ``None`` returns whole files.
+        cache: decode every file once and keep it in memory.
+        lengths: lengths at ``sample_rate`` if known (avoids reading headers twice).
+
+    Shape:
+        Item: ``(segment_length,)`` float32.
+    """
+
+    def __init__(self, files: Sequence, sample_rate: int, segment_length: Optional[int] = 8192,
+                 cache: bool = False, lengths: Optional[Sequence[int]] = None, progress: bool = False):
+        self.files = [Path(f) for f in files]
+        self.sample_rate = int(sample_rate)
+        self.segment_length = segment_length
+        self._cache: Optional[List[np.ndarray]] = None
+        if cache:
+            from tqdm import tqdm
+
+            items = tqdm(self.files, desc="decoding audio", unit="file", disable=not progress,
+                         leave=False)
+            self._cache = [self._load(f) for f in items]
+        self.lengths = list(lengths) if lengths is not None else [None] * len(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, path: Path) -> np.ndarray:
+        return load_audio(path, sample_rate=self.sample_rate, mono=True).samples
+
+    def _read(self, index: int, start: int) -> np.ndarray:
+        """Samples ``[start, start + segment_length)`` of file ``index`` (lazy path)."""
+        path, n = self.files[index], self.segment_length
+        info = audio_info(path)
+        if info.samplerate == self.sample_rate:
+            return load_audio(path, mono=True, start=start, frames=n).samples
+        # read a little more around the segment at the file's rate, then resample and crop
+        ratio = info.samplerate / self.sample_rate
+        margin = 64
+        first = max(0, int(math.floor(start * ratio)) - margin)
+        count = int(math.ceil(n * ratio)) + 2 * margin
+        chunk = load_audio(path, sample_rate=self.sample_rate, mono=True, start=first,
+                           frames=count).samples
+        offset = start - int(round(first / ratio))
+        return chunk[max(0, offset):max(0, offset) + n]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self._cache is not None:
+            audio = self._cache[index]
+            if self.segment_length is None:
+                return torch.from_numpy(audio)
+            total = audio.shape[0]
+        elif self.segment_length is None:
+            return torch.from_numpy(self._load(self.files[index]))
+        else:
+            if self.lengths[index] is None:
+                info = audio_info(self.files[index])
+                self.lengths[index] = int(info.frames * self.sample_rate // info.samplerate)
+            total = self.lengths[index]
+        n = self.segment_length
+        start = int(torch.randint(0, max(1, total - n + 1), ()).item())
+        segment = audio[start:start + n] if self._cache is not None else self._read(index, start)
+        if segment.shape[0] < n:  # file shorter than a segment, or rounding at the end
+            segment = np.pad(segment, (0, n - segment.shape[0]))
+        return torch.from_numpy(np.ascontiguousarray(segment, dtype=np.float32))
+
+
+def estimated_megabytes(lengths: Sequence[int]) -> float:
+    """Memory for the decoded corpus as float32."""
+    return 4.0 * float(sum(lengths)) / 2 ** 20

@@ -1,0 +1,233 @@
+"""Inference: checkpoint -> generator -> waveform, and ``audioup vocode``.
+
+>>> voc = load_generator("runs/tiny")                      # doctest: +SKIP
+>>> wav = voc(mel)              # (n_mels, N) -> (hop * N,)  # doctest: +SKIP
+>>> voc.vocode_files(["speech/"], "out/")                  # doctest: +SKIP
+
+:func:`load_generator` rebuilds the generator a training checkpoint describes
+(``torch.load(weights_only=True)``), folds weight norm away and wraps it with
+the same mel front end as in training in a :class:`Vocoder`. The command
+takes WAV files or folders (analysis-synthesis through the mel front end) and
+``.npy`` mels ``(n_mels, N)``, and writes one WAV per input at the model's rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .audio.io import AUDIO_EXTENSIONS, AudioError, load_audio, save_audio
+from .audio.mel import MelSpectrogram
+
+MEL_EXTENSIONS = (".npy",)
+
+
+class Vocoder:
+    """A generator and its mel front end, for inference.
+
+    Attributes:
+        generator: the network (eval mode, weight norm removed).
+        mel: :class:`~audioup.audio.mel.MelSpectrogram` used in training.
+        sample_rate, hop_length: of the generator's output.
+        step: training step of the checkpoint.
+    """
+
+    def __init__(self, generator: nn.Module, mel: MelSpectrogram, device="cpu", step: int = 0):
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.mel = mel.to(self.device)
+        self.sample_rate = int(mel.sample_rate)
+        self.hop_length = int(mel.hop_length)
+        self.n_mels = int(mel.n_mels)
+        self.step = step
+        # log-mel of digital silence: pads a batch of mels of different lengths
+        self.silence = float(np.log(mel.clamp))
+
+    @torch.no_grad()
+    def __call__(self, mel: Tensor) -> Tensor:
+        """Log-mel ``(n_mels, N)`` or ``(B, n_mels, N)`` -> waveform ``(hop * N,)`` or ``(B, hop * N)``."""
+        mel = torch.as_tensor(mel, dtype=torch.float32)
+        single = mel.dim() == 2
+        mel = mel.unsqueeze(0) if single else mel
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(f"expected a mel of shape ({self.n_mels}, frames) or "
+                             f"(B, {self.n_mels}, frames), got {tuple(mel.shape)}")
+        wav = self.generator(mel.to(self.device)).squeeze(1).float().cpu()
+        return wav[0] if single else wav
+
+    @torch.no_grad()
+    def wav_to_wav(self, wav: Tensor) -> Tensor:
+        """Analysis-synthesis of ``(T,)`` or ``(B, T)`` audio at :attr:`sample_rate`; same length out.
+
+        The input is zero-padded to a whole number of hops and the output cut back to ``T``.
+        """
+        wav = torch.as_tensor(wav, dtype=torch.float32)
+        single = wav.dim() == 1
+        wav = wav.unsqueeze(0) if single else wav
+        length = wav.shape[-1]
+        padded = torch.nn.functional.pad(wav, (0, (-length) % self.hop_length))
+        out = self(self.mel(padded.to(self.device)))[..., :length]
+        return out[0] if single else out
+
+    def vocode_files(self, inputs: Sequence, out_dir, force: bool = False, batch_size: int = 8,
+                     progress: bool = True) -> "VocodeReport":
+        """Vocode WAV files / folders and ``.npy`` mels into ``out_dir`` (one WAV per input).
+
+        Inputs are sorted by length and batched (mels padded with silence, outputs cut back).
+        A file that cannot be read is reported and the others go on.
+
+        Raises:
+            FileExistsError: an output exists and ``force`` is false (nothing is written).
+        """
+        from tqdm import tqdm
+
+        jobs = plan_outputs(inputs, out_dir)
+        existing = [str(o) for _, o in jobs if o.exists()]
+        if existing and not force:
+            raise FileExistsError(f"{len(existing)} output file(s) already exist (first: {existing[0]}); "
+                                  "use --force to overwrite")
+        report = VocodeReport()
+        items = []
+        for src, dst in jobs:
+            try:
+                items.append((src, dst, *self._load_input(src)))
+            except (AudioError, ValueError) as exc:
+                report.failed.append((src, str(exc)))
+        items.sort(key=lambda it: it[2].shape[-1])
+        bar = tqdm(total=len(items), desc="vocoding", unit="file", disable=not progress)
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            frames = max(it[2].shape[-1] for it in batch)
+            mels = torch.full((len(batch), self.n_mels, frames), self.silence)
+            for i, it in enumerate(batch):
+                mels[i, :, :it[2].shape[-1]] = it[2]
+            wavs = self(mels)
+            for (src, dst, _, length), wav in zip(batch, wavs):
+                save_audio(dst, wav[:length].numpy(), self.sample_rate)
+                report.written.append((src, dst))
+            bar.update(len(batch))
+        bar.close()
+        return report
+
+    def _load_input(self, path: Path) -> Tuple[Tensor, int]:
+        """``(mel (n_mels, N), output length)`` for a WAV (analysis) or a ``.npy`` mel."""
+        if path.suffix.lower() in MEL_EXTENSIONS:
+            try:
+                mel = np.load(path, allow_pickle=False)
+            except Exception as exc:
+                raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
+            mel = mel[0] if mel.ndim == 3 and mel.shape[0] == 1 else mel
+            if mel.ndim != 2 or mel.shape[0] != self.n_mels or mel.shape[1] < 1:
+                raise ValueError(f"{path}: expected a mel of shape ({self.n_mels}, frames), "
+                                 f"got {tuple(mel.shape)}")
+            if not np.isfinite(mel).all():
+                raise ValueError(f"{path}: mel contains NaN or Inf values")
+            return torch.from_numpy(mel.astype(np.float32)), mel.shape[1] * self.hop_length
+        wav = torch.from_numpy(load_audio(path, sample_rate=self.sample_rate).samples)
+        length = wav.shape[-1]
+        padded = torch.nn.functional.pad(wav, (0, (-length) % self.hop_length))
+        with torch.no_grad():
+            mel = self.mel(padded.to(self.device).unsqueeze(0))[0].cpu()
+        return mel, length
+
+
+@dataclass
+class VocodeReport:
+    written: List[Tuple[Path, Path]] = None
+    failed: List[Tuple[Path, str]] = None
+
+    def __post_init__(self):
+        self.written = [] if self.written is None else self.written
+        self.failed = [] if self.failed is None else self.failed
+
+
+def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
+    """``(input, output)`` pairs: a folder's files keep their relative path, files their name.
+
+    Raises:
+        FileNotFoundError: a missing input; ValueError: no inputs or two inputs with one output name.
+    """
+    out_dir = Path(out_dir)
+    jobs: List[Tuple[Path, Path]] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*")
+                           if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS + MEL_EXTENSIONS)
+            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(".wav")) for f in files)
+        elif p.exists():
+            jobs.append((p, out_dir / (p.stem + ".wav")))
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    if not jobs:
+        raise ValueError("no audio (.wav, .flac, ...) or mel (.npy) files in the inputs")
+    seen = {}
+    for src, dst in jobs:
+        if dst in seen:
+            raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}")
+        seen[dst] = src
+    return jobs
+
+
+def load_generator(checkpoint, device="cpu") -> Vocoder:
+    """Load a :class:`Vocoder` from a checkpoint file or a run folder (its newest checkpoint).
+
+    Raises:
+        audioup.train.checkpoint.CheckpointError: missing, corrupt or foreign file.
+    """
+    from .train.checkpoint import load_checkpoint, resolve_checkpoint
+    from .train.setup import build_generator_from
+
+    data = load_checkpoint(resolve_checkpoint(checkpoint), map_location="cpu")
+    generator = build_generator_from(data["generator_config"])
+    generator.load_state_dict(data["generator"])
+    if hasattr(generator, "remove_weight_norm"):
+        generator.remove_weight_norm()
+    return Vocoder(generator, MelSpectrogram(**data["mel"]), device=device, step=int(data["step"]))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "vocode", help="turn WAV files or .npy mels into audio with a trained generator",
+        description="Vocode WAV files/folders (analysis-synthesis through the training mel front end) "
+                    "or .npy mels (n_mels, frames) with a checkpoint; writes one WAV per input at the "
+                    "model's sample rate.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="WAV files, folders or .npy mels")
+    p.add_argument("--checkpoint", required=True, metavar="DIR_OR_FILE",
+                   help="checkpoint file, or a run folder (its newest checkpoint)")
+    p.add_argument("--out", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default: cpu)")
+    p.add_argument("--batch-size", type=int, default=8, help="files per batch (default: 8)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    from .cli import CommandError
+    from .train.checkpoint import CheckpointError
+    from .train.distributed import resolve_device
+
+    if args.batch_size < 1:
+        raise CommandError("--batch-size must be >= 1")
+    try:
+        vocoder = load_generator(args.checkpoint, device=resolve_device(args.device))
+        report = vocoder.vocode_files(args.inputs, args.out, force=args.force,
+                                      batch_size=args.batch_size, progress=True)
+    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
+    for _, dst in report.written:
+        print(dst)
+    for src, why in report.failed:
+        print(f"audioup vocode: skipped {why}", file=sys.stderr)
+    print(f"wrote {len(report.written)} file(s) to {args.out} at {vocoder.sample_rate} Hz"
+          + (f"; {len(report.failed)} failed" if report.failed else ""), file=sys.stderr)
+    return 1 if report.failed else 0

@@ -1,0 +1,44 @@
+"""``audioup train CONFIG [key=value ...] [--init-from CKPT]``."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "train a vocoder from a YAML recipe"
+DESCRIPTION = """Train a GAN vocoder from a YAML recipe (see recipes/).
+
+Settings can be overridden with key=value pairs (dotted keys, YAML values):
+  audioup train recipes/tiny.yaml run_dir=runs/tiny max_steps=20 model.upsampler=resize
+
+Restarting with the same run_dir resumes from its newest good checkpoint.
+Several GPUs or machines: torchrun --nproc_per_node N -m audioup train CONFIG ...
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help=HELP, description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="YAML recipe (may 'extends:' another)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="settings to override, e.g. run_dir=runs/x max_steps=1000 optim.lr=1e-4")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start from this checkpoint's (or run folder's) weights, with fresh "
+                        "optimizers and step 0 (fine-tuning)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cli import CommandError
+    from ..data.dataset import DataError
+    from .checkpoint import CheckpointError
+    from .config import ConfigError, load_config
+    from .loop import TrainingError, train
+
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise CommandError(f"expected key=value overrides after the config, got {bad[0]!r}")
+    try:
+        cfg = load_config(args.config, args.overrides)
+        train(cfg, init_from=args.init_from)
+    except (ConfigError, DataError, CheckpointError, TrainingError) as exc:
+        raise CommandError(str(exc)) from None
+    return 0

@@ -1,0 +1,339 @@
+"""Training configuration: typed dataclasses read from YAML, with ``extends`` and overrides.
+
+A recipe is a small YAML file that names the file it extends and changes only
+what differs::
+
+    extends: base.yaml
+    model: {preset: tiny}
+    data: {files: [../data/cmu_arctic]}
+
+Command-line overrides are ``key=value`` pairs with dotted keys
+(``max_steps=20``, ``optim.lr=1e-4``, ``model.upsampler=resize``); values are
+parsed as YAML (numbers, ``null``, ``[a, b]``, ``{kind: resize}``).
+
+Paths: data paths written in a YAML file are relative to that file; paths given
+as overrides, and ``run_dir`` everywhere, are relative to the current folder.
+The sample rate is written once (``sample_rate``) and used by the data, the
+mel front end, the generator and the metrics. A value of ``???`` marks a
+required setting that a recipe or an override must fill in.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+REQUIRED = "???"
+
+# keys whose (relative) values are paths to input data, resolved against the YAML file
+PATH_KEYS = {("data", "files"), ("data", "filelist"), ("data", "valid_files")}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and the file."""
+
+
+@dataclass
+class DataConfig:
+    """Where the audio comes from and how it is cut.
+
+    ``files`` lists WAV files and/or folders (searched recursively); ``filelist``
+    is a text file with one path per line (relative to the filelist). Held-out
+    audio for validation is ``valid_files``, or else the last ``valid_count``
+    training files (removed from training); with neither, the first training
+    file is used (not held out: a smoke-test setting).
+    """
+
+    files: List[str] = field(default_factory=list)
+    filelist: Optional[str] = None
+    valid_files: List[str] = field(default_factory=list)
+    valid_count: int = 0
+    valid_seconds: float = 4.0       # each validation file is cut to this length
+    segment_length: int = 8192       # samples per training example
+    on_bad_file: str = "stop"        # "stop" or "skip" unreadable / too-short files
+    cache_mb: float = 1024.0         # decode the corpus into memory when it fits
+    num_workers: int = 0
+
+
+@dataclass
+class MelConfig:
+    """The mel front end (HiFi-GAN's convention). ``loss_f_max`` is the upper
+    edge of the mel used by the L1 loss and validation (``null``: Nyquist, as
+    in HiFi-GAN)."""
+
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: Optional[float] = 8000.0
+    loss_f_max: Optional[float] = None
+
+
+@dataclass
+class ModelConfig:
+    """Generator ``generator`` (``hifigan`` or ``bigvgan``) built from ``preset``
+    with ``kwargs`` on top; ``upsampler`` is a kind name or a spec dict
+    (``null``: the preset's transposed convolutions). ``discriminators`` are
+    ``mpd``, ``msd``, ``mrd``; ``discriminator_kwargs`` maps a name to its
+    constructor arguments (e.g. ``{msd: {width: 0.25}}``)."""
+
+    generator: str = "hifigan"
+    preset: Optional[str] = "v1"
+    upsampler: Any = None
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    discriminators: List[str] = field(default_factory=lambda: ["mpd", "msd"])
+    discriminator_kwargs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with exponential decay per epoch (HiFi-GAN's values)."""
+
+    lr: float = 2e-4
+    betas: Tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    lr_decay: float = 0.999
+    grad_clip: Optional[float] = 1000.0   # max gradient norm (BigVGAN's value); null: off
+
+
+@dataclass
+class LossConfig:
+    """Loss weights: mel L1 x45 and feature matching x2 as in HiFi-GAN."""
+
+    mel: float = 45.0
+    feature_matching: float = 2.0
+    adversarial: float = 1.0
+    mrstft: float = 0.0
+
+
+@dataclass
+class LoopConfig:
+    """How the loop runs: batch, intervals, device and precision."""
+
+    batch_size: int = 16
+    log_interval: int = 10
+    checkpoint_interval: int = 5000
+    validation_interval: int = 5000
+    keep_last: int = 3
+    device: str = "auto"              # "auto" (cuda when available), "cpu", "cuda", "cuda:1"
+    precision: str = "fp32"           # "fp32", "bf16" or "fp16" (autocast, GPU only)
+    progress: bool = True
+    write_rank_states: bool = False   # debug: every rank saves its generator at the end
+
+
+@dataclass
+class TrainConfig:
+    run_dir: str = REQUIRED
+    max_steps: int = 2_500_000
+    sample_rate: int = 22050
+    seed: int = 1234
+    data: DataConfig = field(default_factory=DataConfig)
+    mel: MelConfig = field(default_factory=MelConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+
+
+def load_config(path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (following ``extends``), apply ``key=value`` overrides, check it.
+
+    Raises:
+        ConfigError: unreadable file, unknown key, wrong type, missing required value.
+    """
+    raw = _read_yaml_chain(Path(path), seen=())
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        value = _parse_value(text)
+        keys = tuple(key.strip().split("."))
+        if keys[:2] in PATH_KEYS:
+            value = _resolve_paths(value, Path.cwd())
+        _set_dotted(raw, keys, value, item)
+    cfg = from_dict(raw, source=str(path))
+    validate(cfg)
+    return cfg
+
+
+def from_dict(raw: Dict[str, Any], source: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from a plain dict (e.g. the one stored in a checkpoint)."""
+    return _build(TrainConfig, raw, prefix="", source=source)
+
+
+def to_dict(cfg) -> Dict[str, Any]:
+    """The config as plain Python containers (lists, not tuples) for YAML and checkpoints."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(cfg))
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Check required values and the consistency of related settings."""
+    if cfg.run_dir in (REQUIRED, "", None):
+        raise ConfigError("run_dir is required: add run_dir=FOLDER to the command line")
+    if not cfg.data.files and not cfg.data.filelist:
+        raise ConfigError("no training audio: set data.files (files or folders) or data.filelist")
+    for name, value in (("max_steps", cfg.max_steps), ("sample_rate", cfg.sample_rate),
+                        ("train.batch_size", cfg.train.batch_size),
+                        ("data.segment_length", cfg.data.segment_length),
+                        ("train.keep_last", cfg.train.keep_last),
+                        ("train.checkpoint_interval", cfg.train.checkpoint_interval),
+                        ("train.validation_interval", cfg.train.validation_interval),
+                        ("train.log_interval", cfg.train.log_interval)):
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1 (got {value})")
+    if cfg.data.segment_length % cfg.mel.hop_length:
+        raise ConfigError(f"data.segment_length ({cfg.data.segment_length}) must be a multiple of "
+                          f"mel.hop_length ({cfg.mel.hop_length})")
+    choices = {"data.on_bad_file": (cfg.data.on_bad_file, ("stop", "skip")),
+               "train.precision": (cfg.train.precision, ("fp32", "bf16", "fp16"))}
+    for name, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    if not 0 < cfg.optim.lr_decay <= 1:
+        raise ConfigError(f"optim.lr_decay must be in (0, 1] (got {cfg.optim.lr_decay})")
+
+
+# ----------------------------------------------------------------------------- YAML
+
+
+def _read_yaml_chain(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
+    import yaml
+
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' loops back to this file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    for section, key in PATH_KEYS:
+        if isinstance(data.get(section), dict) and key in data[section]:
+            data[section][key] = _resolve_paths(data[section][key], path.parent)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    base = _read_yaml_chain(path.parent / str(parent), seen + (path,))
+    return _merge(base, data)
+
+
+def _merge(base: Dict[str, Any], update: Dict[str, Any]) -> Dict[str, Any]:
+    """Recursive merge: sections merge key by key; lists, ``upsampler`` and ``kwargs`` replace."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("upsampler", "kwargs"):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve_paths(value, root: Path):
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_resolve_paths(v, root) for v in value]
+    p = Path(str(value)).expanduser()
+    return str(p if p.is_absolute() else (root / p).resolve())
+
+
+def _parse_value(text: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(raw: Dict[str, Any], keys: Tuple[str, ...], value, item: str) -> None:
+    node = raw
+    for k in keys[:-1]:
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {k} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+# ----------------------------------------------------------------------------- typing
+
+
+def _build(cls, raw, prefix: str, source: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]} "
+                          f"(known keys under {prefix or 'the top level'}: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in raw.items():
+        key = prefix + name
+        typ = hints[name]
+        if dataclasses.is_dataclass(typ):
+            kwargs[name] = _build(typ, value or {}, key + ".", source)
+        else:
+            kwargs[name] = _coerce(value, typ, key, source)
+    return cls(**kwargs)
+
+
+def _coerce(value, typ, key: str, source: str):
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if typ is Any:
+        return value
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, source)
+    if value == REQUIRED:
+        return value
+    if origin in (list, List):
+        if isinstance(value, (str, int, float)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        return [_coerce(v, args[0], key, source) for v in value] if args else list(value)
+    if origin in (tuple, Tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{source}: {key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, key, source) for v, a in zip(value, args))
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return dict(value)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+    if typ in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        try:
+            number = float(value) if typ is float else int(value) if isinstance(value, (int, str)) else value
+        except ValueError:
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
+        if typ is int and (isinstance(number, float) and not float(number).is_integer()):
+            raise ConfigError(f"{source}: {key} must be a whole number, got {value!r}")
+        return int(number) if typ is int else number
+    if typ is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
+        return str(value)
+    return value

@@ -1,0 +1,349 @@
+"""The training loop: one generic GAN vocoder trainer, variants chosen by the config.
+
+Read top to bottom: :func:`train` sets up (devices, data, models, optimizers),
+resumes from the newest good checkpoint in ``run_dir`` (or starts from
+``init_from`` weights), then repeats :func:`train_step`, and every N steps
+:func:`validate` and :func:`save`. All mutable training state lives in
+:class:`State`, which is exactly what a checkpoint holds.
+
+The step is HiFi-GAN's: the discriminators learn on real vs detached generated
+audio (least squares), then the generator learns from the adversarial loss,
+feature matching (x2) and mel L1 (x45). AdamW and an exponential learning-rate
+decay per epoch, with the scheduler state saved, so a resumed run continues the
+same schedule. A non-finite loss stops the run, naming the step; the last good
+checkpoint is untouched.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+from . import distributed as D
+from .checkpoint import (FORMAT, VERSION, CheckpointError, checkpoint_path, list_checkpoints,
+                         load_checkpoint, load_newest, prune_checkpoints, resolve_checkpoint,
+                         rng_state, save_checkpoint, set_rng_state)
+from .config import TrainConfig, to_dict
+from .setup import Context, build_context, build_data, mel_settings
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (non-finite loss, incompatible checkpoint, ...)."""
+
+
+@dataclass
+class State:
+    """Everything that changes during training (and is saved in a checkpoint)."""
+
+    generator: nn.Module           # possibly DDP-wrapped
+    discriminator: nn.Module       # possibly DDP-wrapped
+    optim_g: torch.optim.Optimizer
+    optim_d: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.LRScheduler
+    sched_d: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    step: int = 0
+
+
+def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str], Any] = print) -> Path:
+    """Train until ``cfg.max_steps``; returns the run folder.
+
+    Resumes automatically from the newest loadable checkpoint in ``cfg.run_dir``;
+    ``init_from`` (a checkpoint or run folder) starts a new run from its weights only.
+
+    Raises:
+        TrainingError, CheckpointError, audioup.data.DataError, ConfigError.
+    """
+    info, device = D.setup(cfg.train.device)
+    try:
+        return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
+    finally:
+        D.cleanup()
+
+
+def _train(cfg, info, device, init_from, log) -> Path:
+    run_dir = Path(cfg.run_dir).resolve()
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
+    ctx = build_context(cfg, device, info, log)
+    state = new_state(cfg, ctx)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(cfg, run_dir)
+
+    resumed = load_newest(run_dir, map_location="cpu", log=log)
+    if resumed is not None:
+        restore(state, resumed, ctx, full=True)
+        log(f"resuming from {resumed['path']} (step {state.step})")
+        if init_from:
+            log(f"note: --init-from {init_from} ignored, the run folder already has checkpoints")
+    elif init_from:
+        source = load_checkpoint(resolve_checkpoint(init_from))
+        restore(state, source, ctx, full=False)
+        log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
+    # every rank draws its own segments; rank 0 keeps the saved (or seeded) random state
+    if info.rank > 0:
+        torch.manual_seed(cfg.seed + 1000 * info.rank + state.step)
+
+    loader, sampler, batches = build_data(cfg, ctx, log)
+    steps_per_epoch = len(batches)
+    if state.step >= cfg.max_steps:
+        log(f"nothing to do: step {state.step} >= max_steps {cfg.max_steps}")
+        return run_dir
+
+    writer = _writer(run_dir) if info.is_main else None
+    progress = _progress(cfg, info, state.step)
+    last_saved = state.step if resumed is not None else -1
+    t0, steps_done = time.perf_counter(), 0
+    try:
+        for batch in epochs(loader, sampler, batches, state.step, steps_per_epoch):
+            losses = train_step(state, batch, ctx)
+            state.step += 1
+            steps_done += 1
+            if state.step % steps_per_epoch == 0:  # epoch boundary: decay the learning rate
+                state.sched_g.step()
+                state.sched_d.step()
+            if progress is not None:
+                progress.update(1)
+            if state.step % cfg.train.log_interval == 0 or state.step == cfg.max_steps:
+                rate = steps_done / max(time.perf_counter() - t0, 1e-9)
+                _log_scalars(writer, progress, state, losses, rate)
+            if state.step % cfg.train.validation_interval == 0 and info.is_main:
+                metrics = validate(state, ctx, writer)
+                log(f"step {state.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            if state.step % cfg.train.checkpoint_interval == 0 or state.step >= cfg.max_steps:
+                if info.is_main:
+                    save(state, ctx, run_dir, cfg.train.keep_last)
+                last_saved = state.step
+                D.barrier()
+            if state.step >= cfg.max_steps:
+                break
+    finally:
+        if progress is not None:
+            progress.close()
+        if writer is not None:
+            writer.close()
+    if cfg.train.write_rank_states:
+        rank_file = run_dir / "ranks" / f"rank{info.rank}.pt"
+        rank_file.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(D.unwrap(state.generator).state_dict(), rank_file)
+    log(f"finished at step {state.step}; checkpoint {checkpoint_path(run_dir, last_saved)}")
+    return run_dir
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def new_state(cfg: TrainConfig, ctx: Context) -> State:
+    """Fresh optimizers and schedulers around the context's models."""
+    g, d = ctx.generator, ctx.discriminator
+    o = cfg.optim
+    optim_g = torch.optim.AdamW(g.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    optim_d = torch.optim.AdamW(d.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    return State(
+        generator=D.wrap(g, ctx.info, ctx.device), discriminator=D.wrap(d, ctx.info, ctx.device),
+        optim_g=optim_g, optim_d=optim_d,
+        sched_g=torch.optim.lr_scheduler.ExponentialLR(optim_g, gamma=o.lr_decay),
+        sched_d=torch.optim.lr_scheduler.ExponentialLR(optim_d, gamma=o.lr_decay),
+        scaler=torch.amp.GradScaler(ctx.device.type, enabled=ctx.precision == "fp16"))
+
+
+def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> None:
+    """Load a checkpoint into ``state``: everything (``full``) or the model weights only."""
+    if ckpt["generator_config"] != ctx.generator_config:
+        raise TrainingError(f"{ckpt.get('path', 'checkpoint')}: its generator "
+                            f"{ckpt['generator_config']} differs from the config's "
+                            f"{ctx.generator_config}; use another run_dir")
+    D.unwrap(state.generator).load_state_dict(ckpt["generator"])
+    if "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names:
+        D.unwrap(state.discriminator).load_state_dict(ckpt["discriminator"])
+    elif full:
+        raise TrainingError(f"{ckpt.get('path')}: discriminators {ckpt.get('discriminators')} "
+                            f"differ from the config's {ctx.discriminator_names}")
+    if not full:
+        return
+    state.optim_g.load_state_dict(ckpt["optim_g"])
+    state.optim_d.load_state_dict(ckpt["optim_d"])
+    state.sched_g.load_state_dict(ckpt["sched_g"])
+    state.sched_d.load_state_dict(ckpt["sched_d"])
+    state.scaler.load_state_dict(ckpt["scaler"]) if ckpt.get("scaler") else None
+    state.step = int(ckpt["step"])
+    set_rng_state(ckpt["rng"])
+
+
+def save(state: State, ctx: Context, run_dir: Path, keep_last: int) -> Path:
+    """Write the checkpoint for ``state.step`` atomically and drop the oldest beyond ``keep_last``."""
+    payload = {
+        "format": FORMAT, "version": VERSION, "step": state.step,
+        "sample_rate": ctx.cfg.sample_rate, "mel": mel_settings(ctx.cfg),
+        "generator_config": ctx.generator_config, "discriminators": ctx.discriminator_names,
+        "generator": D.unwrap(state.generator).state_dict(),
+        "discriminator": D.unwrap(state.discriminator).state_dict(),
+        "optim_g": state.optim_g.state_dict(), "optim_d": state.optim_d.state_dict(),
+        "sched_g": state.sched_g.state_dict(), "sched_d": state.sched_d.state_dict(),
+        "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else {},
+        "rng": rng_state(), "config": to_dict(ctx.cfg),
+    }
+    path = save_checkpoint(payload, checkpoint_path(run_dir, state.step))
+    prune_checkpoints(run_dir, keep_last)
+    return path
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def epochs(loader, sampler, batches, start_step: int, steps_per_epoch: int) -> Iterator[Tensor]:
+    """Endless batches, epoch after epoch, starting where ``start_step`` left off."""
+    epoch, skip = divmod(start_step, steps_per_epoch)
+    while True:
+        sampler.set_epoch(epoch)
+        batches.skip = skip
+        yield from loader
+        epoch, skip = epoch + 1, 0
+
+
+def train_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, float]:
+    """One discriminator update and one generator update on a batch of segments ``(B, T)``."""
+    losses, step, w = ctx.losses, state.step + 1, ctx.cfg.loss
+    real = batch.to(ctx.device, non_blocking=True).unsqueeze(1)
+    with torch.no_grad():
+        mel_in = ctx.mel(real)
+        mel_real = ctx.loss_mel(real)
+    with ctx.autocast():
+        fake = state.generator(mel_in)
+        logits, _ = state.discriminator(torch.cat([real, fake.detach()]))
+        loss_d = losses.discriminator_loss(*_halves(logits))
+    _check_finite(loss_d, "discriminator", step)
+    state.optim_d.zero_grad(set_to_none=True)
+    grad_d = _backward_and_step(state, loss_d, state.optim_d, state.discriminator, ctx)
+
+    with ctx.autocast():
+        logits, features = state.discriminator(torch.cat([real, fake]))
+        adversarial = losses.generator_adversarial_loss(_halves(logits)[1])
+        real_f, fake_f = zip(*[_halves(f) for f in features]) if features else ((), ())
+        matching = losses.feature_matching_loss([list(f) for f in real_f], [list(f) for f in fake_f])
+    mel = losses.mel_l1_loss(ctx.loss_mel(fake.float()), mel_real)
+    loss_g = w.adversarial * adversarial + w.feature_matching * matching + w.mel * mel
+    terms = {"g/adversarial": adversarial, "g/feature_matching": matching, "g/mel_l1": mel}
+    if ctx.mrstft is not None:
+        terms["g/mrstft"] = ctx.mrstft(fake.float(), real)
+        loss_g = loss_g + w.mrstft * terms["g/mrstft"]
+    _check_finite(loss_g, "generator", step)
+    state.optim_g.zero_grad(set_to_none=True)
+    grad_g = _backward_and_step(state, loss_g, state.optim_g, state.generator, ctx)
+    state.scaler.update()
+
+    values = torch.stack([loss_d.detach().float(), loss_g.detach().float()]
+                         + [t.detach().float() for t in terms.values()] + [grad_d, grad_g])
+    values = D.all_reduce_mean(values).tolist()
+    names = ["d/total", "g/total", *terms, "grad_norm/discriminator", "grad_norm/generator"]
+    return dict(zip(names, values))
+
+
+def _halves(tensors):
+    """Split every tensor of a list along the batch into its real and generated halves."""
+    real, fake = [], []
+    for t in tensors:
+        r, f = t.chunk(2, dim=0)
+        real.append(r)
+        fake.append(f)
+    return real, fake
+
+
+def _backward_and_step(state: State, loss: Tensor, optim, module: nn.Module, ctx: Context) -> Tensor:
+    state.scaler.scale(loss).backward()
+    state.scaler.unscale_(optim)
+    clip = ctx.cfg.optim.grad_clip
+    params = [p for p in module.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else math.inf)
+    state.scaler.step(optim)
+    return norm.detach().float()
+
+
+def _check_finite(loss: Tensor, name: str, step: int) -> None:
+    ok = D.all_reduce_mean(torch.isfinite(loss.detach()).float().reshape(1))
+    if ok.item() < 1.0:
+        raise TrainingError(f"non-finite {name} loss ({loss.item()}) at step {step}; stopping. "
+                            "The last good checkpoint is kept; lower optim.lr or use precision=fp32.")
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@torch.no_grad()
+def validate(state: State, ctx: Context, writer=None) -> Dict[str, float]:
+    """Mel L1, multi-resolution STFT distance and tonal score of the generator on held-out audio."""
+    generator = D.unwrap(state.generator)
+    generator.eval()
+    totals: Dict[str, list] = {}
+    try:
+        for i, wav in enumerate(ctx.valid_audio):
+            real = wav.to(ctx.device).view(1, 1, -1)
+            fake = generator(ctx.mel(real)).float()
+            scores = {"val/mel_l1": ctx.losses.mel_l1_loss(ctx.loss_mel(fake), ctx.loss_mel(real)).item()}
+            scores.update(ctx.extra_metrics(fake.view(-1).cpu(), real.view(-1).cpu()))
+            for k, v in scores.items():
+                totals.setdefault(k, []).append(v)
+            if writer is not None and i < ctx.n_logged_samples:
+                _log_audio(writer, f"sample_{i}", fake, real, ctx, state.step)
+    finally:
+        generator.train()
+    means = {k: float(sum(v) / len(v)) for k, v in totals.items()}
+    if writer is not None:
+        for k, v in means.items():
+            writer.add_scalar(k, v, state.step)
+    return means
+
+
+def _log_audio(writer, tag: str, fake: Tensor, real: Tensor, ctx: Context, step: int) -> None:
+    sr = ctx.cfg.sample_rate
+    writer.add_audio(f"{tag}/generated", fake.view(-1).cpu(), step, sample_rate=sr)
+    writer.add_image(f"{tag}/mel_generated", _mel_image(ctx.mel(fake)), step)
+    if step == ctx.cfg.train.validation_interval or step <= ctx.cfg.train.validation_interval:
+        writer.add_audio(f"{tag}/real", real.view(-1).cpu(), step, sample_rate=sr)
+        writer.add_image(f"{tag}/mel_real", _mel_image(ctx.mel(real)), step)
+
+
+def _mel_image(mel: Tensor) -> Tensor:
+    """``(1, n_mels, N)`` log-mel -> ``(1, n_mels, N)`` image in [0, 1], low frequencies at the bottom."""
+    m = mel[0].float().cpu().flip(0)
+    return ((m - m.min()) / (m.max() - m.min()).clamp(min=1e-8)).unsqueeze(0)
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+def _writer(run_dir: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "logs"))
+
+
+def _progress(cfg: TrainConfig, info, start: int):
+    if not (cfg.train.progress and info.is_main):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.max_steps, initial=start, unit="step", desc="training", dynamic_ncols=True)
+
+
+def _log_scalars(writer, progress, state: State, losses: Dict[str, float], rate: float) -> None:
+    if progress is not None:
+        progress.set_postfix({"g": f"{losses['g/total']:.3f}", "d": f"{losses['d/total']:.3f}",
+                              "mel": f"{losses['g/mel_l1']:.3f}"}, refresh=False)
+    if writer is None:
+        return
+    for k, v in losses.items():
+        writer.add_scalar(k, v, state.step)
+    writer.add_scalar("lr", state.optim_g.param_groups[0]["lr"], state.step)
+    writer.add_scalar("steps_per_second", rate, state.step)
+
+
+def _write_config(cfg: TrainConfig, run_dir: Path) -> None:
+    import yaml
+
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
