@@ -1,0 +1,206 @@
+"""Download (resume, checksums, offline errors) and safe archive extraction."""
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+
+from audioup.data.download import (ArchiveError, ChecksumError, DownloadError, _unreachable_message,
+                                   download, extract_archive, file_checksum, parse_checksum)
+
+
+@pytest.fixture
+def payload():
+    return np.random.default_rng(1).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_full_download_verifies_and_skips_second_time(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    dest = download(f"{url}/a.bin", tmp_path / "a.bin", checksum=sha(payload), progress=False,
+                    chunk_size=65536)
+    assert dest.read_bytes() == payload
+    assert not (tmp_path / "a.bin.part").exists()
+    assert download(f"{url}/a.bin", dest, checksum=sha(payload), progress=False) == dest
+    assert len(state.requests) == 1  # verified file reused without a request
+
+
+def test_md5_checksum_accepted(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    md5 = hashlib.md5(payload).hexdigest()
+    assert download(f"{url}/a.bin", tmp_path / "a.bin", checksum=md5, progress=False).read_bytes() == payload
+
+
+def test_interrupted_transfer_resumes_with_range(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    state.cut_after = 100_000
+    dest = tmp_path / "a.bin"
+    with pytest.raises(DownloadError, match="interrupted.*run again to resume"):
+        download(f"{url}/a.bin", dest, checksum=sha(payload), retries=0, progress=False, chunk_size=8192)
+    part = tmp_path / "a.bin.part"
+    assert not dest.exists()
+    assert part.stat().st_size == 100_000
+    download(f"{url}/a.bin", dest, checksum=sha(payload), progress=False)
+    assert state.requests[-1] == ("/a.bin", "bytes=100000-")
+    assert dest.read_bytes() == payload and not part.exists()
+
+
+def test_retry_resumes_within_one_call(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    state.cut_after = 12_345
+    dest = download(f"{url}/a.bin", tmp_path / "a.bin", checksum=sha(payload), retries=1, progress=False,
+                    chunk_size=4096)
+    assert [r[1] for r in state.requests] == [None, "bytes=12345-"]
+    assert dest.read_bytes() == payload
+
+
+def test_server_ignoring_range_restarts_cleanly(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    (tmp_path / "a.bin.part").write_bytes(payload[:5000])
+    state.ignore_range = True
+    dest = download(f"{url}/a.bin", tmp_path / "a.bin", checksum=sha(payload), progress=False)
+    assert state.requests[0][1] == "bytes=5000-"
+    assert dest.read_bytes() == payload  # not 5000 duplicated bytes in front
+
+
+def test_complete_part_file_is_finished_without_body(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    (tmp_path / "a.bin.part").write_bytes(payload)  # e.g. killed between last byte and rename
+    dest = download(f"{url}/a.bin", tmp_path / "a.bin", checksum=sha(payload), progress=False)
+    assert dest.read_bytes() == payload
+
+
+def test_wrong_checksum_is_reported_and_file_removed(http_server, payload, tmp_path):
+    url, state = http_server
+    state.files["/a.bin"] = payload
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(ChecksumError) as err:
+        download(f"{url}/a.bin", tmp_path / "a.bin", checksum=wrong, progress=False)
+    msg = str(err.value)
+    assert "checksum mismatch" in msg and "0" * 64 in msg and hashlib.sha256(payload).hexdigest() in msg
+    assert not (tmp_path / "a.bin").exists() and not (tmp_path / "a.bin.part").exists()
+
+
+def test_existing_file_with_wrong_checksum_is_not_trusted(tmp_path):
+    dest = tmp_path / "a.bin"
+    dest.write_bytes(b"something else")
+    with pytest.raises(ChecksumError, match="does not match"):
+        download("http://127.0.0.1:9/a.bin", dest, checksum="sha256:" + "1" * 64, progress=False)
+
+
+def test_offline_connection_refused(closed_port, tmp_path):
+    with pytest.raises(DownloadError) as err:
+        download(f"http://127.0.0.1:{closed_port}/x.tar.bz2", tmp_path / "x.tar.bz2", progress=False)
+    msg = str(err.value)
+    assert "refused" in msg and "offline" in msg and str(tmp_path / "x.tar.bz2") in msg
+    assert not (tmp_path / "x.tar.bz2").exists()
+
+
+def test_dns_failure_message():
+    msg = _unreachable_message("https://data.example/x.zip", socket.gaierror(-2, "Name or service not known"),
+                               __import__("pathlib").Path("/d/x.zip.part"))
+    assert "cannot resolve host name 'data.example'" in msg and "offline" in msg and "/d/x.zip" in msg
+
+
+def test_http_404(http_server, tmp_path):
+    url, _ = http_server
+    with pytest.raises(DownloadError, match="HTTP error 404"):
+        download(f"{url}/missing.zip", tmp_path / "m.zip", progress=False)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("sha256:" + "A" * 64, ("sha256", "a" * 64)),
+    ("b" * 32, ("md5", "b" * 32)),
+    ("c" * 40, ("sha1", "c" * 40)),
+])
+def test_parse_checksum(text, expected):
+    assert parse_checksum(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["sha256:abc", "xyz", "md5:" + "g" * 32, "nohash:" + "0" * 32])
+def test_parse_checksum_rejects(bad):
+    with pytest.raises(ValueError, match="bad checksum"):
+        parse_checksum(bad)
+
+
+def _tar(path, members, mode):
+    with tarfile.open(path, mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("suffix,mode", [(".tar.bz2", "w:bz2"), (".tar.gz", "w:gz"), (".tar", "w")])
+def test_extract_tar(tmp_path, suffix, mode):
+    archive = _tar(tmp_path / f"a{suffix}", {"top/x.txt": b"x", "top/sub/y.txt": b"yy"}, mode)
+    out = extract_archive(archive, tmp_path / "out")
+    assert (out / "top/x.txt").read_bytes() == b"x" and (out / "top/sub/y.txt").read_bytes() == b"yy"
+    (out / "top/x.txt").write_bytes(b"edited")
+    extract_archive(archive, out)  # marker: second call does nothing
+    assert (out / "top/x.txt").read_bytes() == b"edited"
+
+
+def test_extract_zip(tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("d/z.txt", "zz")
+    assert (extract_archive(archive, tmp_path / "o") / "d/z.txt").read_text() == "zz"
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "ok/../../evil.txt", "/tmp/evil_abs.txt"])
+def test_tar_path_traversal_refused(tmp_path, name):
+    archive = _tar(tmp_path / "bad.tar.gz", {"fine.txt": b"f", name: b"evil"}, "w:gz")
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(ArchiveError, match="refusing to extract"):
+        extract_archive(archive, out)
+    assert not (tmp_path / "deep" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert not (out / "fine.txt").exists()  # checked before anything is written
+
+
+def test_tar_symlink_out_refused(tmp_path):
+    archive = tmp_path / "link.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("escape")
+        info.type, info.linkname = tarfile.SYMTYPE, "../../etc"
+        tar.addfile(info)
+    with pytest.raises(ArchiveError, match="points outside"):
+        extract_archive(archive, tmp_path / "out")
+
+
+def test_zip_path_traversal_refused(tmp_path):
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../evil.txt", "evil")
+    with pytest.raises(ArchiveError, match="refusing to extract"):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_corrupt_and_unknown_archives(tmp_path):
+    bad = tmp_path / "c.tar.gz"
+    bad.write_bytes(b"not a gzip file at all")
+    with pytest.raises(ArchiveError, match="corrupt"):
+        extract_archive(bad, tmp_path / "o")
+    with pytest.raises(ArchiveError, match="unknown archive type"):
+        extract_archive(tmp_path / "x.rar", tmp_path / "o")
+
+
+def test_file_checksum_matches_hashlib(tmp_path, payload):
+    (tmp_path / "p").write_bytes(payload)
+    assert file_checksum(tmp_path / "p", "sha256", chunk_size=1000) == hashlib.sha256(payload).hexdigest()
