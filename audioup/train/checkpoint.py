@@ -128,8 +128,12 @@ def resolve_checkpoint(path_or_dir) -> Path:
     return p
 
 
-def load_newest(run_dir, map_location="cpu", log=print) -> Optional[Dict[str, Any]]:
+def load_newest(run_dir, map_location="cpu", log=print, quarantine: bool = True) -> Optional[Dict[str, Any]]:
     """The newest checkpoint of ``run_dir`` that loads; corrupt ones are reported and skipped.
+
+    With ``quarantine``, a corrupt checkpoint is renamed to ``*.pt.corrupt`` so that it
+    neither shadows nor outlives the checkpoints the resumed run writes (and is kept for
+    inspection). Only one process of a distributed run should quarantine.
 
     Returns ``None`` when the folder has no checkpoints.
 
@@ -143,7 +147,11 @@ def load_newest(run_dir, map_location="cpu", log=print) -> Optional[Dict[str, An
             data = load_checkpoint(path, map_location)
         except CheckpointError as exc:
             errors.append(str(exc))
-            log(f"warning: {exc}; falling back to the previous checkpoint")
+            note = ""
+            if quarantine and path.exists():
+                path.rename(path.with_name(path.name + ".corrupt"))
+                note = f" (renamed to {path.name}.corrupt)"
+            log(f"warning: {exc}{note}; falling back to the previous checkpoint")
             continue
         data["path"] = str(path)
         return data

@@ -75,7 +75,8 @@ def _train(cfg, info, device, init_from, log) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(cfg, run_dir)
 
-    resumed = load_newest(run_dir, map_location="cpu", log=log)
+    resumed = load_newest(run_dir, map_location="cpu", log=log, quarantine=info.is_main)
+    D.barrier()  # rank 0 may have renamed corrupt checkpoints
     if resumed is not None:
         restore(state, resumed, ctx, full=True)
         log(f"resuming from {resumed['path']} (step {state.step})")

@@ -1,0 +1,60 @@
+"""Config: YAML ``extends``, overrides, path resolution and clear errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audioup.train.config import ConfigError, from_dict, load_config, to_dict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_recipe_extends_base_and_resolves_data_against_its_own_folder():
+    cfg = load_config(REPO / "recipes" / "tiny.yaml", ["run_dir=somewhere"])
+    assert cfg.model.preset == "tiny" and cfg.model.generator == "hifigan"  # tiny's and base's
+    assert cfg.optim.lr == pytest.approx(2e-4) and cfg.optim.betas == (0.8, 0.99)
+    assert cfg.optim.lr_decay == pytest.approx(0.999)
+    assert cfg.data.files == [str((REPO / "data" / "cmu_arctic").resolve())]
+    assert cfg.sample_rate == 22050
+
+
+def test_overrides_types_and_nested_keys(tmp_path):
+    base = write(tmp_path / "conf" / "base.yaml", "run_dir: ???\ndata: {files: [audio]}\n")
+    child = write(tmp_path / "conf" / "sub" / "child.yaml",
+                  "extends: ../base.yaml\nmax_steps: 7\nmodel: {kwargs: {upsample_initial_channel: 16}}\n")
+    cfg = load_config(child, ["run_dir=out", "optim.lr=1e-3", "model.upsampler={kind: resize, mode: linear}",
+                              "train.precision=bf16", "optim.grad_clip=null", "data.segment_length=512"])
+    assert cfg.max_steps == 7 and cfg.optim.lr == pytest.approx(1e-3)
+    assert cfg.model.upsampler == {"kind": "resize", "mode": "linear"}
+    assert cfg.model.kwargs == {"upsample_initial_channel": 16}
+    assert cfg.optim.grad_clip is None and cfg.data.segment_length == 512
+    assert cfg.data.files == [str(base.parent / "audio")]  # relative to base.yaml, where it is written
+    assert from_dict(to_dict(cfg), "round trip") == cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lrr=1", "unknown key optim.lrr"),
+    ("max_steps=many", "max_steps must be a number"),
+    ("train.precision=fp8", "train.precision must be one of"),
+    ("data.segment_length=1000", "multiple of mel.hop_length"),
+    ("max_steps", "expected key=value"),
+])
+def test_bad_overrides_name_the_key(tmp_path, override, message):
+    conf = write(tmp_path / "c.yaml", "data: {files: [x]}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(conf, ["run_dir=r", override])
+
+
+def test_required_run_dir_and_missing_extends(tmp_path):
+    conf = write(tmp_path / "c.yaml", "extends: base.yaml\n")
+    with pytest.raises(ConfigError, match="base.yaml: config file not found"):
+        load_config(conf)
+    with pytest.raises(ConfigError, match="run_dir is required"):
+        load_config(REPO / "recipes" / "tiny.yaml")

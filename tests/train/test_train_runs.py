@@ -1,0 +1,132 @@
+"""The real ``audioup train`` entry point on the tiny recipe: steps, resume after SIGKILL,
+corrupt-checkpoint fallback, --init-from, non-finite loss, two-process torchrun."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from audioup.train.checkpoint import list_checkpoints
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "recipes" / "tiny.yaml"
+# the tiny recipe, smaller still: 4-frame segments, no progress bar, one thread per process
+FAST = ["train.progress=false", "data.segment_length=1024", "train.validation_interval=1000",
+        "train.log_interval=1"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def audioup_train(run_dir, *overrides, init_from=None, check=True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "audioup", "train", str(TINY), f"run_dir={run_dir}", *FAST, *overrides]
+    if init_from:
+        cmd += ["--init-from", str(init_from)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def load(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def steps(run_dir) -> list:
+    return [s for s, _ in list_checkpoints(run_dir)]
+
+
+def assert_same_state(a: dict, b: dict, atol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=atol, rtol=0), k
+
+
+@pytest.mark.slow
+def test_steps_validation_fallback_init_from_and_nan(tmp_path):
+    run = tmp_path / "run"
+    audioup_train(run, "max_steps=4", "train.checkpoint_interval=2", "train.validation_interval=2")
+    assert steps(run) == [2, 4]
+    ckpt = load(run / "checkpoints" / "ckpt_00000004.pt")
+    assert ckpt["step"] == 4 and ckpt["sample_rate"] == 22050
+    # 2 files, batch 2: one step per epoch, so the learning rate decayed 4 times
+    assert ckpt["sched_g"]["_last_lr"][0] == pytest.approx(2e-4 * 0.999 ** 4)
+    assert ckpt["optim_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.999 ** 4)
+    assert any((run / "logs").iterdir()) and (run / "config.yaml").is_file()
+
+    # a corrupt newest checkpoint: reported, the previous one is used
+    newest = run / "checkpoints" / "ckpt_00000004.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    proc = audioup_train(run, "max_steps=3", "train.checkpoint_interval=2")
+    out = proc.stdout + proc.stderr
+    assert "ckpt_00000004.pt: corrupt" in out and "falling back" in out
+    assert "ckpt_00000002.pt (step 2)" in out
+    assert steps(run) == [2, 3] and (run / "checkpoints" / "ckpt_00000004.pt.corrupt").is_file()
+
+    # --init-from: weights only, fresh optimizer and step 0; with lr 0 the weights stay put
+    tuned = tmp_path / "tuned"
+    audioup_train(tuned, "max_steps=1", "optim.lr=0", init_from=run / "checkpoints" / "ckpt_00000002.pt")
+    fine = load(tuned / "checkpoints" / "ckpt_00000001.pt")
+    assert fine["step"] == 1
+    assert_same_state(fine["generator"], load(run / "checkpoints" / "ckpt_00000002.pt")["generator"])
+
+    # a NaN loss stops the run naming the step, and leaves the good checkpoints alone
+    before = steps(run)
+    proc = audioup_train(run, "max_steps=10", "loss.mel=.nan", check=False)
+    assert proc.returncode == 1
+    assert "non-finite generator loss" in proc.stderr and "at step 4" in proc.stderr
+    assert steps(run) == before
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "audioup", "train", str(TINY), f"run_dir={run}", *FAST,
+           "max_steps=1000", "train.checkpoint_interval=2", "train.keep_last=5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        deadline = time.time() + 240
+        while not [s for s in steps(run) if s >= 4] and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    newest = steps(run)[-1]
+    assert newest >= 4
+    saved = load(run / "checkpoints" / f"ckpt_{newest:08d}.pt")
+
+    # restarting with max_steps at the checkpoint only restores it: the state written back is its own
+    target = newest + 2
+    proc = audioup_train(run, f"max_steps={target}", "train.checkpoint_interval=2", "train.keep_last=5")
+    assert f"(step {newest})" in proc.stdout
+    resumed = load(run / "checkpoints" / f"ckpt_{target:08d}.pt")
+    assert resumed["step"] == target
+    assert_same_state(load(run / "checkpoints" / f"ckpt_{newest:08d}.pt")["generator"], saved["generator"])
+
+    # the same number of steps without interruption gives the same weights and learning rate
+    reference = tmp_path / "reference"
+    audioup_train(reference, f"max_steps={target}", "train.checkpoint_interval=2")
+    expected = load(reference / "checkpoints" / f"ckpt_{target:08d}.pt")
+    assert_same_state(resumed["generator"], expected["generator"], atol=1e-6)
+    assert_same_state(resumed["discriminator"], expected["discriminator"], atol=1e-6)
+    assert resumed["sched_g"]["_last_lr"][0] == pytest.approx(2e-4 * 0.999 ** target)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_two_process_torchrun_keeps_ranks_identical(tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "audioup", "train", str(TINY), f"run_dir={run}", *FAST, "max_steps=2",
+           "train.batch_size=1", "train.write_rank_states=true"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rank0, rank1 = load(run / "ranks" / "rank0.pt"), load(run / "ranks" / "rank1.pt")
+    assert_same_state(rank0, rank1)
+    assert_same_state(load(run / "checkpoints" / "ckpt_00000002.pt")["generator"], rank0)
