@@ -1,0 +1,109 @@
+"""`audioup analyze` through audioup.cli.main, and the figures."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from audioup.analysis import (checkerboard_score, frequency_response, gradient_spectrum, layer_attribution,
+                              layer_matrix, overlap_pattern, stack_overlap)
+from audioup.analysis import plots
+from audioup.cli import main
+from audioup.layers import build_upsampler
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path):
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == PNG
+    return imread(path).shape
+
+
+def test_layer_json_transposed(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["analyze", "--kind", "transposed", "--factor", "2", "--kernel-size", "3", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["checkerboard_db"] > -20
+    assert sorted(report["overlap"]) == [1.0, 2.0]
+    assert report["overlap_even"] is False
+    assert "checkerboard score" in capsys.readouterr().out
+
+
+def test_layer_json_flat_kinds_and_seed(tmp_path):
+    for args in (["--kind", "resize", "--mode", "nearest", "--factor", "4"],
+                 ["--kind", "subpixel", "--icnr", "--factor", "4", "--channels", "2"]):
+        out = tmp_path / "x.json"
+        assert main(["analyze", *args, "--json", str(out), "--force"]) == 0
+        report = json.loads(out.read_text())
+        assert report["checkerboard_db"] < -60
+        assert len(set(report["overlap"])) == 1
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    main(["analyze", "--kind", "subpixel", "--factor", "2", "--seed", "3", "--json", str(a)])
+    main(["analyze", "--kind", "subpixel", "--factor", "2", "--seed", "3", "--json", str(b)])
+    assert json.loads(a.read_text())["checkerboard_db"] == json.loads(b.read_text())["checkerboard_db"]
+
+
+def test_layer_plots(tmp_path):
+    assert main(["analyze", "--kind", "transposed", "--factor", "2", "--kernel-size", "3",
+                 "--plot", str(tmp_path / "p")]) == 0
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert names == ["checkerboard.png", "frequency.png", "matrix.png", "overlap.png"]
+    height, width = _png_size(tmp_path / "p" / "overlap.png")[:2]
+    assert width > 600 and height > 300
+
+
+def test_cli_errors(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    out.write_text("{}")
+    assert main(["analyze", "--kind", "resize", "--factor", "2", "--json", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err and out.read_text() == "{}"
+    assert main(["analyze", "--kind", "resize"]) == 1
+    assert "--factor" in capsys.readouterr().err
+    assert main(["analyze", "--kind", "transposed", "--factor", "4", "--kernel-size", "3"]) == 1
+    assert "too short" in capsys.readouterr().err
+    assert main(["analyze", "--kind", "bogus", "--factor", "2"]) == 1
+    assert "unknown upsampler" in capsys.readouterr().err
+
+
+def test_generator_model_and_bad_inputs(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["analyze", "--model", "hifigan", "--preset", "tiny", "--frames", "16", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert len(report["layers"]) == 3 and report["sample_rate"] == 22050
+    assert all(layer["checkerboard_db"] > -60 for layer in report["layers"])  # transposed at init
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    assert main(["analyze", "--model", "hifigan", "--preset", "tiny", "--mel-from", str(bad)]) == 1
+    assert str(bad) in capsys.readouterr().err
+    assert main(["analyze", "--checkpoint", str(tmp_path / "missing")]) == 1
+    assert "error" in capsys.readouterr().err
+
+
+def test_generator_from_wav(tmp_path, arctic_files):
+    out = tmp_path / "g.json"
+    assert main(["analyze", "--model", "hifigan", "--preset", "tiny", "--upsampler", "resize-nearest",
+                 "--mel-from", str(arctic_files[0]), "--json", str(out), "--plot", str(tmp_path)]) == 0
+    report = json.loads(out.read_text())
+    assert all(layer["checkerboard_db"] < -60 for layer in report["layers"])
+    assert report["input"] == str(arctic_files[0])
+    assert _png_size(tmp_path / "attribution.png")[0] > 300
+
+
+def test_plot_functions_return_figures_or_paths(tmp_path, tiny_generator, mel_input, discriminator):
+    torch.manual_seed(0)
+    layer = build_upsampler("resize-linear", 2, 2, 2)
+    figures = [
+        plots.plot_overlap(stack_overlap([(3, 2), (4, 2)])),
+        plots.plot_overlap(overlap_pattern(4, 2)),
+        plots.plot_checkerboard(checkerboard_score(layer)),
+        plots.plot_matrix(layer_matrix(layer, 8)),
+        plots.plot_frequency(frequency_response(layer, length=1024)),
+        plots.plot_attribution(layer_attribution(tiny_generator(plant=1), mel_input, 8000)),
+        plots.plot_gradient_spectrum(gradient_spectrum(discriminator(4), length=1024)),
+    ]
+    assert all(len(fig.axes) >= 1 for fig in figures)
+    path = plots.plot_overlap(overlap_pattern(3, 2), tmp_path / "sub" / "o.png")
+    assert path == tmp_path / "sub" / "o.png" and path.read_bytes()[:8] == PNG
