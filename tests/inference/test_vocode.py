@@ -1,0 +1,97 @@
+"""``audioup vocode`` and the Python inference API on a one-step tiny checkpoint."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audioup.inference import load_generator
+from audioup.train import load_config, train
+from audioup.train.checkpoint import CheckpointError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny generator trained for one step through the Python API."""
+    run = tmp_path_factory.mktemp("vocoder-run")
+    cfg = load_config(REPO / "recipes" / "tiny.yaml",
+                      [f"run_dir={run}", "max_steps=1", "train.progress=false", "data.segment_length=1024"])
+    train(cfg, log=lambda *_: None)
+    return run
+
+
+def vocode(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audioup", "vocode", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_round_trip_lengths_rates_and_overwrite_refusal(run_dir, arctic_files, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in arctic_files:  # 16 kHz files: analysed at the model's 22.05 kHz
+        shutil.copy(f, inputs / f.name)
+    np.save(tmp_path / "mel.npy", np.full((80, 9), -5.0, dtype=np.float32))
+    out = tmp_path / "out"
+    proc = vocode("--checkpoint", run_dir, inputs, tmp_path / "mel.npy", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    for f in arctic_files:
+        info, src = sf.info(out / f.name), sf.info(f)
+        assert info.samplerate == 22050
+        assert abs(info.frames - src.frames * 22050 / 16000) <= 1  # the input's duration, at 22.05 kHz
+    mel_out = sf.info(out / "mel.wav")
+    assert (mel_out.frames, mel_out.samplerate) == (9 * 256, 22050)
+
+    before = (out / "mel.wav").stat().st_mtime_ns
+    again = vocode("--checkpoint", run_dir, tmp_path / "mel.npy", "--out", out)
+    assert again.returncode == 1 and "--force" in again.stderr and "already exist" in again.stderr
+    assert (out / "mel.wav").stat().st_mtime_ns == before
+    forced = vocode("--checkpoint", run_dir, tmp_path / "mel.npy", "--out", out, "--force")
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_bad_inputs_are_reported_by_name_and_others_written(run_dir, tmp_path):
+    voc = load_generator(run_dir)
+    np.save(tmp_path / "good.npy", np.full((80, 4), -4.0, dtype=np.float32))
+    np.save(tmp_path / "wrong.npy", np.zeros((40, 4), dtype=np.float32))
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    report = voc.vocode_files([tmp_path], tmp_path / "out", progress=False)
+    assert [dst.name for _, dst in report.written] == ["good.wav"]
+    failed = {src.name: why for src, why in report.failed}
+    assert set(failed) == {"wrong.npy", "broken.wav"} and "(80, frames)" in failed["wrong.npy"]
+
+
+def test_python_api_batched_equals_single_and_matches_training_weights(run_dir, speech_22k):
+    voc = load_generator(run_dir)
+    assert (voc.sample_rate, voc.hop_length, voc.step) == (22050, 256, 1)
+    wav = torch.from_numpy(speech_22k[0][:256 * 20])
+    out = voc.wav_to_wav(wav)
+    assert out.shape == wav.shape and out.abs().max() <= 1.0
+    mel = voc.mel(wav.unsqueeze(0))
+    batch = voc(torch.cat([mel, mel]))
+    torch.testing.assert_close(batch[0], voc(mel[0]), atol=1e-5, rtol=0)
+    # the same network as the training checkpoint's (weight norm folded away)
+    from audioup.train.setup import build_generator_from
+
+    ckpt = torch.load(run_dir / "checkpoints" / "ckpt_00000001.pt", weights_only=True)
+    net = build_generator_from(ckpt["generator_config"])
+    net.load_state_dict(ckpt["generator"])
+    with torch.no_grad():
+        torch.testing.assert_close(net(mel)[0, 0], voc(mel[0]), atol=1e-4, rtol=0)
+
+
+def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "ckpt.pt"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_generator(bad)
+    proc = vocode("--checkpoint", tmp_path / "nothing", "x.wav", "--out", tmp_path / "o")
+    assert proc.returncode == 1 and "nothing" in proc.stderr and "Traceback" not in proc.stderr
