@@ -69,7 +69,7 @@ EXPECTED_PARAMS = {"ljspeech/hifigan_v1": 13.92e6, "ljspeech/hifigan_v2": 0.925e
 
 @pytest.mark.parametrize("path", OWN, ids=lambda p: p.relative_to(RECIPES).as_posix())
 def test_recipe_builds_its_generator(path):
-    from audioup.layers import upsampler_label
+    import audioup.layers as L
     from audioup.train.setup import build_generator_from, generator_config
 
     torch.set_num_threads(1)
@@ -79,8 +79,6 @@ def test_recipe_builds_its_generator(path):
     assert generator.sample_rate == cfg.sample_rate and generator.n_mels == cfg.mel.n_mels
     kind = _kind(path) if path in VARIANTS else "transposed"
     assert generator.upsampler_label == kind
-    import audioup.layers as L
-
     cls = getattr(L, LAYER_CLASS[kind])
     assert all(isinstance(u, cls) for u in generator.upsamplers)
     if kind.startswith("resize"):  # SincConv1d subclasses ResizeConv1d: check it is not one
