@@ -36,6 +36,7 @@ class OverlapPattern:
         layers: ``(kernel_size, stride)`` of each stacked layer, when known.
         kernel: the stack's composite footprint (taps of a one-sample input), when known.
         padding: output samples cropped on the left (rotates the pattern).
+        names: a label for each stacked layer (for the figure).
     """
 
     coverage: List[float]
@@ -43,6 +44,7 @@ class OverlapPattern:
     layers: List[Tuple[int, int]] = field(default_factory=list)
     kernel: List[float] = field(default_factory=list)
     padding: int = 0
+    names: List[str] = field(default_factory=list)
 
     @property
     def even(self) -> bool:
@@ -115,6 +117,9 @@ def layer_overlap(layer: nn.Module, length: int = 32) -> OverlapPattern:
         The coverage over one period, phase 0 = the first output sample. For a
         transposed convolution this equals :func:`overlap_pattern` with the
         layer's padding; resize-convolution and subpixel give an even pattern.
+        Nearest resize-convolution is also described as the stack it is
+        (nearest = kernel ``factor``, stride ``factor`` of ones; then the
+        stride-1 convolution), so its figure shows why the overlap is even.
     """
     factor = layer_factor(layer)
     probe = plain_copy(layer)
@@ -132,10 +137,14 @@ def layer_overlap(layer: nn.Module, length: int = 32) -> OverlapPattern:
     coverage = middle.mean(dim=0)
     layers: List[Tuple[int, int]] = []
     pad = 0
+    names: List[str] = []
     if isinstance(probe, nn.ConvTranspose1d):
         layers = [(int(probe.kernel_size[0]), factor)]
         pad = int(probe.padding[0]) % factor
-    return OverlapPattern([float(c) for c in coverage], factor, layers, [], pad)
+    elif getattr(probe, "mode", None) == "nearest" and isinstance(getattr(probe, "kernel_size", None), int):
+        layers = [(factor, factor), (probe.kernel_size, 1)]
+        names = [f"nearest x{factor}", f"conv k={probe.kernel_size}"]
+    return OverlapPattern([float(c) for c in coverage], factor, layers, [], pad, names)
 
 
 __all__ = ["OverlapPattern", "overlap_pattern", "stack_overlap", "layer_overlap"]

@@ -95,12 +95,15 @@ def plot_overlap(pattern: OverlapPattern, path: Optional[PathLike] = None, n_inp
         ax.set_xlim(min(offsets) - 0.5, width + 0.5)
         ax.set_ylim(-0.3, (n_levels - 1) * 2.0 + 1.1)
         ax.set_yticks([(n_levels - 1 - lv) * 2.0 + 0.4 for lv in range(n_levels)],
-                      ["input"] + [f"k={k}, s={s}" for k, s in pattern.layers])
+                      ["input"] + (pattern.names or [f"k={k}, s={s}" for k, s in pattern.layers]))
         ax.set_xticks([])
         for side in ("top", "right", "bottom"):
             ax.spines[side].set_visible(False)
-        desc = " then ".join(f"kernel {k}, stride {s}" for k, s in pattern.layers)
-        ax.set_title(f"Overlap of a transposed convolution: {desc}")
+        if pattern.names:
+            ax.set_title("Overlap: " + " then ".join(pattern.names))
+        else:
+            desc = " then ".join(f"kernel {k}, stride {s}" for k, s in pattern.layers)
+            ax.set_title(f"Overlap of a transposed convolution: {desc}")
     ax = axes[1]
     cov = np.asarray(pattern.coverage)
     colors = [_gray_cmap()(c / max(cov.max(), 1e-12)) for c in cov]

@@ -102,3 +102,10 @@ def test_bias_only_layer_scores_at_floor():
         layer.weight.zero_()
         layer.bias.fill_(0.3)
     assert checkerboard_score(layer).checkerboard_db <= -299
+
+
+def test_nearest_resize_overlap_is_the_stack_it_is():
+    layer = build_upsampler("resize-nearest", 2, 2, 4)
+    measured = layer_overlap(layer)
+    assert measured.layers == [(4, 4), (layer.kernel_size, 1)]
+    assert stack_overlap(measured.layers).coverage == measured.coverage == [float(layer.kernel_size)] * 4
