@@ -246,8 +246,9 @@ def prepare_ljspeech(root, sample_rate: Optional[int] = None, n_val: int = 150, 
             raise ValueError(f"{val_list}: {len(missing)} ids not in {wav_dir}, e.g. {missing[:3]}")
     else:
         val_ids = hash_select(by_id, n_val)
-    val = [by_id[i] for i in sorted(set(val_ids))]
-    train = [f for f in files if f.stem not in set(val_ids)]
+    val_ids = set(val_ids)
+    val = [by_id[i] for i in sorted(val_ids)]
+    train = [f for f in files if f.stem not in val_ids]
     usable, errors = convert(files, root, root / f"wavs_{sample_rate}", sample_rate, progress)
     return _finish("ljspeech", root, sample_rate, {"train": train, "val": val, "test": val}, usable, errors)
 

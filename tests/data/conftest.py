@@ -5,7 +5,6 @@ import http.server
 import importlib.util
 import re
 import socket
-import sys
 import threading
 from pathlib import Path
 
