@@ -232,19 +232,27 @@ def _safe_target(root: Path, member: str, archive) -> Path:
     return target
 
 
+def _items(items, archive: Path, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=f"extracting {archive.name}", unit="file", disable=not progress, leave=False)
+
+
 def _check_inside(root: Path, link_target: Path, member, archive) -> None:
     if link_target != root and root not in link_target.parents:
         raise ArchiveError(f"{archive}: link {member.name!r} -> {member.linkname!r} points outside {root}; "
                            f"refusing to extract")
 
 
-def extract_archive(archive, out_dir, force: bool = False) -> Path:
+def extract_archive(archive, out_dir, force: bool = False, progress: bool = True) -> Path:
     """Unpack ``archive`` into ``out_dir`` after checking every member.
 
     Members with absolute paths or ``..`` components, symbolic or hard links
     pointing outside ``out_dir``, and device or FIFO entries are refused before
-    anything is written. A marker file ``out_dir/.extracted-ARCHIVE`` makes a
-    second call a no-op unless ``force``.
+    anything is written. A marker file ``out_dir/.extracted-ARCHIVE`` is
+    written last, so an interrupted extraction is redone and a finished one
+    makes a second call a no-op (unless ``force``). A compressed tar is read
+    twice (check, then extract): about two minutes for LJSpeech's 2.6 GB.
 
     Returns:
         ``out_dir``.
@@ -275,12 +283,13 @@ def extract_archive(archive, out_dir, force: bool = False) -> Path:
                     elif m.islnk():
                         _check_inside(root, _safe_target(root, m.linkname, archive), m, archive)
                 kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                tar.extractall(root, members=members, **kwargs)
+                for m in _items(members, archive, progress):
+                    tar.extract(m, root, **kwargs)
         else:
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
                     _safe_target(root, info.filename, archive)
-                for info in zf.infolist():
+                for info in _items(zf.infolist(), archive, progress):
                     zf.extract(info, root)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from None

@@ -172,7 +172,7 @@ def fetch(info: DatasetInfo, subset: str, root: Path, download: bool = True, url
             f"{file}: archive not found and downloading is off; download {url} ({info.homepage}) "
             f"into {file.parent}, or allow downloading")
     _download(url, file, checksum=checksum, progress=progress)
-    return extract_archive(file, out)
+    return extract_archive(file, out, progress=progress)
 
 
 def convert(files: Sequence[Path], src_root: Path, out_root: Path, sample_rate: int,

@@ -154,6 +154,9 @@ def test_extract_tar(tmp_path, suffix, mode):
     (out / "top/x.txt").write_bytes(b"edited")
     extract_archive(archive, out)  # marker: second call does nothing
     assert (out / "top/x.txt").read_bytes() == b"edited"
+    (out / f".extracted-a{suffix}").unlink()  # as if interrupted before the end: extracted again
+    extract_archive(archive, out, progress=False)
+    assert (out / "top/x.txt").read_bytes() == b"x"
 
 
 def test_extract_zip(tmp_path):
