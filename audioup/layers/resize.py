@@ -1,17 +1,18 @@
 """Resize-convolution: interpolate, then a stride-1 convolution.
 
-The map ``x -> conv(interp(x))`` repeats every ``factor`` output samples, so it
-can be computed at the low rate (polyphase form): each output phase ``r`` is a
-short convolution of the un-interpolated input whose kernel is the high-rate
-kernel folded through the interpolator's taps. Phases that read the same input
-offsets are grouped into one convolution, so nearest resize with kernel
-``k <= factor + 1`` costs two input taps per phase: the same multiply count as
-a transposed convolution with kernel ``2 * factor``.
+The map ``x -> conv(interp(x))`` repeats every ``factor`` output samples: it is
+a strided transposed convolution of the un-interpolated input whose kernel is
+the high-rate kernel folded through the interpolator's taps (polyphase form,
+:func:`transposed_plan`). The default forward computes it that way, at the low
+rate. Nearest resize with ``kernel_size <= factor + 1`` then needs exactly the
+``2 * factor`` taps of HiFi-GAN's transposed convolution: the two layers cost
+the same and differ only in that resize ties the taps, so that every phase sees
+the same kernel sum (no checkerboard).
 
 Edges: the high-rate convolution pads its input (``replicate`` by default,
-``reflect`` or ``zeros``). For ``replicate`` (and ``zeros`` with nearest) the
-polyphase form of nearest and linear is exact everywhere; otherwise the few edge samples are
-recomputed with the plain path on a short slice.
+``reflect`` or ``zeros``). For nearest and linear with ``replicate`` (and
+nearest with ``zeros``) the folded form is exact everywhere; otherwise the few
+edge samples are recomputed with the plain path on a short slice.
 """
 from __future__ import annotations
 
@@ -41,41 +42,51 @@ def plain_interpolate(x: Tensor, factor: int, mode: str, taps: Tensor, offset: i
     return apply_taps(x, taps, offset, kernel)
 
 
-def polyphase_plan(taps: Tensor, offset: int, factor: int, kernel_size: int):
-    """Fold a tap table through a high-rate kernel.
+def transposed_plan(taps: Tensor, offset: int, factor: int, kernel_size: int):
+    """Fold an interpolator and a high-rate kernel into one transposed-convolution kernel.
 
-    Returns ``(scatter, groups, dmin, dmax)``: ``scatter`` of shape
-    ``(kernel_size, factor, D)`` maps the high-rate kernel to polyphase kernels
-    (``W[o, i, r, d] = sum_j w[o, i, j] * scatter[j, r, d]``, input offset
-    ``dmin + d``); ``groups`` lists ``(r0, r1, d0, d1)``: phases ``r0:r1`` use
-    offsets ``d0:d1`` only.
+    Output phase ``r`` of ``conv(interp(x))`` reads ``x[m + d]`` with weight
+    ``W[r, d]``; a transposed convolution with stride ``factor`` reads the same
+    sample with its tap ``t = r - factor * d``. So the whole layer is one
+    ``conv_transpose1d`` whose kernel spans the ``(r, d)`` pairs in use: for
+    nearest with ``kernel_size <= factor + 1`` that is ``2 * factor`` taps,
+    HiFi-GAN's transposed kernel, with the taps tied to the ``kernel_size``
+    free weights (the weight-tying view of Odena et al.).
+
+    Returns:
+        A dict: ``scatter`` ``(kernel_size, L)`` with
+        ``K[i, o, t] = sum_j w[o, i, j] * scatter[j, t]``; ``pad``, the
+        ``(left, right)`` edge extension of ``x``; and ``padding``,
+        ``output_padding`` for ``conv_transpose1d`` so the output is exactly
+        ``factor * T`` samples.
     """
     left, _ = same_padding(kernel_size)
-    n_taps = taps.shape[1]
     entries = []
     for r in range(factor):
         for j in range(kernel_size):
             pos = r + j - left
             cell, phase = pos // factor, pos % factor
-            for e in range(n_taps):
+            for e in range(taps.shape[1]):
                 if taps[phase, e] != 0:
-                    entries.append((j, r, cell + offset + e, float(taps[phase, e])))
-    dmin = min(e[2] for e in entries)
-    dmax = max(e[2] for e in entries)
-    scatter = torch.zeros(kernel_size, factor, dmax - dmin + 1, dtype=torch.float64)
-    span = [[dmax, dmin] for _ in range(factor)]
-    for j, r, d, value in entries:
-        scatter[j, r, d - dmin] += value
-        span[r][0] = min(span[r][0], d)
-        span[r][1] = max(span[r][1], d)
-    groups: List[Tuple[int, int, int, int]] = []
-    for r in range(factor):
-        lo, hi = span[r][0] - dmin, span[r][1] - dmin + 1
-        if groups and groups[-1][1] == r and groups[-1][2:] == (lo, hi):
-            groups[-1] = (groups[-1][0], r + 1, lo, hi)
-        else:
-            groups.append((r, r + 1, lo, hi))
-    return scatter, groups, dmin, dmax
+                    entries.append((j, r - factor * (cell + offset + e), cell + offset + e, float(taps[phase, e])))
+    tmin = min(e[1] for e in entries)
+    length = max(e[1] for e in entries) - tmin + 1
+    scatter = torch.zeros(kernel_size, length, dtype=torch.float64)
+    for j, t, _, value in entries:
+        scatter[j, t - tmin] += value
+    pad_left = max(0, -min(e[2] for e in entries))
+    pad_right = max(0, max(e[2] for e in entries))
+    # y[factor*m + r] = z[factor*m + r + shift] for z = conv_transpose1d(pad(x), K).
+    shift = factor * pad_left - tmin
+    # Crop `shift` on the left and the rest on the right with conv_transpose1d's own
+    # padding (equal both sides) and output_padding, extending x a little where needed.
+    excess = (pad_left + pad_right - 1) * factor + length - 2 * shift
+    output_padding = (-excess) % factor
+    extra_left, extra_right = 0, (-output_padding - excess) // factor
+    while extra_right < 0 or shift + factor * extra_left < 0:
+        extra_left, extra_right = extra_left + 1, extra_right + 2
+    return {"scatter": scatter, "pad": (pad_left + extra_left, pad_right + extra_right),
+            "padding": shift + factor * extra_left, "output_padding": output_padding}
 
 
 class ResizeConv1d(nn.Module):
@@ -90,7 +101,7 @@ class ResizeConv1d(nn.Module):
         mode: ``"nearest"``, ``"linear"`` or ``"sinc"`` (see :mod:`.interp`).
         pad_mode: edge padding of the convolution: ``"replicate"`` (default),
             ``"reflect"`` or ``"zeros"``.
-        fast: compute in polyphase form at the low rate (default). ``False``
+        fast: compute in folded (polyphase) form at the low rate (default). ``False``
             runs the reference path (interpolate, pad, convolve). Both give the
             same output to float tolerance, edges included.
         zeros, rolloff, beta: sinc options (see :func:`.interp.interpolation_taps`).
@@ -123,15 +134,13 @@ class ResizeConv1d(nn.Module):
         self.register_buffer("taps", taps, persistent=False)
         self.register_buffer("taps_kernel", depthwise_taps(taps, in_channels), persistent=False)
         self.taps_offset = offset
-        scatter, groups, dmin, dmax = polyphase_plan(taps, offset, factor, kernel_size)
-        self.register_buffer("scatter", scatter, persistent=False)
-        self.groups: List[Tuple[int, int, int, int]] = groups
-        self.dmin, self.dmax = dmin, dmax
-        polyphase_taps = sum((r1 - r0) * (d1 - d0) for r0, r1, d0, d1 in groups)
-        # Polyphase pays off when it needs fewer multiplies than the plain convolution.
-        self.fast = bool(fast) and polyphase_taps <= kernel_size * factor
-        # Replicating x at the low rate equals replicating u at the high rate only for
-        # nearest and linear; zero-padding x equals zero-padding u only for nearest.
+        plan = transposed_plan(taps, offset, factor, kernel_size)
+        self.register_buffer("scatter", plan["scatter"], persistent=False)
+        self.transposed_len = plan["scatter"].shape[1]
+        self.low_pad: Tuple[int, int] = plan["pad"]
+        self.transposed_padding, self.transposed_output_padding = plan["padding"], plan["output_padding"]
+        # The folded form pays off when it needs fewer multiplies than the plain convolution.
+        self.fast = bool(fast) and self.transposed_len <= kernel_size * factor
         exact = (pad_mode == "replicate" and mode != "sinc") or (pad_mode == "zeros" and mode == "nearest")
         self.edge_fix = not exact
         self.low_pad_mode = "zeros" if pad_mode == "zeros" and mode == "nearest" else "replicate"
@@ -149,29 +158,19 @@ class ResizeConv1d(nn.Module):
         u = pad1d(u, self.pad_left, self.pad_right, self.pad_mode)
         return F.conv1d(u, self.weight, self.bias)
 
-    def polyphase_weights(self) -> Tensor:
-        """``(out, in, factor, D)`` polyphase kernels from the current weight."""
-        w = self.weight
-        return torch.matmul(w.reshape(-1, self.kernel_size), self.scatter.reshape(self.kernel_size, -1).to(w.dtype)
-                            ).reshape(w.shape[0], w.shape[1], self.factor, -1)
+    def transposed_weight(self) -> Tensor:
+        """The layer's ``(in, out, L)`` transposed-convolution kernel, from the current weight."""
+        w = self.weight.transpose(0, 1).reshape(self.in_channels * self.out_channels, self.kernel_size)
+        kernel = torch.matmul(w, self.scatter.to(w.dtype))
+        return kernel.reshape(self.in_channels, self.out_channels, self.transposed_len)
 
     def forward_fast(self, x: Tensor) -> Tensor:
-        """Polyphase path at the low rate (the default forward)."""
-        batch, _, length = x.shape
-        if self.edge_fix and length <= 2 * self.edge_len:
+        """Folded path: one strided transposed convolution at the low rate (the default forward)."""
+        if self.edge_fix and x.shape[-1] <= 2 * self.edge_len:
             return self.forward_plain(x)
-        poly = self.polyphase_weights()
-        xp = pad1d(x, -self.dmin, self.dmax, self.low_pad_mode)
-        phases: List[Tensor] = []
-        for r0, r1, d0, d1 in self.groups:
-            n = r1 - r0
-            kernel = poly[:, :, r0:r1, d0:d1].permute(0, 2, 1, 3).reshape(self.out_channels * n, self.in_channels, d1 - d0)
-            bias: Optional[Tensor] = None
-            if self.bias is not None:
-                bias = self.bias.repeat_interleave(n)
-            seg = xp[:, :, d0:d0 + length + d1 - d0 - 1]
-            phases.append(F.conv1d(seg, kernel, bias).reshape(batch, self.out_channels, n, length))
-        y = torch.cat(phases, dim=2).transpose(2, 3).reshape(batch, self.out_channels, length * self.factor)
+        xp = pad1d(x, self.low_pad[0], self.low_pad[1], self.low_pad_mode)
+        y = F.conv_transpose1d(xp, self.transposed_weight(), self.bias, self.factor,
+                               self.transposed_padding, self.transposed_output_padding)
         if self.edge_fix:
             y = self._fix_edges(x, y)
         return y

@@ -58,13 +58,13 @@ def test_fast_resize_equals_plain_outputs_and_gradients(mode, pad_mode):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_fast_nearest_resize_uses_two_taps_per_phase():
-    # The grouped polyphase form of nearest resize with kernel <= factor + 1 reads
-    # two input samples per output phase: the multiply count of transposed k = 2 * factor.
+def test_fast_nearest_resize_is_a_transposed_conv_with_kernel_2f():
+    # Folded, nearest resize with kernel <= factor + 1 is a transposed convolution with
+    # HiFi-GAN's kernel length 2 * factor: the same multiply count, with tied taps.
     for factor in (2, 4, 8):
         layer = ResizeConv1d(4, 4, factor, mode="nearest")
-        taps = sum((r1 - r0) * (d1 - d0) for r0, r1, d0, d1 in layer.groups)
-        assert taps == 2 * factor and layer.fast
+        assert layer.fast and layer.transposed_len == 2 * factor
+        assert layer.transposed_weight().shape == (4, 4, 2 * factor)
 
 
 def test_icnr_subpixel_equals_nearest_resize_conv_at_init():
