@@ -231,7 +231,7 @@ def _analyze_generator(args):
         rows.append({**t.to_dict(), "checkerboard_db": score.checkerboard_db, "overlap": cover.coverage,
                      "overlap_even": cover.even, "module": type(module).__name__})
         print(f"  {t.name:<24} {t.factor:>6} {t.in_rate:>9.1f} {score.checkerboard_db:>10.1f} dB "
-              f"{_fmt(cover.coverage, '.3g')[:18]:>18} {t.prominence_db:>+6.1f}dB {t.output_prominence_db:>+8.1f}dB")
+              f"{_overlap_text(cover):>18} {t.prominence_db:>+6.1f}dB {t.output_prominence_db:>+8.1f}dB")
     print(f"  lines: the layer's own lines (k x in rate) over the local floor, right after it; "
           f"in output: the lines it owns in the waveform. Loudest: {attribution.loudest}")
     report = {"source": desc, "input": source, "sample_rate": sr, "loudest": attribution.loudest, "layers": rows}
@@ -257,6 +257,11 @@ def _analyze_discriminator(args):
     figures = {"gradient.png": lambda p: plots.plot_gradient_spectrum(
         spectrum, p, title=f"{args.discriminator}: gradient of the logits w.r.t. a noise input")}
     return report, figures
+
+
+def _overlap_text(pattern) -> str:
+    low, high = min(pattern.coverage), max(pattern.coverage)
+    return f"even ({low:.3g})" if pattern.even else f"uneven {low:.3g}-{high:.3g}"
 
 
 def _fmt(values, spec: str = "g") -> str:

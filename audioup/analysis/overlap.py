@@ -138,7 +138,7 @@ def layer_overlap(layer: nn.Module, length: int = 32) -> OverlapPattern:
     layers: List[Tuple[int, int]] = []
     pad = 0
     names: List[str] = []
-    if isinstance(probe, nn.ConvTranspose1d):
+    if isinstance(probe, nn.ConvTranspose1d) and probe.dilation[0] == 1:
         layers = [(int(probe.kernel_size[0]), factor)]
         pad = int(probe.padding[0]) % factor
     elif getattr(probe, "mode", None) == "nearest" and isinstance(getattr(probe, "kernel_size", None), int):

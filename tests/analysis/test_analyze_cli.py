@@ -107,3 +107,24 @@ def test_plot_functions_return_figures_or_paths(tmp_path, tiny_generator, mel_in
     assert all(len(fig.axes) >= 1 for fig in figures)
     path = plots.plot_overlap(overlap_pattern(3, 2), tmp_path / "sub" / "o.png")
     assert path == tmp_path / "sub" / "o.png" and path.read_bytes()[:8] == PNG
+
+
+@pytest.mark.slow  # a training step: ~10 s alone, more on a loaded machine
+def test_checkpoint_of_a_trained_generator(tmp_path, arctic_files):
+    """One training step of the tiny recipe, then ``analyze --checkpoint RUN_DIR --mel-from WAV``."""
+    from pathlib import Path
+
+    from audioup.train import load_config, train
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny.yaml"
+    run = tmp_path / "run"
+    cfg = load_config(recipe, [f"run_dir={run}", "max_steps=1", "train.progress=false", "data.segment_length=1024"])
+    train(cfg, log=lambda *_: None)
+    out = tmp_path / "a.json"
+    assert main(["analyze", "--checkpoint", str(run), "--mel-from", str(arctic_files[1]), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["source"] == f"checkpoint {run}"
+    assert [layer["factor"] for layer in report["layers"]] == [8, 8, 4]  # the tiny preset
+    # tiny's transposed layers: uneven phases, measurable lines after the last one
+    assert report["layers"][-1]["checkerboard_db"] > -60
+    assert report["loudest"] in {layer["name"] for layer in report["layers"]}
