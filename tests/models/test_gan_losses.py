@@ -43,7 +43,7 @@ def test_feature_matching_zero_for_identical_and_detaches_real():
     fake_wav = (wav.detach() + 0.1 * torch.randn_like(wav)).requires_grad_()
     _, fake = d(fake_wav)
     loss = feature_matching_loss(real, fake)
-    assert float(loss) > 0
+    assert loss.item() > 0
     loss.backward()
     assert fake_wav.grad.abs().sum() > 0
     assert wav.grad is None  # real features are targets, not trained through
