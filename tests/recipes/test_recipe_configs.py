@@ -10,7 +10,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 OWN = sorted([*(RECIPES / "ljspeech").glob("*.yaml"), *(RECIPES / "libritts").glob("*.yaml")])
-ALL = sorted(RECIPES.rglob("*.yaml"))
+OTHERS = sorted(set(RECIPES.rglob("*.yaml")) - set(OWN))  # base.yaml, tiny.yaml and any added later
 KINDS = {"transposed": "transposed", "resize_nearest": "resize-nearest", "resize_linear": "resize-linear",
          "subpixel_icnr": "subpixel-icnr", "sinc": "sinc"}
 VARIANTS = [p for p in OWN if any(p.stem.endswith("_" + k) for k in KINDS)]
@@ -91,9 +91,9 @@ def test_recipe_builds_its_generator(path):
         assert n == pytest.approx(EXPECTED_PARAMS[family], rel=0.02)
 
 
-@pytest.mark.parametrize("path", ALL, ids=lambda p: p.relative_to(RECIPES).as_posix())
-def test_every_recipe_loads_and_builds(path):
-    """Any recipe in the folder, including ones without data (base.yaml): data given here."""
+@pytest.mark.parametrize("path", OTHERS, ids=lambda p: p.relative_to(RECIPES).as_posix())
+def test_other_recipes_load_and_build(path):
+    """Every other recipe in the folder, including ones without data (base.yaml): data given here."""
     from audioup.train.setup import build_generator_from, generator_config
 
     torch.set_num_threads(1)
