@@ -1,0 +1,57 @@
+"""Tonal-artifact metrics and the standard vocoder metrics; ``audioup measure``.
+
+Modules:
+    tones       where a schedule of upsampling factors puts its lines
+                (:func:`predicted_tones`, attributed to layers) and the FFT size
+                that puts them on bins (:func:`default_n_fft`).
+    stationary  the stationary spectrum: per-bin median over STFT frames,
+                streamed in bounded memory (:class:`StationarySpectrum`,
+                :func:`stationary_spectrum`).
+    tonal       reference-free metrics: the tonal score (:func:`tonal_score`,
+                prominence of the predicted lines over the local floor) and
+                blind line detection (:func:`detect_tones`).
+    reference   against a ground truth: MR-STFT, log-mel L1, log-spectral
+                distance, and PESQ / STOI / periodicity when their packages are
+                installed (:func:`reference_metrics`).
+    measure     one record per file (:func:`measure_file`), folders and
+                parallel jobs (:func:`measure_files`), JSON/CSV writing that
+                keeps finished records (:class:`RecordWriter`).
+    plot        the stationary spectrum with predicted and detected lines above
+                a spectrogram (:func:`plot_tonal`).
+    cli         ``audioup measure``.
+"""
+from .reference import (
+    MetricUnavailable,
+    log_spectral_distance,
+    mel_l1_distance,
+    mrstft_distance,
+    periodicity,
+    pesq_wb,
+    reference_metrics,
+    stoi,
+)
+from .stationary import StationaryResult, StationarySpectrum, stationary_spectrum
+from .tonal import TonalScore, detect_lines, detect_tones, score_spectrum, tonal_score
+from .tones import PredictedTone, default_n_fft, parse_factors, predicted_tones
+
+
+def __getattr__(name):  # measure / plot import lazily (they pull in soundfile, tqdm, matplotlib)
+    if name in ("measure_file", "measure_files", "RecordWriter"):
+        from . import measure
+
+        return getattr(measure, name)
+    if name == "plot_tonal":
+        from .plot import plot_tonal
+
+        return plot_tonal
+    raise AttributeError(f"module 'audioup.metrics' has no attribute {name!r}")
+
+
+__all__ = [
+    "PredictedTone", "predicted_tones", "default_n_fft", "parse_factors",
+    "StationarySpectrum", "StationaryResult", "stationary_spectrum",
+    "TonalScore", "tonal_score", "score_spectrum", "detect_tones", "detect_lines",
+    "mrstft_distance", "mel_l1_distance", "log_spectral_distance", "pesq_wb", "stoi",
+    "periodicity", "reference_metrics", "MetricUnavailable",
+    "measure_file", "measure_files", "RecordWriter", "plot_tonal",
+]

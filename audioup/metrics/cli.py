@@ -1,0 +1,121 @@
+"""``audioup measure``: tonal-artifact and vocoder metrics for files and folders."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+Measure tonal (checkerboard) artifacts of vocoder output.
+
+For each file: the tonal score (mean prominence in dB of the stationary spectrum
+at the lines the upsampling schedule predicts: every multiple of sr / hop, each
+attributed to a layer), the strongest predicted lines, and lines found blind
+anywhere in the spectrum. With --reference, also excess tonality over the
+ground truth, MR-STFT, log-mel L1, log-spectral distance, and PESQ-WB, STOI and
+periodicity when pesq / pystoi / torchcrepe are installed.
+
+Bad files (empty, truncated, not audio, NaN, too short) get an error in their
+record and the run goes on; the exit code is 1 if any file failed. Several
+channels are mixed to mono. Without --factors or --hop the hop is 256.
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("measure", help="tonal-artifact and vocoder metrics for audio files",
+                              description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
+    sched = p.add_mutually_exclusive_group()
+    sched.add_argument("--factors", help="per-layer upsampling factors, e.g. 8,8,2,2 (HiFi-GAN V1)")
+    sched.add_argument("--hop", type=int, help="total upsampling factor when the layers are unknown (default 256)")
+    p.add_argument("--reference", metavar="DIR", help="folder of ground-truth files with the same names")
+    p.add_argument("--json", metavar="FILE", help="write one record per file (JSON list)")
+    p.add_argument("--csv", metavar="FILE", help="write one row per file")
+    p.add_argument("--plot", metavar="DIR", help="write a PNG per file (spectrum, lines, spectrogram)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="files measured in N processes (default 1)")
+    p.add_argument("--n-fft", type=int, help="analysis FFT size, a multiple of the hop (default: hop x 16 or more)")
+    p.add_argument("--no-optional", action="store_true", help="skip PESQ, STOI and periodicity")
+    p.add_argument("--crepe-model", default="tiny", choices=["tiny", "full"],
+                   help="torchcrepe model for periodicity (default tiny; CARGAN used full)")
+    p.add_argument("--force", action="store_true", help="overwrite existing --json/--csv/--plot outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cli import CommandError
+    from .measure import RecordWriter, measure_files, plot_name
+    from .tones import parse_factors
+
+    try:
+        factors = parse_factors(args.factors) if args.factors else None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.hop is not None and args.hop < 1:
+        raise CommandError(f"--hop must be >= 1, got {args.hop}")
+    if args.jobs < 1:
+        raise CommandError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.reference and not Path(args.reference).is_dir():
+        raise CommandError(f"--reference {args.reference}: not a folder")
+    for out in (args.json, args.csv):
+        if out and Path(out).exists() and not args.force:
+            raise CommandError(f"{out} exists; use --force to overwrite")
+    if args.plot and not args.force:
+        targets = [Path(args.plot) / plot_name(p) for p in args.paths if Path(p).is_file()]
+        clash = [t for t in targets if t.exists()]
+        if clash:
+            raise CommandError(f"{clash[0]} exists; use --force to overwrite")
+    kwargs = dict(n_fft=args.n_fft, crepe_model=args.crepe_model)
+    if args.no_optional:
+        kwargs["optional"] = ()
+    with RecordWriter(args.json, args.csv) as writer:
+        records = measure_files(args.paths, factors=factors, hop=args.hop,
+                                reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
+                                progress=not args.quiet, on_record=writer.add, **kwargs)
+    print(format_table(records, with_reference=bool(args.reference)))
+    failed = [r for r in records if r["error"]]
+    for r in failed:
+        print(f"error: {r['error']}", file=sys.stderr)
+    warned = sum(1 for r in records if r["warnings"] and not r["error"])
+    print(f"{len(records)} file(s): {len(records) - len(failed)} measured, {len(failed)} failed"
+          + (f", {warned} with warnings" if warned else ""))
+    return 1 if failed or not records else 0
+
+
+def format_table(records, with_reference: bool = False) -> str:
+    """A plain-text table, one line per record."""
+    def f(v, fmt="{:.2f}"):
+        return "-" if v is None else fmt.format(v)
+
+    cols = ["file", "score dB", "max dB", "strongest", "detected"]
+    if with_reference:
+        cols += ["excess dB", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
+    cols.append("notes")
+    rows = []
+    for r in records:
+        name = r["path"] if len(r["path"]) <= 40 else "..." + r["path"][-37:]
+        if r["error"]:
+            msg = r["error"].split(": ", 1)[-1] if r["error"].startswith(r["path"]) else r["error"]
+            rows.append([name] + ["-"] * (len(cols) - 2) + ["ERROR: " + msg])
+            continue
+        top = r["tones"][0] if r["tones"] else None
+        det = ", ".join(f"{d['freq_hz']:.0f}" for d in r["detected"][:3])
+        if len(r["detected"]) > 3:
+            det += f" +{len(r['detected']) - 3}"
+        row = [name, f(r["tonal_score_db"]), f(r["tonal_max_db"]),
+               "-" if top is None else f"{top['freq_hz']:.0f} Hz",
+               (det + " Hz") if det else "none"]
+        if with_reference:
+            row += [f(r["excess_tonal_db"]), f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
+                    f(r["pesq_wb"]), f(r["stoi"], "{:.3f}"), f(r["periodicity_rmse"], "{:.3f}")]
+        notes = list(r["warnings"]) + [f"{k}: {v}" for k, v in (r.get("unavailable") or {}).items()]
+        row.append("; ".join(notes) if notes else "")
+        rows.append(row)
+    widths = [max(len(c), *(len(x[i]) for x in rows)) if rows else len(c) for i, c in enumerate(cols)]
+    widths[-1] = len(cols[-1])  # notes run free
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for x in rows:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip())
+    return "\n".join(lines)
