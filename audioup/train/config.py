@@ -120,6 +120,7 @@ class LoopConfig:
     keep_last: int = 3
     device: str = "auto"              # "auto" (cuda when available), "cpu", "cuda", "cuda:1"
     precision: str = "fp32"           # "fp32", "bf16" or "fp16" (autocast, GPU only)
+    threads: Optional[int] = None     # CPU threads per process (null: torch's default)
     progress: bool = True
     write_rank_states: bool = False   # debug: every rank saves its generator at the end
 

@@ -59,11 +59,15 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
     Raises:
         TrainingError, CheckpointError, audioup.data.DataError, ConfigError.
     """
+    threads = torch.get_num_threads()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     info, device = D.setup(cfg.train.device)
     try:
         return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
     finally:
         D.cleanup()
+        torch.set_num_threads(threads)
 
 
 def _train(cfg, info, device, init_from, log) -> Path:

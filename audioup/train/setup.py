@@ -194,15 +194,32 @@ def _metric_functions(cfg: TrainConfig, generator: nn.Module, log):
     """Validation metrics from :mod:`audioup.metrics` (skipped with a note if not available)."""
     try:
         from ..metrics import mrstft_distance, tonal_score
-    except ImportError as exc:
-        log(f"note: validation without MR-STFT distance and tonal score ({exc})")
-        return lambda fake, real: {}
+    except ImportError:
+        try:
+            from ..metrics.reference import mrstft_distance
+            from ..metrics.tonal import tonal_score
+        except ImportError as exc:
+            log(f"note: validation without MR-STFT distance and tonal score ({exc})")
+            return lambda fake, real: {}
     sr, factors = cfg.sample_rate, list(getattr(generator, "upsample_factors", []) or [])
+    hop = cfg.mel.hop_length
+    functions = {
+        "val/mrstft": lambda f, r: mrstft_distance(f, r, sr),
+        "val/tonal_score_db": lambda f, r: tonal_score(f, sr, factors=factors or None,
+                                                       hop=None if factors else hop).tonal_score_db,
+    }
+    failed = set()
 
     def metrics(fake: Tensor, real: Tensor) -> Dict[str, float]:
-        f, r = fake.numpy(), real.numpy()
-        return {"val/mrstft": float(mrstft_distance(f, r, sr)),
-                "val/tonal_score_db": float(tonal_score(f, sr, factors=factors or None).tonal_score_db)}
+        f, r, out = fake.numpy(), real.numpy(), {}
+        for name, fn in functions.items():
+            try:
+                out[name] = float(fn(f, r))
+            except ValueError as exc:  # e.g. audio shorter than the tonal analysis window
+                if name not in failed:
+                    failed.add(name)
+                    log(f"note: {name} not computed ({exc})")
+        return out
     return metrics
 
 

@@ -1,6 +1,7 @@
 """``audioup vocode`` and the Python inference API on a one-step tiny checkpoint."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -28,13 +29,21 @@ def run_dir(tmp_path_factory):
     return run
 
 
-def vocode(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audioup", "vocode", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+def vocode(*args, capsys=None) -> subprocess.CompletedProcess:
+    """The console script in a subprocess, or its ``main`` in-process when given ``capsys``."""
+    argv = ["vocode", *map(str, args)]
+    if capsys is None:
+        return subprocess.run([sys.executable, "-m", "audioup", *argv], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    from audioup.cli import main
+
+    capsys.readouterr()
+    code = main(argv)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)
 
 
-@pytest.mark.slow
-def test_round_trip_lengths_rates_and_overwrite_refusal(run_dir, arctic_files, tmp_path):
+def test_round_trip_lengths_rates_and_overwrite_refusal(run_dir, arctic_files, tmp_path, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()
     for f in arctic_files:  # 16 kHz files: analysed at the model's 22.05 kHz
@@ -51,10 +60,10 @@ def test_round_trip_lengths_rates_and_overwrite_refusal(run_dir, arctic_files, t
     assert (mel_out.frames, mel_out.samplerate) == (9 * 256, 22050)
 
     before = (out / "mel.wav").stat().st_mtime_ns
-    again = vocode("--checkpoint", run_dir, tmp_path / "mel.npy", "--out", out)
+    again = vocode("--checkpoint", run_dir, tmp_path / "mel.npy", "--out", out, capsys=capsys)
     assert again.returncode == 1 and "--force" in again.stderr and "already exist" in again.stderr
     assert (out / "mel.wav").stat().st_mtime_ns == before
-    forced = vocode("--checkpoint", run_dir, tmp_path / "mel.npy", "--out", out, "--force")
+    forced = vocode("--checkpoint", run_dir, tmp_path / "mel.npy", "--out", out, "--force", capsys=capsys)
     assert forced.returncode == 0, forced.stderr
 
 
@@ -88,10 +97,10 @@ def test_python_api_batched_equals_single_and_matches_training_weights(run_dir, 
         torch.testing.assert_close(net(mel)[0, 0], voc(mel[0]), atol=1e-4, rtol=0)
 
 
-def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
+def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "ckpt.pt"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(CheckpointError, match="corrupt"):
         load_generator(bad)
-    proc = vocode("--checkpoint", tmp_path / "nothing", "x.wav", "--out", tmp_path / "o")
+    proc = vocode("--checkpoint", tmp_path / "nothing", "x.wav", "--out", tmp_path / "o", capsys=capsys)
     assert proc.returncode == 1 and "nothing" in proc.stderr and "Traceback" not in proc.stderr
