@@ -175,7 +175,8 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> Non
     state.optim_d.load_state_dict(ckpt["optim_d"])
     state.sched_g.load_state_dict(ckpt["sched_g"])
     state.sched_d.load_state_dict(ckpt["sched_d"])
-    state.scaler.load_state_dict(ckpt["scaler"]) if ckpt.get("scaler") else None
+    if ckpt.get("scaler"):
+        state.scaler.load_state_dict(ckpt["scaler"])
     state.step = int(ckpt["step"])
     set_rng_state(ckpt["rng"])
 
@@ -308,7 +309,7 @@ def _log_audio(writer, tag: str, fake: Tensor, real: Tensor, ctx: Context, step:
     sr = ctx.cfg.sample_rate
     writer.add_audio(f"{tag}/generated", fake.view(-1).cpu(), step, sample_rate=sr)
     writer.add_image(f"{tag}/mel_generated", _mel_image(ctx.mel(fake)), step)
-    if step == ctx.cfg.train.validation_interval or step <= ctx.cfg.train.validation_interval:
+    if step <= ctx.cfg.train.validation_interval:  # the real audio once, at the first validation
         writer.add_audio(f"{tag}/real", real.view(-1).cpu(), step, sample_rate=sr)
         writer.add_image(f"{tag}/mel_real", _mel_image(ctx.mel(real)), step)
 
