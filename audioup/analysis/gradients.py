@@ -30,7 +30,7 @@ class GradientSpectrum:
     Attributes:
         sample_rate: the input's rate (frequencies in its unit).
         strides: the time strides whose lines were measured.
-        lines: per stride, its lines ``k * sample_rate / stride`` (``k = 1 .. stride // 2``).
+        lines: per stride, its lines ``k * sample_rate / stride`` (``k = 1 .. stride // 2``, at most ``max_lines``).
         prominence_db: per stride, the mean prominence of its lines.
         freqs, power_db: the averaged gradient spectrum.
     """
@@ -49,21 +49,30 @@ class GradientSpectrum:
 
 
 def time_strides(model: nn.Module) -> List[int]:
-    """Strides > 1 along time of the model's ``Conv1d`` layers, cumulated along each chain.
+    """Strides > 1 along time, in input samples, cumulated along each chain of convolutions.
 
     A stride-``s2`` layer after a stride-``s1`` layer repeats every ``s1 * s2``
     input samples, so within each container (the convolutions that share a
     parent module, taken in order: one sub-discriminator's stack) the
-    running products are returned. Sorted, unique. Pooling and 2D
-    (period) discriminators are not followed: pass ``strides`` yourself there.
+    running products are returned. ``Conv1d`` strides count as they are;
+    ``Conv2d`` strides along the first axis count only inside a module with an
+    integer ``period`` (a period discriminator folds the waveform into rows of
+    ``period`` samples, so a row stride ``s`` is ``s * period`` samples).
+    Sorted, unique. Pooling is not followed: pass ``strides`` yourself there.
     """
+    periods = {name: m.period for name, m in model.named_modules() if isinstance(getattr(m, "period", None), int)}
     strides = set()
-    chains: Dict[int, int] = {}
-    for parent in model.modules():
+    for name, parent in model.named_modules():
+        owners = [p for p in periods if name == p or name.startswith(p + ".") or p == ""]
+        period = periods[max(owners, key=len)] if owners else None
+        chain = 1
         for child in parent.children():
             if isinstance(child, nn.Conv1d) and child.stride[0] > 1:
-                chains[id(parent)] = chains.get(id(parent), 1) * child.stride[0]
-                strides.add(chains[id(parent)])
+                chain *= child.stride[0]
+                strides.add(chain)
+            elif isinstance(child, nn.Conv2d) and period and child.stride[0] > 1:
+                chain *= child.stride[0]
+                strides.add(chain * period)
     if isinstance(model, nn.Conv1d) and model.stride[0] > 1:
         strides.add(model.stride[0])
     return sorted(strides)
@@ -81,7 +90,8 @@ def _score(out) -> Tensor:
 
 
 def gradient_spectrum(model: nn.Module, length: int = 8192, sample_rate: float = 1.0,
-                      strides: Optional[Sequence[int]] = None, trials: int = 4, seed: int = 0) -> GradientSpectrum:
+                      strides: Optional[Sequence[int]] = None, trials: int = 4, seed: int = 0,
+                      max_lines: int = 32) -> GradientSpectrum:
     """Spectrum of the gradient of a model's output with respect to a noise input.
 
     Args:
@@ -92,6 +102,7 @@ def gradient_spectrum(model: nn.Module, length: int = 8192, sample_rate: float =
         strides: the strides to measure; default :func:`time_strides` of the model.
         trials: noise inputs averaged (one batch).
         seed: noise seed.
+        max_lines: measure at most the first ``max_lines`` lines of each stride.
 
     Returns:
         :class:`GradientSpectrum`. The model's parameters are not changed and get no ``.grad``.
@@ -110,7 +121,8 @@ def gradient_spectrum(model: nn.Module, length: int = 8192, sample_rate: float =
         model.train(was_training)
     g = grad.detach().to("cpu", torch.float64).reshape(trials, -1).numpy()
     freqs, power = power_spectrum(g, sample_rate)
-    lines = {s: line_prominence(freqs, power, [k * sample_rate / s for k in range(1, s // 2 + 1)]) for s in strides}
+    lines = {s: line_prominence(freqs, power, [k * sample_rate / s for k in range(1, min(s // 2, max_lines) + 1)])
+             for s in strides}
     prominence = {s: float(np.mean([line.prominence_db for line in v])) if v else 0.0 for s, v in lines.items()}
     ref = max(float(power.max()), 1e-300)
     return GradientSpectrum(sample_rate, strides, lines, prominence, freqs,

@@ -233,21 +233,32 @@ def plot_attribution(attribution: Attribution, path: Optional[PathLike] = None):
     return _finish(fig, path)
 
 
-def plot_gradient_spectrum(spectrum: GradientSpectrum, path: Optional[PathLike] = None, title: str = ""):
-    """Spectrum of d(output)/d(input) with the lines predicted by each stride."""
-    fig = _figure(9, 3.4)
-    ax = fig.subplots(1, 1)
+def plot_gradient_spectrum(spectrum: GradientSpectrum, path: Optional[PathLike] = None, title: str = "",
+                           max_marked: int = 5):
+    """Spectrum of d(output)/d(input), the predicted lines of the first strides marked, and each stride's prominence."""
+    strides = spectrum.strides
+    fig = _figure(9, 5.6 if strides else 3.4)
+    ax, bx = fig.subplots(2, 1, height_ratios=[2, 1]) if strides else (fig.subplots(1, 1), None)
     ax.plot(spectrum.freqs, spectrum.power_db, lw=0.6, color="C0")
-    for i, s in enumerate(spectrum.strides):
-        for j, line in enumerate(spectrum.lines[s]):
-            ax.axvline(line.freq, color=f"C{(i + 1) % 10}", lw=0.9, ls="--",
-                       label=f"sr/{s} multiples: {spectrum.prominence_db[s]:+.1f} dB" if j == 0 else None)
+    step = spectrum.freqs[1] - spectrum.freqs[0]
+    for i, s in enumerate(strides[:max_marked]):
+        lines = spectrum.lines[s]
+        idx = [min(int(round(line.freq / step)), len(spectrum.freqs) - 1) for line in lines]
+        ax.plot([line.freq for line in lines], spectrum.power_db[idx] + 2 + 2 * i, "v", ms=5,
+                color=f"C{(i + 1) % 10}", label=f"k x sr/{s}")
     ax.set_xlim(0, spectrum.freqs[-1])
     ax.set_xlabel("frequency")
     ax.set_ylabel("dB")
     ax.set_title(title or "gradient of the model's output w.r.t. a noise input")
-    if spectrum.strides:
-        ax.legend(fontsize=8)
+    if strides:
+        ax.legend(fontsize=8, loc="lower right", ncol=min(len(strides[:max_marked]), 5))
+        bx.bar(np.arange(len(strides)), [spectrum.prominence_db[s] for s in strides],
+               color=[f"C{(i + 1) % 10}" if i < max_marked else "gray" for i in range(len(strides))])
+        bx.set_xticks(np.arange(len(strides)), [f"/{s}" for s in strides], fontsize=7 if len(strides) > 10 else 9)
+        bx.axhline(0, color="black", lw=0.6)
+        bx.set_xlim(-0.75, max(len(strides), 6) - 0.25)
+        bx.set_xlabel("lines at multiples of sample_rate / stride")
+        bx.set_ylabel("mean dB over floor")
     return _finish(fig, path)
 
 

@@ -80,3 +80,20 @@ def test_discriminator_api_output(discriminator):
 
     result = gradient_spectrum(Wrapped(), length=2048, sample_rate=1.0)
     assert result.strides == [2] and result.prominence_db[2] > 20
+
+
+def test_time_strides_chains_and_period_folding():
+    from torch import nn
+
+    chain = nn.Sequential(nn.Conv1d(1, 2, 5, stride=4), nn.Conv1d(2, 2, 3), nn.Conv1d(2, 1, 3, stride=2))
+    assert time_strides(chain) == [4, 8]
+
+    class Folded(nn.Module):  # a period discriminator: rows of `period` samples, 2D convs along rows
+        def __init__(self, period):
+            super().__init__()
+            self.period = period
+            self.convs = nn.ModuleList([nn.Conv2d(1, 2, (5, 1), (3, 1)), nn.Conv2d(2, 2, (5, 1), (3, 1))])
+
+    both = nn.ModuleList([Folded(2), Folded(5)])
+    assert time_strides(both) == [6, 15, 18, 45]
+    assert time_strides(nn.Conv2d(1, 1, (3, 1), (2, 1))) == []  # no period: rows are not time
