@@ -140,13 +140,15 @@ def plot_checkerboard(score: CheckerboardScore, path: Optional[PathLike] = None,
         ax.axvline(p * score.factor - 0.5, color="gray", lw=0.5, ls=":")
     ax.set_xlabel("output sample")
     ax.set_ylabel("(y - mean) / |mean|")
-    ax.set_title(f"constant input: checkerboard {score.checkerboard_db:.1f} dB")
+    value = "flat to float64 precision" if score.checkerboard_db <= -299 else f"{score.checkerboard_db:.1f} dB"
+    ax.set_title(f"constant input: checkerboard {value}")
     if len(profile) <= max_channels:
         ax.legend(fontsize=7, ncol=2)
-    db = np.asarray(score.per_channel_db)
-    bx.bar(np.arange(len(db)), np.maximum(db, -120), color=["C3" if v > -60 else "C2" for v in db])
+    db = np.maximum(np.asarray(score.per_channel_db), -120.0)
+    base = -125.0
+    bx.bar(np.arange(len(db)), db - base, bottom=base, color=["C3" if v > -60 else "C2" for v in db])
     bx.axhline(-60, color="black", lw=0.8, ls="--")
-    bx.set_ylim(min(-125.0, float(np.maximum(db, -120).min()) - 5), max(10.0, float(db.max()) + 5))
+    bx.set_ylim(base, max(10.0, float(db.max()) + 5))
     bx.set_xlabel("output channel")
     bx.set_ylabel("dB (floored at -120)")
     bx.set_title("per channel", fontsize=10)
