@@ -23,7 +23,7 @@ import numpy as np
 from ..audio.io import AudioError, audio_info, find_audio_files, load_audio
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
-from .tonal import detect_lines, score_spectrum
+from .tonal import MIN_DETECT_FRAMES, detect_lines, score_spectrum
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
@@ -71,14 +71,42 @@ def _stream(path: Path, sample_rate: int, n_fft: int, detect: bool, plot: bool,
                                f"({type(exc).__name__}: {exc}); the file may be truncated") from None
     if info.channels > 1 and f"mixed {info.channels} channels down to mono (mean)" not in notes:
         notes.append(f"mixed {info.channels} channels down to mono (mean)")
-    if read < info.frames:
-        notes.append(f"header promises {info.frames} samples, only {read} could be read "
-                     "(truncated file?); measured what was there")
+    declared = wav_declared_frames(path, info)
+    if read < info.frames or (declared is not None and declared > read):
+        notes.append(f"truncated: the header declares {max(info.frames, declared or 0)} samples, "
+                     f"the file holds {read}; measured what is there")
     if read < n_fft:
         raise AudioError(path, f"too short: {read} samples ({read / sample_rate:.3f} s) at "
                                f"{sample_rate} Hz, shorter than one analysis window of {n_fft} "
                                f"samples ({n_fft / sample_rate:.3f} s)")
     return acc.result(), read
+
+
+_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def wav_declared_frames(path: Path, info) -> Optional[int]:
+    """Frames a RIFF/WAVE header's ``data`` chunk declares (``None`` if not a plain WAV).
+
+    libsndfile quietly reads a truncated WAV as a shorter one; comparing the
+    declared size with what was read tells the user their file was cut.
+    """
+    width = _SAMPLE_BYTES.get(getattr(info, "subtype", ""))
+    if width is None:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"data":
+            if size in (0, 0xFFFFFFFF):  # streamed or RF64 placeholder
+                return None
+            return size // (width * max(1, info.channels))
+        pos += 8 + size + (size & 1)
+    return None
 
 
 def find_reference(path: Path, reference_dir: Path, root: Optional[Path] = None) -> Path:
@@ -136,6 +164,9 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop: Optional[in
         rec.update(tonal_score_db=round(score.tonal_score_db, 3), tonal_max_db=round(score.max_db, 3),
                    per_layer=score.per_layer, tones=score.strongest(max_tones))
         detected = detect_lines(res) if detect else []
+        if detect and res.n_frames < MIN_DETECT_FRAMES:
+            rec["warnings"].append(f"too short for blind line detection ({res.n_frames} frames of "
+                                   f"{n_fft} samples; needs {MIN_DETECT_FRAMES})")
         rec["detected"] = detected
         if reference is None and reference_dir is not None:
             reference = find_reference(path, Path(reference_dir))

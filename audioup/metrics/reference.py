@@ -157,6 +157,8 @@ def pesq_wb(gen, ref, sample_rate: float) -> float:
     except ImportError:
         raise MetricUnavailable("not installed (pip install pesq)") from None
     gen, ref = _pair(gen, ref)
+    if not (np.abs(ref).max() > 0 and np.abs(gen).max() > 0):
+        raise MetricUnavailable("pesq needs speech; a signal is silent")
     try:
         return float(pesq(16000, _to_16k(ref, sample_rate), _to_16k(gen, sample_rate), "wb"))
     except Exception as exc:  # NoUtterancesError, BufferTooShortError, ...

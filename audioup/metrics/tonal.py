@@ -32,6 +32,9 @@ from .stationary import StationaryResult, StationarySpectrum, _as_numpy
 from .tones import default_n_fft, layer_input_rates, predicted_tones, resolve_schedule
 
 
+MIN_DETECT_FRAMES = 10
+
+
 @dataclass
 class TonalScore:
     """Prominence of the predicted artifact lines.
@@ -161,16 +164,20 @@ def tonal_score(wav, sample_rate: float, factors: Optional[Sequence[int]] = None
 
 def detect_lines(result: StationaryResult, min_prominence_db: float = 10.0,
                  min_persistence: float = 0.5, max_tones: int = 20,
-                 min_freq_hz: float = 50.0) -> List[dict]:
+                 min_freq_hz: float = 50.0, min_frames: int = MIN_DETECT_FRAMES) -> List[dict]:
     """Stationary lines in an accumulated spectrum (needs ``persistence``).
 
-    Lines below ``min_freq_hz`` (DC offset, rumble) are not reported.
+    Lines below ``min_freq_hz`` (DC offset, rumble) are not reported. With fewer
+    than ``min_frames`` frames nothing is reported: medians and persistence of a
+    handful of frames flag random noise bins.
 
     Returns:
         ``[{"freq_hz", "prominence_db", "persistence"}, ...]``, most prominent first.
     """
     if result.persistence is None:
         raise ValueError("the spectrum was accumulated without persistence=True")
+    if result.n_frames < min_frames:
+        return []
     db = result.power_db()
     nb, pad = len(db), 8
     ext = np.pad(db, pad, mode="reflect")  # a real signal's spectrum mirrors at 0 and Nyquist

@@ -17,6 +17,7 @@ the first.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -44,7 +45,9 @@ def parse_factors(text) -> Tuple[int, ...]:
         ValueError: empty, non-integer or a factor below 1.
     """
     if isinstance(text, str):
-        parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
+        if not re.fullmatch(r"\s*\d+(\s*[,x ]\s*\d+)*\s*", text):
+            raise ValueError(f"upsampling factors look like 8,8,2,2; got {text!r}")
+        parts = re.split(r"[,x ]+", text.strip())
     else:
         parts = list(text)
     try:

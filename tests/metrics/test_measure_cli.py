@@ -1,0 +1,172 @@
+"""``audioup measure`` and measure_file: records, bad input, outputs that keep what finished."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audioup.cli import main
+from audioup.metrics import RecordWriter, measure_file, measure_files
+
+
+def _tone_speech(x, sr, level=0.02):
+    t = np.arange(len(x)) / sr
+    lines = sum(np.cos(2 * np.pi * k * sr / 256 * t) for k in (8, 16, 64))
+    return (x + level * lines).astype(np.float32)
+
+
+@pytest.fixture
+def folder(tmp_path, arctic_files):
+    """gen/ with good, odd and broken files; ref/ with the ground truth of two of them."""
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    gen.mkdir(), ref.mkdir()
+    x, sr = sf.read(arctic_files[0], dtype="float32")
+    sf.write(ref / "a.wav", x, sr)
+    sf.write(gen / "a.wav", _tone_speech(x, sr), sr)  # lines at predicted frequencies
+    sf.write(ref / "same.wav", x, sr)
+    sf.write(gen / "same.wav", x, sr)
+    sf.write(gen / "stereo.wav", np.stack([x, 0.5 * x], axis=1), sr)
+    (gen / "empty.wav").write_bytes(b"")
+    (gen / "notes.wav").write_text("this is not audio\n")
+    sf.write(gen / "short.wav", x[:1000], sr)
+    bad = x.copy()
+    bad[5000] = np.nan
+    sf.write(gen / "nan.wav", bad, sr, subtype="FLOAT")
+    whole = (ref / "a.wav").read_bytes()
+    (gen / "cut.wav").write_bytes(whole[: len(whole) * 2 // 3])  # truncated: still measurable
+    (gen / "header_only.wav").write_bytes(whole[:30])  # truncated inside the header
+    return gen, ref
+
+
+def _by_name(records):
+    return {Path(r["path"]).name: r for r in records}
+
+
+def test_cli_measures_a_folder_reports_each_bad_file_and_exits_nonzero(folder, tmp_path, capsys):
+    gen, ref = folder
+    js, cs = tmp_path / "out.json", tmp_path / "out.csv"
+    rc = main(["measure", str(gen), "--factors", "8,8,2,2", "--reference", str(ref),
+               "--json", str(js), "--csv", str(cs), "--no-optional", "--quiet"])
+    assert rc == 1
+    out, err = capsys.readouterr()
+    recs = _by_name(json.loads(js.read_text()))
+    assert set(recs) == {"a.wav", "same.wav", "stereo.wav", "empty.wav", "notes.wav", "short.wav",
+                         "nan.wav", "cut.wav", "header_only.wav"}
+    assert "empty" in recs["empty.wav"]["error"]
+    assert "not a readable audio file" in recs["notes.wav"]["error"]
+    assert "too short" in recs["short.wav"]["error"] and "4096" in recs["short.wav"]["error"]
+    assert "NaN" in recs["nan.wav"]["error"]
+    assert "not a readable audio file" in recs["header_only.wav"]["error"]
+    for name in ("empty.wav", "notes.wav", "short.wav", "nan.wav", "header_only.wav"):
+        assert recs[name]["error"].startswith(str(gen / name)), recs[name]["error"]
+        assert name in err
+    # measured despite the others
+    assert recs["cut.wav"]["error"] is None and any("truncated" in w for w in recs["cut.wav"]["warnings"])
+    assert recs["stereo.wav"]["error"] is None and recs["stereo.wav"]["channels"] == 2
+    assert any("mixed 2 channels" in w for w in recs["stereo.wav"]["warnings"])
+    assert any("no reference" in w for w in recs["stereo.wav"]["warnings"])
+    # reference metrics: ideal for the identical file, excess tonality for the one with lines
+    same, a = recs["same.wav"], recs["a.wav"]
+    assert same["mrstft"] == pytest.approx(0, abs=1e-6) and same["mel_l1"] == pytest.approx(0, abs=1e-6)
+    assert same["excess_tonal_db"] == pytest.approx(0, abs=1e-6)
+    assert a["excess_tonal_db"] > 0.5 and a["mrstft"] > 0 and a["lsd_db"] > 0  # 3 of 128 lines
+    assert a["tonal_max_db"] > same["tonal_max_db"] + 15
+    assert {t["freq_hz"] for t in a["tones"][:3]} == {8 * 16000 / 256, 16 * 16000 / 256, 64 * 16000 / 256}
+    assert a["tonal_score_db"] > same["tonal_score_db"]
+    # CSV: one row per file, in the same order as the table
+    rows = list(csv.DictReader(cs.open()))
+    assert len(rows) == 9 and {Path(r["path"]).name for r in rows} == set(recs)
+    assert "9 file(s): 4 measured, 5 failed" in out
+    assert "ERROR: too short" in out
+
+
+def test_measure_file_any_rate_from_8_to_96_khz(tmp_path):
+    for sr in (8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000):
+        t = np.arange(int(sr * 6)) / sr
+        x = 0.05 * np.random.default_rng(sr).standard_normal(len(t)) + 0.2 * np.cos(2 * np.pi * 1000.7 * t)
+        sf.write(tmp_path / f"x{sr}.wav", x, sr)
+        rec = measure_file(tmp_path / f"x{sr}.wav", hop=256)
+        assert rec["error"] is None and rec["sample_rate"] == sr
+        assert rec["n_fft"] % 256 == 0
+        assert len(rec["tones"]) == 16 and len(rec["per_layer"]) == 1
+        freqs = [d["freq_hz"] for d in rec["detected"]]
+        assert any(abs(f - 1000.7) < 1 for f in freqs), (sr, freqs)
+
+
+def test_records_survive_an_interrupted_run(folder, tmp_path):
+    gen, _ = folder
+    js, cs = tmp_path / "r.json", tmp_path / "r.csv"
+    seen = []
+
+    def stop_after_two(rec):
+        writer.add(rec)
+        seen.append(rec)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with RecordWriter(js, cs, json_interval=3600) as writer:
+            measure_files([gen], hop=256, progress=False, on_record=stop_after_two, detect=False)
+    assert len(json.loads(js.read_text())) == 2
+    assert len(list(csv.DictReader(cs.open()))) == 2
+
+
+def test_parallel_jobs_give_the_same_records(folder):
+    gen, _ = folder
+    files = [gen / "a.wav", gen / "notes.wav", gen / "stereo.wav"]
+    one = measure_files(files, hop=256, progress=False)
+    two = measure_files(files, hop=256, jobs=2, progress=False)
+    assert [r["path"] for r in two] == [str(f) for f in files]
+    for r1, r2 in zip(one, two):
+        assert r1 == r2
+
+
+def test_outputs_are_not_overwritten_without_force(folder, tmp_path, capsys):
+    gen, _ = folder
+    js = tmp_path / "exists.json"
+    js.write_text("[]")
+    assert main(["measure", str(gen / "a.wav"), "--json", str(js), "--quiet"]) == 1
+    assert "use --force" in capsys.readouterr().err and js.read_text() == "[]"
+    assert main(["measure", str(gen / "a.wav"), "--json", str(js), "--quiet", "--force"]) == 0
+    assert json.loads(js.read_text())[0]["error"] is None
+
+
+def test_bad_arguments_are_clean_errors(folder, capsys):
+    gen, _ = folder
+    assert main(["measure", str(gen / "a.wav"), "--factors", "8,x"]) == 1
+    assert main(["measure", str(gen / "a.wav"), "--reference", str(gen / "nope")]) == 1
+    err = capsys.readouterr().err
+    assert "8,x" in err and "not a folder" in err
+    with pytest.raises(SystemExit):
+        main(["measure", str(gen / "a.wav"), "--factors", "8,8", "--hop", "64"])
+
+
+def test_plot_writes_a_png(folder, tmp_path):
+    gen, _ = folder
+    plots = tmp_path / "plots"
+    assert main(["measure", str(gen / "a.wav"), "--plot", str(plots), "--quiet", "--factors", "8,8,2,2"]) == 0
+    png = plots / "a.wav.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_console_script(folder, tmp_path):
+    gen, _ = folder
+    exe = Path(sys.executable).with_name("audioup")
+    if not exe.exists():
+        exe = Path(shutil.which("audioup") or "")
+    assert exe.is_file(), "the audioup console script is not installed"
+    js = tmp_path / "cs.json"
+    run = subprocess.run([str(exe), "measure", str(gen / "a.wav"), str(gen / "empty.wav"), "--hop", "256",
+                          "--json", str(js)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 1, run.stderr
+    assert "score dB" in run.stdout and "a.wav" in run.stdout
+    assert "empty file" in run.stderr
+    recs = json.loads(js.read_text())
+    assert recs[0]["tonal_max_db"] > 20 and recs[0]["error"] is None and "empty" in recs[1]["error"]
