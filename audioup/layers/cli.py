@@ -1,0 +1,93 @@
+"""``audioup layers``: the upsampler kinds side by side for one factor.
+
+For each kind: kernel, parameters, multiplies per input sample (what a forward
+costs), and the checkerboard score at initialisation (constant in, periodic
+energy out; see :func:`audioup.analysis.checkerboard_score`).
+"""
+from __future__ import annotations
+
+import json
+from typing import Dict, List
+
+from torch import nn
+
+COMPARED = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr", "sinc")
+
+
+def multiplies_per_input_sample(layer: nn.Module) -> int:
+    """Multiply-adds one forward spends per input sample (all channel pairs)."""
+    from .resize import ResizeConv1d
+    from .subpixel import SubpixelConv1d
+    from .transposed import TransposedConv1d
+
+    c_in, c_out, f = layer.in_channels, layer.out_channels, layer.factor
+    if isinstance(layer, TransposedConv1d):
+        return c_in * c_out * layer.kernel_size[0]
+    if isinstance(layer, ResizeConv1d):
+        if layer.fast:
+            return c_in * c_out * layer.transposed_len
+        return c_in * c_out * layer.kernel_size * f + c_in * f * layer.taps.shape[1]
+    if isinstance(layer, SubpixelConv1d):
+        return c_in * c_out * f * layer.kernel_size
+    raise TypeError(f"unknown layer type {type(layer).__name__}")
+
+
+def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 0) -> List[Dict]:
+    """One row per kind in :data:`COMPARED`, at initialisation with ``seed``."""
+    import torch
+
+    from ..analysis import checkerboard_score
+    from .registry import build_upsampler
+
+    rows = []
+    for spec in COMPARED:
+        torch.manual_seed(seed)
+        layer = build_upsampler(spec, in_channels, out_channels, factor)
+        kernel = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
+        rows.append({
+            "kind": spec,
+            "kernel_size": kernel,
+            "parameters": sum(p.numel() for p in layer.parameters()),
+            "macs_per_input_sample": multiplies_per_input_sample(layer),
+            "checkerboard_db": round(checkerboard_score(layer).checkerboard_db, 1),
+        })
+    return rows
+
+
+def format_table(rows: List[Dict], factor: int) -> str:
+    base = next(r["macs_per_input_sample"] for r in rows if r["kind"] == "transposed")
+    lines = [f"{'kind':<16}{'kernel':>7}{'params':>10}{'cost vs transposed':>20}{'checkerboard at init':>23}"]
+    for r in rows:
+        cb = "flat (< -200 dB)" if r["checkerboard_db"] < -200 else f"{r['checkerboard_db']:+.1f} dB"
+        lines.append(f"{r['kind']:<16}{r['kernel_size']:>7}{r['parameters']:>10}"
+                     f"{r['macs_per_input_sample'] / base:>19.2f}x{cb:>23}")
+    return "\n".join(lines)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "layers", help="compare the upsampler kinds for one factor",
+        description=__doc__.split("\n\n")[0] + ". Cost counts multiplies per input sample "
+                    "(the fast resize forward is one folded transposed convolution).")
+    p.add_argument("--factor", type=int, default=8, help="upsampling factor (default 8)")
+    p.add_argument("--in-channels", type=int, default=64)
+    p.add_argument("--out-channels", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cli import CommandError
+
+    try:
+        rows = compare_kinds(args.factor, args.in_channels, args.out_channels, args.seed)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Upsamplers for factor {args.factor}, {args.in_channels} -> {args.out_channels} channels "
+          f"(seed {args.seed}):\n")
+    print(format_table(rows, args.factor))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
