@@ -45,6 +45,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..cli import CommandError
+    from ..audio.io import find_audio_files
     from .measure import RecordWriter, measure_files, plot_name
     from .tones import parse_factors
 
@@ -62,7 +63,12 @@ def run(args) -> int:
         if out and Path(out).exists() and not args.force:
             raise CommandError(f"{out} exists; use --force to overwrite")
     if args.plot and not args.force:
-        targets = [Path(args.plot) / plot_name(p) for p in args.paths if Path(p).is_file()]
+        targets = []
+        for p in map(Path, args.paths):
+            if p.is_dir():
+                targets += [Path(args.plot) / plot_name(f, p) for f in find_audio_files([p])]
+            elif p.is_file():
+                targets.append(Path(args.plot) / plot_name(p))
         clash = [t for t in targets if t.exists()]
         if clash:
             raise CommandError(f"{clash[0]} exists; use --force to overwrite")
@@ -73,6 +79,9 @@ def run(args) -> int:
         records = measure_files(args.paths, factors=factors, hop=args.hop,
                                 reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
                                 progress=not args.quiet, on_record=writer.add, **kwargs)
+    if not records:
+        print(f"audioup measure: no audio files found in {' '.join(args.paths)}", file=sys.stderr)
+        return 1
     print(format_table(records, with_reference=bool(args.reference)))
     failed = [r for r in records if r["error"]]
     for r in failed:

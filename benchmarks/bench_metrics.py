@@ -1,0 +1,181 @@
+"""Speed and memory of the reference-free tonal score on a 1-hour 22.05 kHz file, against Welch.
+
+Builds a 1-hour 16-bit WAV (the bundled speech, tiled with varying gain, plus
+faint lines at the hop-256 frequencies) in a temporary folder, then on one
+thread:
+
+1. in memory: ``tonal_score`` (median over frames at the predicted bins and
+   their floors), the full stationary spectrum with persistence (what
+   ``audioup measure`` computes for detection as well), and
+   ``scipy.signal.welch`` (nperseg 4096, 50 % overlap, Hann, the same frames)
+   over the same samples in 60 s pieces. Rounds are interleaved and the
+   medians compared, so machine noise hits all alike.
+2. streamed from the file in a fresh process each: the score alone and a full
+   ``measure_file`` record; peak resident memory above the process's baseline
+   after imports (VmHWM), and the peak of all allocations in a second pass
+   under tracemalloc (numpy reports its buffers to it).
+
+Times are process CPU time (the machine is shared; one thread, so CPU time is
+the work done) and wall time. Speed is seconds of audio per second.
+
+Usage: python benchmarks/bench_metrics.py [--minutes 60] [--rounds 3]
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SR, HOP = 22050, 256
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_file(path: Path, minutes: float) -> None:
+    """Tiled speech with random gains and -50 dB lines at multiples of sr / 256, written in pieces."""
+    import soundfile as sf
+
+    from audioup.audio import load_audio
+
+    speech = np.concatenate([load_audio(p, sample_rate=SR).samples
+                             for p in sorted((REPO / "data" / "cmu_arctic").glob("*.wav"))])
+    rng = np.random.default_rng(0)
+    total = int(minutes * 60 * SR)
+    freqs = np.arange(1, HOP // 2) * SR / HOP
+    with sf.SoundFile(str(path), "w", SR, 1, subtype="PCM_16") as f:
+        pos = 0
+        while pos < total:
+            n = min(len(speech), total - pos)
+            t = (pos + np.arange(n)) / SR
+            lines = 10 ** (-50 / 20) * 0.1 * np.cos(2 * np.pi * np.outer(t, freqs[::16])).sum(axis=1)
+            f.write((speech[:n] * rng.uniform(0.3, 1.0) + lines).astype(np.float32))
+            pos += n
+
+
+def timed(fn):
+    c0, w0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.process_time() - c0, time.perf_counter() - w0, out
+
+
+def in_memory(path: Path, rounds: int) -> dict:
+    import scipy.signal
+    import soundfile as sf
+
+    from audioup.metrics import StationarySpectrum, tonal_score
+
+    x, _ = sf.read(str(path), dtype="float32")
+    seconds = len(x) / SR
+    tonal_score(x[: SR * 10], SR, hop=HOP)  # warm imports and caches
+    piece = 60 * SR
+
+    def welch():
+        for i in range(0, len(x), piece):
+            scipy.signal.welch(x[i:i + piece], SR, window="hann", nperseg=4096, noverlap=2048)
+
+    runs = {
+        "tonal_score (predicted bins)": lambda: tonal_score(x, SR, hop=HOP),
+        "full stationary spectrum + persistence": lambda: StationarySpectrum(SR, 4096, persistence=True).update(x).result(),
+        "scipy.signal.welch (same frames)": welch,
+    }
+    cpu = {k: [] for k in runs}
+    wall = {k: [] for k in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            c, w, _ = timed(fn)
+            cpu[name].append(c)
+            wall[name].append(w)
+    return {"seconds": seconds,
+            "cpu": {k: statistics.median(v) for k, v in cpu.items()},
+            "wall": {k: statistics.median(v) for k, v in wall.items()}}
+
+
+def peak_rss_kib() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would carry the parent's peak over exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def child(mode: str, path: str) -> None:
+    """Runs in a fresh process: stream the file, print JSON with times and memory."""
+    from audioup.metrics import measure_file
+    from audioup.metrics.measure import _stream
+    from audioup.metrics.tonal import score_bins, score_spectrum
+    import scipy.fft  # noqa: F401  (imported by the first FFT; count it in the baseline)
+
+    import tracemalloc
+
+    def run():
+        if mode == "score":
+            return score_spectrum(_stream(Path(path), SR, 4096, False, False, 60.0, [],
+                                          bins=score_bins(4096, HOP))[0], SR, hop=HOP).tonal_score_db
+        return measure_file(path, hop=HOP)["tonal_score_db"]
+
+    base = peak_rss_kib()
+    c, w, score = timed(run)
+    peak = peak_rss_kib()
+    tracemalloc.start()  # second pass: the peak of everything allocated (numpy reports its buffers)
+    run()
+    traced = tracemalloc.get_traced_memory()[1]
+    print(json.dumps({"cpu": c, "wall": w, "extra_mb": (peak - base) / 1024, "base_mb": base / 1024,
+                      "traced_mb": traced / 2**20, "score": score}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(*args.child)
+    import scipy
+    import torch
+
+    torch.set_num_threads(1)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
+          f"numpy {np.__version__}, scipy {scipy.__version__}, torch {torch.__version__}, one thread")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hour.wav"
+        make_file(path, args.minutes)
+        print(f"file: {args.minutes:g} min at {SR} Hz, 16-bit, {path.stat().st_size / 2**20:.0f} MiB")
+        res = in_memory(path, args.rounds)
+        sec = res["seconds"]
+        welch_cpu = res["cpu"]["scipy.signal.welch (same frames)"]
+        print(f"\nin memory, median of {args.rounds} interleaved rounds (x real time = audio s / s):")
+        print(f"  {'':40s} {'cpu s':>7s} {'x RT cpu':>9s} {'x RT wall':>9s} {'vs Welch':>8s}")
+        for name in res["cpu"]:
+            c, w = res["cpu"][name], res["wall"][name]
+            print(f"  {name:40s} {c:7.2f} {sec / c:9.0f} {sec / w:9.0f} {welch_cpu / c:7.2f}x")
+        print("\nstreamed from the file, fresh process each (memory above the baseline after imports):")
+        for mode in ("score", "measure"):
+            out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            label = "tonal score from file" if mode == "score" else "measure_file (score + detection)"
+            print(f"  {label:40s} cpu {r['cpu']:6.2f} s ({sec / r['cpu']:5.0f}x RT), wall {r['wall']:6.2f} s "
+                  f"({sec / r['wall']:5.0f}x RT), peak RSS +{r['extra_mb']:.0f} MB over {r['base_mb']:.0f} MB, "
+                  f"traced peak {r['traced_mb']:.0f} MB, "
+                  f"score {r['score']:.2f} dB")
+
+
+if __name__ == "__main__":
+    main()
