@@ -67,11 +67,15 @@ def plot_tonal(result: StationaryResult, score: Optional[TonalScore] = None,
             ax.annotate(f"{t['prominence_db']:.0f}", (t["freq_hz"] / 1000, db[b]),
                         xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7,
                         color=colors(t["layer"] - 1))
-    for d in (detected or []):
+    labelled: List[float] = []
+    for d in (detected or []):  # most prominent first: label those with room around them
         b = int(round(d["freq_hz"] / (result.freqs[1] - result.freqs[0])))
         ax.plot(d["freq_hz"] / 1000, db[b] + 2.5, "v", color="red", ms=6)
-        ax.annotate(f"{d['freq_hz']:.0f} Hz\n+{d['prominence_db']:.0f} dB", (d["freq_hz"] / 1000, db[b] + 4),
-                    ha="center", va="bottom", fontsize=7, color="red")
+        x = d["freq_hz"] / 1000
+        if len(labelled) < label_tones and all(abs(x - o) > 0.035 * khz[-1] for o in labelled):
+            labelled.append(x)
+            ax.annotate(f"{d['freq_hz']:.0f} Hz\n+{d['prominence_db']:.0f} dB", (x, db[b] + 4),
+                        ha="center", va="bottom", fontsize=7, color="red")
     if detected:
         ax.plot([], [], "v", color="red", label=f"detected lines ({len(detected)})")
     head = title
@@ -86,12 +90,13 @@ def plot_tonal(result: StationaryResult, score: Optional[TonalScore] = None,
         ax2 = axes[1, 0]
         spec = 10 * np.log10(result.spectrogram.T + 1e-30 + np.nanmax(result.spectrogram) * 1e-12)
         spec -= spec.max()
+        vmin = min(-60.0, max(-150.0, float(np.percentile(spec, 5))))  # span the floor to the top
         t_end = len(result.spectrogram) * result.frame_seconds
-        im = ax2.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=-100, vmax=0,
+        im = ax2.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=0,
                         extent=[0, t_end, 0, khz[-1]], interpolation="nearest")
         ax2.set_xlabel("time (s)")
         ax2.set_ylabel("frequency (kHz)")
-        fig.colorbar(im, ax=ax2, pad=0.01, label="dB")
+        fig.colorbar(im, ax=ax2, pad=0.01, label="dB re peak")
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -148,8 +148,9 @@ def tonal_score(wav, sample_rate: float, factors: Optional[Sequence[int]] = None
     Returns:
         A :class:`TonalScore`.
 
-    Cost: one pass of n_fft-point FFTs; about 3000x real time on one core at
-    22.05 kHz (``benchmarks/bench_metrics.py``).
+    Cost: one pass of n_fft-point FFTs with a median over frames at the bins
+    it reads; about 6000x real time in CPU time on one core at 22.05 kHz, 5x
+    faster than ``scipy.signal.welch`` on the same frames (``benchmarks/bench_metrics.py``).
     """
     factors, hop = resolve_schedule(factors, hop)
     n_fft = n_fft or default_n_fft(sample_rate, hop)
