@@ -40,30 +40,48 @@ class FileCheck:
         return "\n".join(lines)
 
 
+FILELIST_SUFFIX = ".txt"
+
+
 def collect_files(files: Sequence = (), filelist: Optional[str] = None) -> List[Path]:
-    """Audio files from paths (files or folders) and an optional filelist.
+    """Audio files from paths (files, folders or filelists) and an optional filelist.
 
     A filelist has one path per line (blank lines and ``#`` comments ignored;
     anything after a ``|`` is dropped, as in LJSpeech-style lists); relative
-    paths are relative to the filelist's folder.
+    paths are relative to the filelist's folder. A ``.txt`` file among
+    ``files`` is read as a filelist too, so ``data.valid_files`` can name the
+    ``val.txt`` that the data scripts write.
 
     Raises:
         DataError: a path or the filelist does not exist.
     """
-    paths = list(files)
+    paths: List[Path] = []
+    for p in map(Path, files):
+        paths.extend(read_filelist(p) if p.suffix.lower() == FILELIST_SUFFIX else [p])
     if filelist:
-        listing = Path(filelist)
-        if not listing.is_file():
-            raise DataError(f"{listing}: filelist not found")
-        for line in listing.read_text().splitlines():
-            entry = line.split("|")[0].strip()
-            if entry and not entry.startswith("#"):
-                p = Path(entry)
-                paths.append(p if p.is_absolute() else listing.parent / p)
+        paths.extend(read_filelist(filelist))
     try:
         return find_audio_files(paths)
     except AudioError as exc:
         raise DataError(str(exc)) from None
+
+
+def read_filelist(listing) -> List[Path]:
+    """The paths a filelist names (relative ones resolved against its folder).
+
+    Raises:
+        DataError: the filelist does not exist.
+    """
+    listing = Path(listing)
+    if not listing.is_file():
+        raise DataError(f"{listing}: filelist not found")
+    paths = []
+    for line in listing.read_text().splitlines():
+        entry = line.split("|")[0].strip()
+        if entry and not entry.startswith("#"):
+            p = Path(entry)
+            paths.append(p if p.is_absolute() else listing.parent / p)
+    return paths
 
 
 def check_files(files: Iterable, sample_rate: int, min_samples: int) -> FileCheck:

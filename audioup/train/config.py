@@ -39,11 +39,12 @@ class ConfigError(ValueError):
 class DataConfig:
     """Where the audio comes from and how it is cut.
 
-    ``files`` lists WAV files and/or folders (searched recursively); ``filelist``
-    is a text file with one path per line (relative to the filelist). Held-out
-    audio for validation is ``valid_files``, or else the last ``valid_count``
-    training files (removed from training); with neither, the first training
-    file is used (not held out: a smoke-test setting).
+    ``files`` lists WAV files, folders (searched recursively) and/or ``.txt``
+    filelists; ``filelist`` is a text file with one path per line (relative to
+    the filelist). Held-out audio for validation is ``valid_files`` (the same
+    kinds of entries, e.g. a prepared ``val.txt``), or else the last
+    ``valid_count`` training files (removed from training); with neither, the
+    first training file is used (not held out: a smoke-test setting).
     """
 
     files: List[str] = field(default_factory=list)
