@@ -1,0 +1,19 @@
+"""``compare_upsamplers``: the same vocoder trained with each upsampler kind, side by side.
+
+This is the experiment of Pons et al. (ICASSP 2021) in audio: one recipe, one
+seed, one number of steps, only ``model.upsampler`` changing; every kind is
+evaluated at initialisation and after training on the same test clips.
+
+Modules:
+    runner    one run per kind through :func:`audioup.train.loop.train`, a
+              resumable comparison folder (:func:`compare_upsamplers`).
+    evaluate  vocode a test set with one generator and measure it with
+              :mod:`audioup.metrics`; time generators side by side.
+    report    ``report.md``: tables, captions, the limits of a run.
+    plots     stationary spectra per kind, per-layer tonal breakdown.
+    cli       ``audioup compare``.
+"""
+from .cli import register, run
+from .runner import KINDS, CompareError, Comparison, compare_upsamplers
+
+__all__ = ["KINDS", "CompareError", "Comparison", "compare_upsamplers", "register", "run"]

@@ -1,0 +1,190 @@
+"""Measure one generator on a test set: vocode, score, and time it.
+
+:func:`measure_outputs` turns generated audio (and optionally its ground
+truth) into one record with the metrics of :mod:`audioup.metrics`: the tonal
+score with its per-layer breakdown, the stationary spectrum, MR-STFT distance,
+mel L1 and PESQ when installed. :func:`evaluate_vocoder` vocodes the test
+clips (analysis-synthesis through the training mel front end) and measures
+them; :func:`measure_speed` times several generators side by side.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+
+@dataclass
+class TestClip:
+    """One test utterance at the model's sample rate."""
+
+    name: str
+    path: Path
+    samples: np.ndarray
+
+
+def load_test_clips(files: Sequence, sample_rate: int, min_samples: int, log=print) -> List[TestClip]:
+    """Read the test files at ``sample_rate``; unreadable or too-short ones are reported and skipped.
+
+    Raises:
+        ValueError: no usable file (the message lists why each failed).
+    """
+    from ..audio.io import AudioError, load_audio
+
+    clips, failed, names = [], [], set()
+    for path in files:
+        try:
+            audio = load_audio(path, sample_rate=sample_rate, min_samples=min_samples)
+        except AudioError as exc:
+            failed.append(str(exc))
+            log(f"skipping test file {exc}")
+            continue
+        name = Path(path).stem
+        while name in names:  # two test files with one name in different folders
+            name += "_"
+        names.add(name)
+        clips.append(TestClip(name, Path(path), audio.samples))
+    if not clips:
+        raise ValueError("no usable test files:\n  " + "\n  ".join(failed or ["(none given)"]))
+    return clips
+
+
+def _mean(values) -> Optional[float]:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Sequence[int],
+                    references: Optional[Sequence[np.ndarray]] = None,
+                    names: Optional[Sequence[str]] = None, pesq: bool = True) -> dict:
+    """Metrics of generated clips, averaged over the clips.
+
+    Args:
+        outputs: generated ``(T,)`` clips.
+        sample_rate: their rate (Hz).
+        factors: the generator's per-layer upsampling factors (where its lines are predicted).
+        references: ground truth for each clip (``None``: reference-free metrics only).
+        names: clip names for the per-file records.
+        pesq: compute wide-band PESQ (skipped with a note when the package is missing).
+
+    Returns:
+        ``{"tonal_score_db", "max_db", "per_layer", "level_db", "mrstft", "mel_l1", "pesq_wb",
+        "notes", "files", "spectrum", "seconds"}`` (``level_db``: RMS level re the reference); a metric that could not be computed is ``None``
+        and ``notes`` says why.
+    """
+    from ..metrics import (MetricUnavailable, default_n_fft, mel_l1_distance, mrstft_distance,
+                           pesq_wb, stationary_spectrum, tonal_score)
+
+    names = list(names or [f"clip{i}" for i in range(len(outputs))])
+    notes, files, layers = [], [], {}
+    for i, out in enumerate(outputs):
+        rec = {"name": names[i], "tonal_score_db": None, "max_db": None}
+        try:
+            score = tonal_score(out, sample_rate, factors=factors)
+            rec.update(tonal_score_db=score.tonal_score_db, max_db=score.max_db)
+            for layer, info in score.per_layer.items():
+                layers.setdefault(layer, {"factor": info["factor"],
+                                          "input_rate_hz": info["input_rate_hz"], "values": []})
+                layers[layer]["values"].append(info["mean_db"])
+        except ValueError as exc:
+            notes.append(f"{names[i]}: no tonal score ({exc})")
+        if references is not None:
+            ref = references[i]
+            rms = [float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in (out, ref)]
+            rec["level_db"] = 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
+            rec["mrstft"] = mrstft_distance(out, ref, sample_rate)
+            rec["mel_l1"] = mel_l1_distance(out, ref, sample_rate)
+            rec["pesq_wb"] = None
+            if pesq:
+                try:
+                    rec["pesq_wb"] = pesq_wb(out, ref, sample_rate)
+                except MetricUnavailable as exc:
+                    note = f"PESQ: {exc}"
+                    if note not in notes:
+                        notes.append(note)
+        files.append(rec)
+    hop = math.prod(factors)
+    n_fft = default_n_fft(sample_rate, hop)
+    joined = np.concatenate([np.asarray(o, dtype=np.float32) for o in outputs])
+    spectrum = None
+    if joined.size >= n_fft:
+        _, db = stationary_spectrum(joined, sample_rate, n_fft=n_fft)
+        spectrum = {"n_fft": n_fft, "sample_rate": sample_rate, "db": np.round(db, 2).tolist()}
+    maxima = [f["max_db"] for f in files if f["max_db"] is not None]
+    record = {
+        "tonal_score_db": _mean(f["tonal_score_db"] for f in files),
+        "max_db": float(max(maxima)) if maxima else None,
+        "per_layer": {k: {"factor": v["factor"], "input_rate_hz": v["input_rate_hz"],
+                          "mean_db": _mean(v["values"])} for k, v in layers.items()},
+        "level_db": None, "mrstft": None, "mel_l1": None, "pesq_wb": None,
+        "seconds": float(joined.size / sample_rate), "notes": notes, "files": files,
+        "spectrum": spectrum,
+    }
+    if references is not None:
+        for key in ("level_db", "mrstft", "mel_l1", "pesq_wb"):
+            record[key] = _mean(f[key] for f in files)
+    return record
+
+
+def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True) -> dict:
+    """Vocode every test clip (analysis-synthesis) and measure the result.
+
+    Args:
+        vocoder: an :class:`audioup.inference.Vocoder`.
+        clips: from :func:`load_test_clips`, at the vocoder's sample rate.
+        audio_dir: if given, the generated clips are written there as ``NAME.wav``.
+        pesq: see :func:`measure_outputs`.
+
+    Returns:
+        The record of :func:`measure_outputs`.
+    """
+    import torch
+
+    from ..audio.io import save_audio
+
+    outputs = []
+    for clip in clips:
+        out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy()
+        outputs.append(out)
+        if audio_dir is not None:
+            save_audio(Path(audio_dir) / f"{clip.name}.wav", out, vocoder.sample_rate)
+    factors = list(vocoder.generator.upsample_factors)
+    return measure_outputs(outputs, vocoder.sample_rate, factors,
+                           references=[c.samples for c in clips], names=[c.name for c in clips],
+                           pesq=pesq)
+
+
+def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: int,
+                  repeats: int = 3) -> Dict[str, float]:
+    """Inference speed of each generator as a multiple of real time, measured side by side.
+
+    Every generator runs once to warm up, then ``repeats`` rounds run each generator in
+    turn (interleaved, so that a change in machine load hits all of them alike); the
+    fastest round counts. Uses torch's current thread count.
+
+    Args:
+        generators: name -> generator (eval mode) taking ``(1, n_mels, N)``.
+        mel: ``(1, n_mels, N)`` log-mel input.
+        sample_rate, hop: to turn ``N`` frames into seconds of audio.
+
+    Returns:
+        name -> seconds of audio generated per second of compute (higher is faster).
+    """
+    import torch
+
+    seconds = mel.shape[-1] * hop / sample_rate
+    best = {name: math.inf for name in generators}
+    with torch.inference_mode():
+        for round_ in range(repeats + 1):
+            for name, generator in generators.items():
+                start = time.perf_counter()
+                generator(mel)
+                if mel.is_cuda:
+                    torch.cuda.synchronize(mel.device)
+                if round_:  # round 0 warms up
+                    best[name] = min(best[name], time.perf_counter() - start)
+    return {name: seconds / t for name, t in best.items()}

@@ -1,0 +1,131 @@
+"""The comparison's figures: stationary spectra per kind and the per-layer tonal breakdown."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+KIND_COLORS = {"transposed": "tab:red", "resize-nearest": "tab:blue", "resize-linear": "tab:cyan",
+               "subpixel-icnr": "tab:purple", "sinc": "tab:green"}
+
+
+def _color(kind: str, i: int):
+    import matplotlib.pyplot as plt
+
+    return KIND_COLORS.get(kind, plt.get_cmap("tab10")(i % 10))
+
+
+def _spectrum(record: Optional[dict]):
+    spec = (record or {}).get("spectrum")
+    if not spec:
+        return None, None
+    db = np.asarray(spec["db"], dtype=float)
+    return np.arange(len(db)) * spec["sample_rate"] / spec["n_fft"] / 1000.0, db
+
+
+def plot_spectra(comp, path) -> Optional[Path]:
+    """One panel per kind: its stationary spectrum at each stage over the real audio's.
+
+    The spectra are in dB relative to the real audio's peak, so levels compare across
+    panels; the predicted line frequencies are ticks along the bottom, taller for
+    later layers. Returns the PNG path (``None`` when there is nothing to draw).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..metrics import predicted_tones
+
+    khz, ref_db = _spectrum(comp.reference)
+    if khz is None:
+        return None
+    top = float(np.nanmax(ref_db))
+    kinds = comp.kinds
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(11, 1.9 * len(kinds) + 0.8), sharex=True,
+                             squeeze=False)
+    factors = comp.reference.get("factors")
+    tones = predicted_tones(comp.info.get("sample_rate") or 22050, factors=factors) if factors else []
+    n_layers = len(factors or [])
+    lows = [np.percentile(db, 2) - top for st in comp.stages for k in kinds
+            for _, db in [_spectrum(comp.results.get(st, {}).get(k))] if db is not None]
+    floor = float(np.clip(min(lows + [np.percentile(ref_db, 2) - top]) - 5, -200, -80))
+    for i, kind in enumerate(kinds):
+        ax = axes[i, 0]
+        ax.plot(khz, ref_db - top, color="0.6", lw=0.8, label="real audio")
+        for j, step in enumerate(comp.stages):
+            f, db = _spectrum(comp.results.get(step, {}).get(kind))
+            if f is None:
+                continue
+            trained = step > 0
+            ax.plot(f, db - top, color=_color(kind, i), lw=0.8 if trained else 0.6,
+                    alpha=1.0 if trained or len(comp.stages) == 1 else 0.45,
+                    ls="-" if trained or len(comp.stages) == 1 else "--",
+                    label="at initialisation" if step == 0 else f"after {step} steps")
+        for t in tones:  # taller ticks for later layers (sparser, stronger lines)
+            height = (0.04 + 0.05 * t.layer) * (10 - floor)
+            ax.plot([t.freq_hz / 1000] * 2, [floor, floor + height], color="k", lw=0.5, alpha=0.6)
+        ax.set_ylim(floor, 10)
+        ax.set_ylabel("dB")
+        ax.grid(alpha=0.25)
+        ax.text(0.006, 0.93, kind, transform=ax.transAxes, fontsize=10, fontweight="bold",
+                va="top", color=_color(kind, i), zorder=5,
+                bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
+        ax.legend(loc="upper right", fontsize=7, ncol=3, framealpha=0.8)
+    axes[-1, 0].set_xlabel("frequency (kHz)")
+    axes[-1, 0].set_xlim(0, khz[-1])
+    fig.suptitle(f"Stationary spectra of the vocoded test audio (dB re the real audio's peak); "
+                 f"ticks: predicted lines of {n_layers} layers", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_per_layer(comp, path) -> Optional[Path]:
+    """Grouped bars: each layer's mean line prominence for every kind, one panel per stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = list(comp.reference.get("per_layer", {}))
+    if not layers:
+        return None
+    stages = comp.stages
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages) + 1, 4.6), sharey=True,
+                             squeeze=False)
+    width = 0.8 / max(len(comp.kinds), 1)
+    top = 1.0
+    for s, step in enumerate(stages):
+        ax = axes[0, s]
+        for i, kind in enumerate(comp.kinds):
+            rec = comp.results.get(step, {}).get(kind, {})
+            values = [(rec.get("per_layer", {}).get(layer, {}) or {}).get("mean_db") for layer in layers]
+            heights = [v if v is not None else 0.0 for v in values]
+            top = max(top, *heights)
+            x = np.arange(len(layers)) + (i - (len(comp.kinds) - 1) / 2) * width
+            ax.bar(x, heights, width, color=_color(kind, i), label=kind)
+        ref = [comp.reference["per_layer"][layer]["mean_db"] or 0.0 for layer in layers]
+        ax.scatter(np.arange(len(layers)), ref, marker="_", s=900, color="0.35", zorder=3,
+                   label="real audio")
+        labels = []
+        for layer in layers:
+            info = comp.reference["per_layer"][layer]
+            labels.append(f"{layer.replace('layer', 'layer ')}: ×{info['factor']}\n"
+                          f"lines every {info['input_rate_hz']:.0f} Hz")
+        ax.set_xticks(np.arange(len(layers)), labels, fontsize=8)
+        ax.set_title("at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}",
+                     fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].set_ylabel("mean line prominence (dB)")
+    axes[0, 0].set_ylim(0, top * 1.1 + 1)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,208 @@
+"""The comparison report: Markdown tables, figures and the words around them.
+
+:func:`table` gives the rows of one stage as strings; :func:`markdown_table` and
+:func:`text_table` lay them out for the report and the console; :func:`write_report`
+writes ``report.md`` and its PNGs (``spectra.png``, ``per_layer.png``) into the
+comparison folder.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+COLUMNS = ("upsampler", "params", "tonal score (dB) ↓", "strongest line (dB)", "level (dB)",
+           "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "speed (× real time) ↑")
+
+INTRO = """\
+Upsampling layers can add **tonal artifacts**: a layer that raises the rate by a factor
+*s* repeats its kernel every *s* output samples, and uneven kernel overlap (transposed
+convolutions) or untied sub-pixel phases turn that periodicity into spectral lines at
+multiples of the layer's input rate, *sample rate / product of the later factors*
+(Pons et al., ICASSP 2021, "Upsampling artifacts in neural audio synthesis"). The lines
+are there before training and training must learn to cancel them. This report trains the
+same vocoder with each upsampler kind and measures the lines (tonal score) beside the
+usual quality metrics."""
+
+METRICS = """\
+- **tonal score**: mean prominence (dB over the local spectral floor, negatives counted as 0)
+  of the stationary spectrum (median over frames) at every frequency where the upsampling
+  layers predict a line; real speech scores about 0-3 dB. **strongest line**: the largest
+  prominence. Both reference-free (`audioup.metrics.tonal_score`) and blind to loudness:
+  read them together with **level**, the RMS level of the output relative to the real audio
+  (an almost silent output can score low or high without meaning much).
+- **MR-STFT**: multi-resolution STFT distance to the real audio (spectral convergence + log
+  magnitude, 3 resolutions); **mel L1**: mean absolute log-mel difference (HiFi-GAN's
+  validation error); **PESQ**: wide-band PESQ at 16 kHz (-0.5 to 4.64), when `pesq` is installed.
+  Lower is better for the distances, higher for PESQ.
+- **params**: generator parameters as trained (weight norm included). **speed**: seconds of
+  audio generated per second of compute, {speed_where}, all kinds timed side by side (best of 3).
+- Test audio is vocoded by analysis-synthesis: real audio -> mel -> generator."""
+
+LIMITS = """\
+These numbers come from the test set named above, with the number of training steps named
+above; quality metrics of briefly trained vocoders say little about the quality the same
+model reaches after full training (HiFi-GAN V1 trains for 2.5M steps). The tonal score and
+the figures at initialisation show the structure of each layer (where its lines are and how
+strong they start); whether training removes them is shown only for the steps trained."""
+
+
+def fmt(value, spec: str = ".2f", missing: str = "n/a") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return missing
+    return format(value, spec)
+
+
+def fmt_params(n: Optional[int]) -> str:
+    if n is None:
+        return "n/a"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+
+def table(comp, step: int, reference: bool = True) -> List[List[str]]:
+    """Rows of one stage (one per kind; the real audio first if ``reference``)."""
+    rows = []
+    if reference and comp.reference:
+        ref = comp.reference
+        rows.append(["real audio (test set)", "-", fmt(ref["tonal_score_db"], ".1f"),
+                     fmt(ref["max_db"], ".1f"), "0", "-", "-", "-", "-"])
+    for rec in comp.rows(step):
+        if "error" in rec:
+            rows.append([rec["kind"], "failed: " + rec["error"].splitlines()[0]] + [""] * 7)
+            continue
+        speed = comp.speed.get(rec["kind"])
+        rows.append([rec["kind"], fmt_params(rec.get("params")), fmt(rec["tonal_score_db"], ".1f"),
+                     fmt(rec["max_db"], ".1f"), fmt(rec.get("level_db"), "+.0f"), fmt(rec["mrstft"], ".2f"), fmt(rec["mel_l1"], ".2f"),
+                     fmt(rec["pesq_wb"], ".2f"), fmt(speed, ".0f") + ("×" if speed else "")])
+    return rows
+
+
+def markdown_table(rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS) -> str:
+    align = ["---"] + ["--:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def text_table(rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS) -> str:
+    """Plain aligned columns for a terminal (arrows dropped from the header)."""
+    header = [h.replace(" ↓", "").replace(" ↑", "") for h in header]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    def line(r):
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def stage_title(step: int) -> str:
+    return "At initialisation (step 0)" if step == 0 else f"After {step} training step{'s' * (step != 1)}"
+
+
+def shown_path(path) -> str:
+    """``path`` relative to the current folder when it lies inside it (reports stay portable)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def setup_text(comp) -> str:
+    info, ref = comp.info, comp.reference
+    factors = "×".join(str(f) for f in info.get("factors") or [])
+    n, secs = len(info.get("test_files", [])), info.get("test_seconds", 0.0)
+    trained = [s for s in comp.stages if s]
+    lines = [
+        f"- Recipe: `{shown_path(comp.config)}`; generator `{info.get('generator')}` preset "
+        f"`{info.get('preset')}`, upsampling {factors} at {info.get('sample_rate')} Hz; "
+        f"kinds: {', '.join(comp.kinds)}.",
+        f"- Test set: {n} file(s), {secs:.1f} s: " + ", ".join(
+            f"`{Path(p).name}`" for p in info.get("test_files", [])[:6]) + (" ..." if n > 6 else ""),
+    ]
+    if trained:
+        lines.append(f"- Training: {trained[-1]} steps per kind with the real training loop, batch "
+                     f"{info.get('batch_size')} x {info.get('segment_length')} samples, seed "
+                     f"{info.get('seed')} (every kind starts from the weights evaluated at step 0).")
+    lines.append(f"- Evaluated on {info.get('device')} with {info.get('threads')} thread(s), "
+                 f"torch {info.get('torch')}. Real audio's own tonal score: "
+                 f"{fmt(ref.get('tonal_score_db'), '.1f')} dB.")
+    return "\n".join(lines)
+
+
+def summary(comp) -> List[str]:
+    """A few plain facts read off the tables (largest and smallest tonal scores, changes)."""
+    def ok(step):
+        return [r for r in comp.rows(step) if "error" not in r and r.get("tonal_score_db") is not None]
+
+    lines, ref = [], comp.reference.get("tonal_score_db")
+    for step in comp.stages:
+        rows = sorted(ok(step), key=lambda r: r["tonal_score_db"])
+        if not rows:
+            continue
+        where = "at initialisation" if step == 0 else f"after {step} steps"
+        low = ", ".join(f"{r['kind']} {r['tonal_score_db']:.1f} dB" for r in rows[:2])
+        lines.append(f"Tonal score {where}: highest {rows[-1]['kind']} "
+                     f"({rows[-1]['tonal_score_db']:.1f} dB), lowest {low}; real audio {fmt(ref, '.1f')} dB.")
+    if 0 in comp.stages and len(comp.stages) > 1:
+        step, init = comp.stages[-1], {r["kind"]: r["tonal_score_db"] for r in ok(0)}
+        up = [f"{r['kind']} ({init[r['kind']]:.1f} -> {r['tonal_score_db']:.1f} dB)" for r in ok(step)
+              if r["kind"] in init and r["tonal_score_db"] > init[r["kind"]] + 10]
+        down = [f"{r['kind']} ({init[r['kind']]:.1f} -> {r['tonal_score_db']:.1f} dB)" for r in ok(step)
+                if r["kind"] in init and r["tonal_score_db"] < init[r["kind"]] - 10]
+        if up:
+            lines.append(f"Lines grew by more than 10 dB during training: {', '.join(up)}.")
+        if down:
+            lines.append(f"Lines fell by more than 10 dB during training: {', '.join(down)}.")
+        best = [r for r in ok(step) if r.get("mel_l1") is not None]
+        if best:
+            b = min(best, key=lambda r: r["mel_l1"])
+            lines.append(f"Closest to the real audio after {step} steps (mel L1): {b['kind']} "
+                         f"({b['mel_l1']:.2f}, tonal score {b['tonal_score_db']:.1f} dB, "
+                         f"level {fmt(b.get('level_db'), '+.0f')} dB).")
+    return lines
+
+
+def write_report(comp, text: dict) -> Path:
+    """Write ``report.md`` with both tables and figures into ``comp.out_dir``; returns its path.
+
+    ``text`` may hold ``title``, ``intro`` (replaces :data:`INTRO`), ``limits``
+    (replaces :data:`LIMITS`) and ``command`` (how to reproduce).
+    """
+    from .plots import plot_per_layer, plot_spectra
+
+    out = comp.out_dir
+    figures = [(plot_spectra(comp, out / "spectra.png"),
+                "Stationary spectra of the vocoded test audio (median over frames), one panel per "
+                "upsampler, over the real audio's (grey); ticks at the bottom mark the frequencies "
+                "where each layer predicts lines (taller = later layer)."),
+               (plot_per_layer(comp, out / "per_layer.png"),
+                "Tonal score per layer: mean prominence of the lines each upsampling layer predicts "
+                "(the label gives its factor and line spacing); grey marks: the real audio.")]
+    where = f"on {comp.info.get('device')} with {comp.info.get('threads')} thread(s)"
+    parts = [f"# {text.get('title') or 'Upsampler comparison'}", "", text.get("intro") or INTRO, "",
+             "## Setup", "", setup_text(comp), ""]
+    facts = summary(comp)
+    if facts:
+        parts += ["## In short", "", *[f"- {f}" for f in facts], ""]
+    for step in comp.stages:
+        parts += [f"## {stage_title(step)}", "", markdown_table(table(comp, step)), ""]
+        notes = sorted({n for r in comp.rows(step) for n in r.get("notes", [])})
+        if notes:
+            parts += ["Notes: " + "; ".join(notes), ""]
+    parts += ["What the columns mean:", "", METRICS.format(speed_where=where), "", "## Figures", ""]
+    for path, caption in figures:
+        if path is not None:
+            parts += [f"![{path.stem}]({path.name})", "", f"*{caption}*", ""]
+    parts += ["## What this run can and cannot show", "", text.get("limits") or LIMITS, "",
+              "## Files", "",
+              "- `audio/step_NNNNNNNN/KIND/*.wav`: the vocoded test clips (listen to them).",
+              "- `results/step_NNNNNNNN/KIND.json`: every number above, per file, with the "
+              "per-layer breakdown and the stationary spectrum.",
+              "- `runs/KIND/`: training runs (checkpoints, `train.log`, TensorBoard logs: "
+              "`tensorboard --logdir runs`)."]
+    if text.get("command"):
+        parts += ["", f"Reproduce (re-running reuses finished results): `{text['command']}`"]
+    path = out / "report.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(parts) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,361 @@
+"""Train the same vocoder with each upsampler kind and evaluate every one alike.
+
+:func:`compare_upsamplers` loads one recipe once per kind (only
+``model.upsampler`` and ``run_dir`` differ), evaluates each generator at
+initialisation (step 0: the weights the training run starts from, same seed)
+and after ``steps`` training steps through the real training loop
+(:func:`audioup.train.loop.train`, one run folder per kind), vocodes the test
+set and writes ``report.md`` with its figures.
+
+The output folder is a cache: ``compare.json`` records the settings; each
+evaluated (stage, kind) is kept as ``results/step_NNNNNNNN/KIND.json``, the
+generated audio under ``audio/``, the training runs under ``runs/KIND``. Running
+again with the same settings reuses finished results and resumes unfinished
+training; more kinds or more steps add to it. A folder holding a comparison of a
+different configuration is refused, never overwritten.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+KINDS = ("transposed", "resize-nearest", "resize-linear", "subpixel-icnr", "sinc")
+MANIFEST = "compare.json"
+FORMAT = "audioup-compare"
+# settings that do not change what is measured (where it runs, how it reports)
+NEUTRAL_KEYS = {("run_dir",), ("max_steps",), ("model", "upsampler"), ("train", "device"),
+                ("train", "threads"), ("train", "progress"), ("data", "num_workers"),
+                ("train", "log_interval")}
+
+
+class CompareError(RuntimeError):
+    """The comparison cannot run (the message says why and what to do)."""
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare_upsamplers` measured.
+
+    Attributes:
+        out_dir: the comparison folder.
+        config: the recipe file.
+        kinds: upsampler kinds, in report order.
+        stages: training steps evaluated (0 = at initialisation).
+        results: ``{step: {kind: record}}`` (see :func:`~.evaluate.measure_outputs`;
+            plus ``kind``, ``step``, ``params``), or ``{"kind", "step", "error"}`` for a
+            kind whose training failed.
+        reference: the same reference-free metrics for the real test audio.
+        speed: kind -> seconds of audio per second of compute on ``device``.
+        info: setup facts for the report (generator, factors, test files, threads, ...).
+        report: path of ``report.md`` once written.
+    """
+
+    out_dir: Path
+    config: Path
+    kinds: List[str]
+    stages: List[int]
+    results: Dict[int, Dict[str, dict]] = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+    speed: Dict[str, float] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    report: Optional[Path] = None
+
+    def rows(self, step: int) -> List[dict]:
+        """Records of one stage in kind order (kinds without a result left out)."""
+        return [self.results[step][k] for k in self.kinds if k in self.results.get(step, {})]
+
+
+def kind_slug(kind: str) -> str:
+    """Folder-friendly kind name: ``resize-nearest`` -> ``resize_nearest``."""
+    return kind.replace("-", "_")
+
+
+def stage_dir(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def check_kinds(kinds: Sequence[str]) -> List[str]:
+    """Validate kind names (aliases allowed); duplicates removed, order kept."""
+    from ..layers import parse_upsampler_spec
+
+    out = []
+    for kind in kinds:
+        if "=" in str(kind):
+            raise CompareError(f"{kind!r} is not an upsampler kind; key=value overrides go "
+                               "right after CONFIG, before the options")
+        try:
+            parse_upsampler_spec(kind)
+        except ValueError as exc:
+            raise CompareError(f"--kinds: {exc}") from None
+        if kind not in out:
+            out.append(kind)
+    if not out:
+        raise CompareError("no upsampler kinds to compare")
+    return out
+
+
+def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[int],
+                 overrides: Sequence[str] = ()):
+    """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir."""
+    from ..train.config import load_config
+
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key in ("model.upsampler", "run_dir", "max_steps"):
+            hint = {"model.upsampler": "--kinds", "run_dir": "--out", "max_steps": "--steps"}[key]
+            raise CompareError(f"override {item!r}: compare sets {key} itself; use {hint}")
+    extra = [f"max_steps={steps}"] if steps is not None else []
+    return {kind: load_config(config, [*overrides, *extra, f"model.upsampler={kind}",
+                                       f"run_dir={out_dir / 'runs' / kind_slug(kind)}"])
+            for kind in kinds}
+
+
+def settings_of(cfg, test_files: Sequence[Path]) -> dict:
+    """The settings that decide the results: the config without run-specific keys, and the test set."""
+    from ..train.config import to_dict
+
+    data = to_dict(cfg)
+    for keys in NEUTRAL_KEYS:
+        node = data
+        for k in keys[:-1]:
+            node = node.get(k, {})
+        node.pop(keys[-1], None)
+    return {"config": data, "test_files": [str(p) for p in test_files]}
+
+
+def _differences(old, new, prefix="") -> List[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            out += _differences(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def open_folder(out_dir: Path, config, settings: dict) -> None:
+    """Create the comparison folder, or check that it holds a comparison of the same settings.
+
+    Raises:
+        CompareError: the folder holds something else or a comparison of other settings.
+    """
+    manifest = out_dir / MANIFEST
+    if manifest.is_file():
+        try:
+            old = json.loads(manifest.read_text())
+        except ValueError:
+            raise CompareError(f"{manifest}: unreadable; remove the folder or choose another --out") from None
+        if old.get("format") != FORMAT:
+            raise CompareError(f"{manifest}: not an audioup comparison; choose another --out")
+        diff = _differences(old.get("settings"), settings)
+        if diff:
+            more = f" (and {len(diff) - 3} more)" if len(diff) > 3 else ""
+            raise CompareError(f"{out_dir} holds a comparison made with other settings, which "
+                               f"this one would overwrite: {'; '.join(diff[:3])}{more}. "
+                               "Choose another --out (or delete that folder)")
+        return
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise CompareError(f"{out_dir}: exists and is not a comparison folder (no {MANIFEST}); "
+                           "choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"format": FORMAT, "version": 1, "config": str(config),
+                                    "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                    "settings": settings}, indent=1))
+
+
+def default_test_files(cfg) -> List[str]:
+    """``test.txt`` beside the training filelist (what the data scripts write), else ``data.valid_files``."""
+    if cfg.data.filelist:
+        beside = Path(cfg.data.filelist).parent / "test.txt"
+        if beside.is_file():
+            return [str(beside)]
+    if cfg.data.valid_files:
+        return list(cfg.data.valid_files)
+    raise CompareError("no test set: pass --test with audio files, folders or a test.txt filelist")
+
+
+def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Optional[int] = None,
+                       init: bool = True, trained: bool = True, overrides: Sequence[str] = (),
+                       test_files: Optional[Sequence] = None, max_test_files: Optional[int] = None,
+                       device: str = "cpu", speed: bool = True, pesq: bool = True,
+                       report_text: Optional[dict] = None,
+                       log: Callable[[str], object] = print) -> Comparison:
+    """Train and evaluate one generator per upsampler kind; write ``out_dir/report.md``.
+
+    Args:
+        config: recipe YAML (see ``recipes/``).
+        out_dir: comparison folder (created; reused when it holds the same settings).
+        kinds: upsampler kinds or aliases (default: the five of :data:`KINDS`).
+        steps: training steps per kind (default: the recipe's ``max_steps``).
+        init: evaluate each kind at initialisation (step 0).
+        trained: train each kind for ``steps`` and evaluate it.
+        overrides: ``key=value`` settings applied to the recipe for every kind.
+        test_files: audio files, folders or filelists to vocode (default:
+            :func:`default_test_files`).
+        max_test_files: use only the first N test files.
+        device: where the evaluation and the speed measurement run.
+        speed: measure inference speed.
+        pesq: compute PESQ when the package is installed.
+        report_text: optional ``{"title", "intro", "limits", "command"}`` for the report.
+        log: receives one line per stage and kind.
+
+    Returns:
+        A :class:`Comparison`.
+
+    Raises:
+        CompareError, audioup.train.config.ConfigError, audioup.data.DataError.
+    """
+    import torch
+
+    from ..data.dataset import collect_files
+    from ..train.loop import TrainingError
+    from .evaluate import load_test_clips
+    from .report import write_report
+
+    if not (init or trained):
+        raise CompareError("nothing to do: neither the initial nor the trained generators")
+    out_dir, kinds = Path(out_dir).resolve(), check_kinds(kinds)
+    cfgs = kind_configs(config, out_dir, kinds, steps, overrides)
+    first = cfgs[kinds[0]]
+    steps = first.max_steps
+    tests = collect_files(test_files if test_files else default_test_files(first))
+    tests = tests[:max_test_files] if max_test_files else tests
+    open_folder(out_dir, config, settings_of(first, tests))
+
+    threads = torch.get_num_threads()
+    if first.train.threads:
+        torch.set_num_threads(first.train.threads)
+    try:
+        clips = load_test_clips(tests, first.sample_rate, first.mel.hop_length * 16, log)
+        comp = Comparison(out_dir, Path(config), kinds, ([0] if init else []) + ([steps] if trained else []))
+        comp.reference = _reference(comp, clips, cfgs[kinds[0]])
+        comp.info = _setup_info(first, clips, device, comp.reference["factors"])
+        for step in comp.stages:
+            what = "at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}"
+            log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
+            for i, kind in enumerate(kinds, 1):
+                try:
+                    record = _stage_result(comp, cfgs[kind], kind, step, clips, device, pesq,
+                                           f"[{i}/{len(kinds)}] {kind}", log)
+                except TrainingError as exc:  # e.g. a non-finite loss: report it, go on
+                    record = {"kind": kind, "step": step, "error": str(exc)}
+                    log(f"  [{i}/{len(kinds)}] {kind}: training failed: {exc}")
+                comp.results.setdefault(step, {})[kind] = record
+            comp.report = write_report(comp, report_text or {})
+        if speed:
+            log("timing inference of every upsampler side by side")
+            comp.speed = _speed(cfgs, clips[0], device)
+            comp.report = write_report(comp, report_text or {})
+    finally:
+        torch.set_num_threads(threads)
+    return comp
+
+
+def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dict:
+    from .evaluate import evaluate_vocoder
+
+    path = comp.out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json"
+    if path.is_file():
+        record = json.loads(path.read_text())
+        log(f"  {label}: reused {path.relative_to(comp.out_dir)}")
+        return record
+    start = time.perf_counter()
+    if step == 0:
+        vocoder = initial_vocoder(cfg, device)
+    else:
+        vocoder = trained_vocoder(cfg, step, device, label, log)
+    record = evaluate_vocoder(vocoder, clips, comp.out_dir / "audio" / stage_dir(step) / kind_slug(kind),
+                              pesq=pesq)
+    record.update(kind=kind, step=step, params=parameter_count(cfg))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(path)
+    log(f"  {label}: tonal score {_fmt(record['tonal_score_db'], '.1f')} dB, "
+        f"mel L1 {_fmt(record['mel_l1'], '.2f')} ({time.perf_counter() - start:.0f} s)")
+    return record
+
+
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def initial_vocoder(cfg, device="cpu"):
+    """The generator a training run of ``cfg`` starts from (same seed), as a :class:`Vocoder`."""
+    import torch
+
+    from ..audio.mel import MelSpectrogram
+    from ..inference import Vocoder
+    from ..train.setup import build_generator_from, generator_config, mel_settings
+
+    torch.manual_seed(cfg.seed)  # what audioup.train.loop.train does before building it
+    generator = build_generator_from(generator_config(cfg))
+    generator.remove_weight_norm()
+    return Vocoder(generator, MelSpectrogram(**mel_settings(cfg)), device=device, step=0)
+
+
+def trained_vocoder(cfg, step: int, device, label: str, log):
+    """Train (or resume) ``cfg`` up to ``step`` and load the checkpoint of that step."""
+    from ..inference import load_generator
+    from ..train.checkpoint import checkpoint_path, list_checkpoints
+    from ..train.loop import train
+
+    run_dir = Path(cfg.run_dir)
+    done = [s for s, _ in list_checkpoints(run_dir)]
+    if step not in done:
+        log(f"  {label}: training {step} steps (log: {run_dir / 'train.log'})")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "train.log", "a") as handle:
+            train(cfg, log=lambda line: print(line, file=handle, flush=True))
+    ckpt = checkpoint_path(run_dir, step)
+    if not ckpt.is_file():
+        kept = ", ".join(str(s) for s, _ in list_checkpoints(run_dir)) or "none"
+        raise CompareError(f"{run_dir}: no checkpoint at step {step} (kept: {kept}); it trained "
+                           "further before and pruned it. Use --steps with a kept step or another --out")
+    return load_generator(ckpt, device=device)
+
+
+def parameter_count(cfg) -> int:
+    """Parameters of the generator as trained (weight norm included, as in recipes/README.md)."""
+    from ..train.setup import build_generator_from, generator_config
+
+    return int(sum(p.numel() for p in build_generator_from(generator_config(cfg)).parameters()))
+
+
+def _reference(comp: Comparison, clips, cfg) -> dict:
+    from ..train.setup import build_generator_from, generator_config
+    from .evaluate import measure_outputs
+
+    factors = list(build_generator_from(generator_config(cfg)).upsample_factors)
+    record = measure_outputs([c.samples for c in clips], cfg.sample_rate, factors,
+                             names=[c.name for c in clips])
+    record["factors"] = factors
+    return record
+
+
+def _setup_info(cfg, clips, device, factors) -> dict:
+    import torch
+
+    return {"generator": cfg.model.generator, "preset": cfg.model.preset,
+            "factors": factors, "sample_rate": cfg.sample_rate, "batch_size": cfg.train.batch_size,
+            "segment_length": cfg.data.segment_length, "seed": cfg.seed,
+            "test_files": [str(c.path) for c in clips],
+            "test_seconds": sum(len(c.samples) for c in clips) / cfg.sample_rate,
+            "device": str(device), "threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+
+
+def _speed(cfgs: dict, clip, device, max_seconds: float = 4.0) -> Dict[str, float]:
+    import torch
+
+    from .evaluate import measure_speed
+
+    vocoders = {kind: initial_vocoder(cfg, device) for kind, cfg in cfgs.items()}
+    any_voc = next(iter(vocoders.values()))
+    n = min(len(clip.samples), int(max_seconds * any_voc.sample_rate))
+    n -= n % any_voc.hop_length
+    mel = any_voc.mel(torch.from_numpy(clip.samples[:n]).to(any_voc.device).unsqueeze(0))
+    return measure_speed({k: v.generator for k, v in vocoders.items()}, mel,
+                         any_voc.sample_rate, any_voc.hop_length)
