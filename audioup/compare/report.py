@@ -59,6 +59,13 @@ def fmt_params(n: Optional[int]) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
 
 
+def fmt_speed(x: Optional[float]) -> str:
+    """``290×``, ``4.2×``, ``0.85×``: two significant digits at least."""
+    if x is None:
+        return "n/a"
+    return f"{x:.0f}×" if x >= 10 else f"{x:.2g}×"
+
+
 def table(comp, step: int, reference: bool = True) -> List[List[str]]:
     """Rows of one stage (one per kind; the real audio first if ``reference``)."""
     rows = []
@@ -73,7 +80,7 @@ def table(comp, step: int, reference: bool = True) -> List[List[str]]:
         speed = comp.speed.get(rec["kind"])
         rows.append([rec["kind"], fmt_params(rec.get("params")), fmt(rec["tonal_score_db"], ".1f"),
                      fmt(rec["max_db"], ".1f"), fmt(rec.get("level_db"), "+.0f"), fmt(rec["mrstft"], ".2f"), fmt(rec["mel_l1"], ".2f"),
-                     fmt(rec["pesq_wb"], ".2f"), fmt(speed, ".0f") + ("×" if speed else "")])
+                     fmt(rec["pesq_wb"], ".2f"), fmt_speed(speed)])
     return rows
 
 

@@ -42,7 +42,8 @@ class Comparison:
     Attributes:
         out_dir: the comparison folder.
         config: the recipe file.
-        kinds: upsampler kinds, in report order.
+        kinds: upsampler kinds, in report order (those asked for, and those an earlier
+            run evaluated in the same folder).
         stages: training steps evaluated (0 = at initialisation).
         results: ``{step: {kind: record}}`` (see :func:`~.evaluate.measure_outputs`;
             plus ``kind``, ``step``, ``params``), or ``{"kind", "step", "error"}`` for a
@@ -243,6 +244,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
                     record = {"kind": kind, "step": step, "error": str(exc)}
                     log(f"  [{i}/{len(kinds)}] {kind}: training failed: {exc}")
                 comp.results.setdefault(step, {})[kind] = record
+            _add_earlier_kinds(comp, step)
             comp.report = write_report(comp, report_text or {})
         if speed:
             log("timing inference of every upsampler side by side")
@@ -276,6 +278,19 @@ def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dic
     log(f"  {label}: tonal score {_fmt(record['tonal_score_db'], '.1f')} dB, "
         f"mel L1 {_fmt(record['mel_l1'], '.2f')} ({time.perf_counter() - start:.0f} s)")
     return record
+
+
+def _add_earlier_kinds(comp: Comparison, step: int) -> None:
+    """Results of kinds evaluated by an earlier run in this folder stay in the report."""
+    folder = comp.out_dir / "results" / stage_dir(step)
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        kind = record.get("kind")
+        if kind and kind not in comp.results[step]:
+            comp.results[step][kind] = record
+    known = list(comp.kinds) + [k for k in comp.results[step] if k not in comp.kinds]
+    order = {k: i for i, k in enumerate(KINDS)}
+    comp.kinds = sorted(known, key=lambda k: (order.get(k, len(order)), known.index(k)))
 
 
 def _fmt(value, spec: str) -> str:
@@ -347,7 +362,7 @@ def _setup_info(cfg, clips, device, factors) -> dict:
             "torch": torch.__version__}
 
 
-def _speed(cfgs: dict, clip, device, max_seconds: float = 4.0) -> Dict[str, float]:
+def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0) -> Dict[str, float]:
     import torch
 
     from .evaluate import measure_speed

@@ -134,6 +134,10 @@ def test_rerun_reuses_results_and_other_settings_are_refused(comparison, corpus)
     assert not any(": training" in line for line in lines), lines
     assert ckpt.stat().st_mtime_ns == stamp
     assert again.results[1]["sinc"]["mel_l1"] == comp.results[1]["sinc"]["mel_l1"]
+    # the kinds not asked for this time stay in the report, in the usual order
+    assert again.kinds == list(KINDS)
+    rows = parse_tables(again.report.read_text())["After 1 training step"]
+    assert [r["upsampler"] for r in rows][1:] == list(KINDS)
 
     report = comp.report.read_bytes()
     with pytest.raises(CompareError, match="other settings.*optim.lr"):
