@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--infer-seconds", type=float, default=1.0, help="audio per inference call")
-    parser.add_argument("--infer-rounds", type=int, default=5)
+    parser.add_argument("--infer-rounds", type=int, default=10)
     parser.add_argument("--train-samples", type=int, default=2048, help="segment length per training step")
     parser.add_argument("--train-rounds", type=int, default=3)
     parser.add_argument("--no-train", action="store_true")
