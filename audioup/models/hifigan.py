@@ -30,7 +30,7 @@ HIFIGAN_PRESETS: Dict[str, Dict[str, Any]] = {
     "v3": dict(upsample_factors=(8, 8, 4), upsample_kernel_sizes=(16, 16, 8),
                upsample_initial_channel=256, resblock="2", resblock_kernel_sizes=(3, 5, 7),
                resblock_dilations=((1, 2), (2, 6), (3, 12))),
-    # V3's shape with 32 channels (about 13k parameters): CPU tests and smoke runs.
+    # V3's shape with 32 channels (about 39k parameters): CPU tests and smoke runs.
     "tiny": dict(upsample_factors=(8, 8, 4), upsample_kernel_sizes=(16, 16, 8),
                  upsample_initial_channel=32, resblock="2", resblock_kernel_sizes=(3, 5, 7),
                  resblock_dilations=((1, 2), (2, 6), (3, 12))),
