@@ -12,8 +12,15 @@ ARCTIC_DIR = REPO / "data" / "cmu_arctic"
 ARCTIC_FILES = sorted(ARCTIC_DIR.glob("*.wav"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    # More torch threads than the 2 shared cores can serve made the suite ~10x slower under load.
+    torch.set_num_threads(1)
+    yield
+
+
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
+def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
     yield

@@ -198,14 +198,17 @@ class SincConv1d(ResizeConv1d):
     Equivalent to zero-stuffing followed by a windowed-sinc low-pass (the
     anti-aliased upsampling BigVGAN uses inside its activations), written as
     one fractional-delay filter per output phase. Same arguments as
-    :class:`ResizeConv1d` without ``mode``.
+    :class:`ResizeConv1d` without ``mode``, except the default ``kernel_size``
+    of 3: the interpolation is already band-limited, so the convolution that
+    follows needs no length for smoothing, and at 3 taps the layer costs about
+    1.5x HiFi-GAN's transposed convolution (at ``factor + 1`` taps it was 4.5x).
 
     Shape:
         Input: ``(B, in_channels, T)``. Output: ``(B, out_channels, factor * T)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, factor: int,
-                 kernel_size: Optional[int] = None, bias: bool = True, pad_mode: str = "replicate",
+                 kernel_size: Optional[int] = 3, bias: bool = True, pad_mode: str = "replicate",
                  fast: bool = True, zeros: int = 6, rolloff: float = 0.95, beta: float = 8.6):
         super().__init__(in_channels, out_channels, factor, kernel_size, bias, mode="sinc",
                          pad_mode=pad_mode, fast=fast, zeros=zeros, rolloff=rolloff, beta=beta)
