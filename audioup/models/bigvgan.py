@@ -15,11 +15,9 @@ from typing import Any, Dict, Optional, Sequence
 
 from torch import Tensor, nn
 
-from ..layers import upsampler_label
 from .activations import make_activation
-from .hifigan import check_mel
-from .resblocks import MRF, remove_weight_norm_, weight_norm_conv
-from .upsampling import UpsamplerSpec, build_upsampling_stack, check_factors, hop_of, normalize_spec
+from .resblocks import MRF, weight_norm_conv
+from .upsampling import MelGenerator, UpsamplerSpec, check_mel
 
 BIGVGAN_PRESETS: Dict[str, Dict[str, Any]] = {
     "base": dict(n_mels=100, upsample_factors=(8, 8, 2, 2), upsample_kernel_sizes=(16, 16, 4, 4),
@@ -68,7 +66,7 @@ class AMPBlock(nn.Module):
         return x
 
 
-class BigVGAN(nn.Module):
+class BigVGAN(MelGenerator):
     """BigVGAN-style generator: log-mel ``(B, n_mels, N)`` -> waveform ``(B, 1, hop_length * N)``.
 
     Args:
@@ -95,22 +93,10 @@ class BigVGAN(nn.Module):
                  activation: str = "snakebeta", upsampler: UpsamplerSpec = "transposed",
                  sample_rate: int = 24000):
         super().__init__()
-        factors, kernels = check_factors(upsample_factors, upsample_kernel_sizes)
-        if len(resblock_kernel_sizes) != len(resblock_dilations):
-            raise ValueError("resblock_kernel_sizes and resblock_dilations need the same length")
-        channels = [upsample_initial_channel // 2 ** i for i in range(len(factors) + 1)]
-        if channels[-1] < 1:
-            raise ValueError(f"upsample_initial_channel={upsample_initial_channel} is too small for "
-                             f"{len(factors)} halvings")
-        self.n_mels, self.sample_rate = int(n_mels), int(sample_rate)
-        self.upsample_factors, self.upsample_kernel_sizes = factors, kernels
-        self.hop_length = hop_of(factors)
+        channels = self.build_trunk(n_mels, sample_rate, upsample_factors, upsample_kernel_sizes,
+                                    upsample_initial_channel, resblock_kernel_sizes, resblock_dilations,
+                                    upsampler)
         self.activation = activation
-        self.upsampler_spec = normalize_spec(upsampler)
-        self.upsampler_label = upsampler_label(self.upsampler_spec)
-
-        self.conv_pre = weight_norm_conv(n_mels, channels[0], 7, init=False)
-        self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels)
         self.mrfs = nn.ModuleList(
             MRF([AMPBlock(ch, k, d, activation) for k, d in zip(resblock_kernel_sizes, resblock_dilations)])
             for ch in channels[1:])
@@ -124,11 +110,5 @@ class BigVGAN(nn.Module):
             x = mrf(up(x))
         return self.conv_post(self.act_post(x)).tanh()
 
-    def remove_weight_norm(self) -> "BigVGAN":
-        """Fold weight norm into plain weights for inference (in place); returns ``self``."""
-        remove_weight_norm_(self)
-        return self
-
     def extra_repr(self) -> str:
-        return (f"n_mels={self.n_mels}, sample_rate={self.sample_rate}, hop_length={self.hop_length}, "
-                f"factors={self.upsample_factors}, activation={self.activation}, upsampler={self.upsampler_label}")
+        return super().extra_repr() + f", activation={self.activation}"

@@ -16,9 +16,8 @@ from typing import Any, Dict, Optional, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import upsampler_label
-from .resblocks import LRELU_SLOPE, MRF, RESBLOCKS, remove_weight_norm_, weight_norm_conv
-from .upsampling import UpsamplerSpec, build_upsampling_stack, check_factors, hop_of, normalize_spec
+from .resblocks import LRELU_SLOPE, MRF, RESBLOCKS, weight_norm_conv
+from .upsampling import MelGenerator, UpsamplerSpec, check_mel
 
 HIFIGAN_PRESETS: Dict[str, Dict[str, Any]] = {
     "v1": dict(upsample_factors=(8, 8, 2, 2), upsample_kernel_sizes=(16, 16, 4, 4),
@@ -45,13 +44,7 @@ def hifigan_preset(name: str) -> Dict[str, Any]:
     return dict(HIFIGAN_PRESETS[key])
 
 
-def check_mel(mel: Tensor, n_mels: int, name: str) -> None:
-    """Raise ``ValueError`` unless ``mel`` is ``(B, n_mels, N)`` with ``N >= 1``."""
-    if mel.dim() != 3 or mel.shape[1] != n_mels or mel.shape[2] < 1:
-        raise ValueError(f"{name} expects a mel of shape (B, {n_mels}, frames), got {tuple(mel.shape)}")
-
-
-class HiFiGAN(nn.Module):
+class HiFiGAN(MelGenerator):
     """HiFi-GAN generator: log-mel ``(B, n_mels, N)`` -> waveform ``(B, 1, hop_length * N)``.
 
     Args:
@@ -86,25 +79,12 @@ class HiFiGAN(nn.Module):
                  resblock_dilations: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
                  upsampler: UpsamplerSpec = "transposed", sample_rate: int = 22050):
         super().__init__()
-        factors, kernels = check_factors(upsample_factors, upsample_kernel_sizes)
         resblock = str(resblock)
         if resblock not in RESBLOCKS:
             raise ValueError(f"resblock must be '1' or '2', got {resblock!r}")
-        if len(resblock_kernel_sizes) != len(resblock_dilations):
-            raise ValueError("resblock_kernel_sizes and resblock_dilations need the same length, got "
-                             f"{list(resblock_kernel_sizes)} and {[list(d) for d in resblock_dilations]}")
-        channels = [upsample_initial_channel // 2 ** i for i in range(len(factors) + 1)]
-        if channels[-1] < 1:
-            raise ValueError(f"upsample_initial_channel={upsample_initial_channel} is too small for "
-                             f"{len(factors)} halvings")
-        self.n_mels, self.sample_rate = int(n_mels), int(sample_rate)
-        self.upsample_factors, self.upsample_kernel_sizes = factors, kernels
-        self.hop_length = hop_of(factors)
-        self.upsampler_spec = normalize_spec(upsampler)
-        self.upsampler_label = upsampler_label(self.upsampler_spec)
-
-        self.conv_pre = weight_norm_conv(n_mels, channels[0], 7, init=False)
-        self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels)
+        channels = self.build_trunk(n_mels, sample_rate, upsample_factors, upsample_kernel_sizes,
+                                    upsample_initial_channel, resblock_kernel_sizes, resblock_dilations,
+                                    upsampler)
         block = RESBLOCKS[resblock]
         self.mrfs = nn.ModuleList(
             MRF([block(ch, k, d) for k, d in zip(resblock_kernel_sizes, resblock_dilations)])
@@ -118,12 +98,3 @@ class HiFiGAN(nn.Module):
             x = mrf(up(F.leaky_relu(x, LRELU_SLOPE)))
         x = self.conv_post(F.leaky_relu(x))  # PyTorch's default slope 0.01, as in the paper's code
         return x.tanh()
-
-    def remove_weight_norm(self) -> "HiFiGAN":
-        """Fold weight norm into plain weights for inference (in place); returns ``self``."""
-        remove_weight_norm_(self)
-        return self
-
-    def extra_repr(self) -> str:
-        return (f"n_mels={self.n_mels}, sample_rate={self.sample_rate}, hop_length={self.hop_length}, "
-                f"factors={self.upsample_factors}, upsampler={self.upsampler_label}")

@@ -18,11 +18,11 @@ import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..layers import build_upsampler, parse_upsampler_spec
-from .resblocks import INIT_STD
+from .resblocks import INIT_STD, remove_weight_norm_, weight_norm_conv
 
 UpsamplerSpec = Union[None, str, Dict[str, Any]]
 
@@ -92,3 +92,53 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
 def hop_of(factors: Sequence[int]) -> int:
     """Samples per mel frame: the product of the factors."""
     return int(math.prod(factors))
+
+
+def check_mel(mel: Tensor, n_mels: int, name: str) -> None:
+    """Raise ``ValueError`` unless ``mel`` is ``(B, n_mels, N)`` with ``N >= 1``."""
+    if mel.dim() != 3 or mel.shape[1] != n_mels or mel.shape[2] < 1:
+        raise ValueError(f"{name} expects a mel of shape (B, {n_mels}, frames), got {tuple(mel.shape)}")
+
+
+class MelGenerator(nn.Module):
+    """What the generators share: the input convolution, the upsampling stack, the bookkeeping.
+
+    Subclasses call :meth:`build_trunk` in ``__init__`` and add their residual blocks.
+    """
+
+    def build_trunk(self, n_mels: int, sample_rate: int, upsample_factors: Sequence[int],
+                    upsample_kernel_sizes: Optional[Sequence[int]], upsample_initial_channel: int,
+                    resblock_kernel_sizes: Sequence[int], resblock_dilations: Sequence[Sequence[int]],
+                    upsampler: UpsamplerSpec) -> List[int]:
+        """Check the arguments, set the attributes, build ``conv_pre`` and ``upsamplers``.
+
+        Returns:
+            The channel count before the first and after each upsampler.
+        """
+        from ..layers import upsampler_label
+
+        factors, kernels = check_factors(upsample_factors, upsample_kernel_sizes)
+        if len(resblock_kernel_sizes) != len(resblock_dilations):
+            raise ValueError("resblock_kernel_sizes and resblock_dilations need the same length, got "
+                             f"{list(resblock_kernel_sizes)} and {[list(d) for d in resblock_dilations]}")
+        channels = [upsample_initial_channel // 2 ** i for i in range(len(factors) + 1)]
+        if channels[-1] < 1:
+            raise ValueError(f"upsample_initial_channel={upsample_initial_channel} is too small for "
+                             f"{len(factors)} halvings")
+        self.n_mels, self.sample_rate = int(n_mels), int(sample_rate)
+        self.upsample_factors, self.upsample_kernel_sizes = factors, kernels
+        self.hop_length = hop_of(factors)
+        self.upsampler_spec = normalize_spec(upsampler)
+        self.upsampler_label = upsampler_label(self.upsampler_spec)
+        self.conv_pre = weight_norm_conv(n_mels, channels[0], 7, init=False)
+        self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels)
+        return channels
+
+    def remove_weight_norm(self):
+        """Fold weight norm into plain weights for inference (in place); returns ``self``."""
+        remove_weight_norm_(self)
+        return self
+
+    def extra_repr(self) -> str:
+        return (f"n_mels={self.n_mels}, sample_rate={self.sample_rate}, hop_length={self.hop_length}, "
+                f"factors={self.upsample_factors}, upsampler={self.upsampler_label}")
