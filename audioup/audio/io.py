@@ -54,7 +54,7 @@ class AudioFile:
         return self.samples.shape[-1] / float(self.sample_rate)
 
 
-def audio_info(path) -> "soundfile._SoundFileInfo":  # noqa: F821
+def audio_info(path):
     """Header of an audio file (rate, channels, frames) without reading samples.
 
     Raises:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed as D
-from .checkpoint import (FORMAT, VERSION, CheckpointError, checkpoint_path, list_checkpoints,
+from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_checkpoint, load_newest, prune_checkpoints, resolve_checkpoint,
                          rng_state, save_checkpoint, set_rng_state)
 from .config import TrainConfig, to_dict

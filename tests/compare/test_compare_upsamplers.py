@@ -26,7 +26,7 @@ def corpus(tmp_path_factory):
 
 
 def _overrides(corpus):
-    return [f"data.files=[]", f"data.filelist={corpus.filelists['train']}",
+    return ["data.files=[]", f"data.filelist={corpus.filelists['train']}",
             f"data.valid_files=[{corpus.filelists['val']}]", *FAST]
 
 

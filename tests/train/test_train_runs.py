@@ -3,7 +3,6 @@ corrupt-checkpoint fallback, --init-from, non-finite loss, two-process torchrun.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
