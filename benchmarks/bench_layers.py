@@ -66,9 +66,9 @@ def run(threads: int, rounds: int) -> None:
                 for name, model in models.items():
                     times[name].append(time_once(model, x, backward))
             base = statistics.median(times["transposed"])
-            print(f"\n## {label}")
-            print(f"| kind | median ms | x transposed |")
-            print(f"|---|---:|---:|")
+            print(f"\n### {label}")
+            print("| kind | median ms | x transposed |")
+            print("|---|---:|---:|")
             for name, ts in times.items():
                 med = statistics.median(ts)
                 print(f"| {name} | {med * 1e3:.1f} | {med / base:.2f} |")
