@@ -26,8 +26,18 @@ from .interp import INTERP_MODES, apply_taps, depthwise_taps, interpolation_taps
 import torch.nn.functional as F
 
 
-def default_resize_kernel(factor: int) -> int:
-    """Odd kernel covering one input period: ``factor + 1`` (even factor), ``factor`` (odd), at least 3."""
+def default_resize_kernel(factor: int, mode: str = "nearest") -> int:
+    """Default high-rate kernel of a resize-convolution.
+
+    Nearest: an odd kernel covering one input period, ``factor + 1`` (even factor)
+    or ``factor`` (odd), at least 3: with the nearest hold it can learn a
+    triangular (linear-like) interpolation, and it folds to exactly
+    ``2 * factor`` taps. Linear and sinc: 3, since their interpolation is
+    already smooth (sinc band-limited), so the convolution needs no length for
+    smoothing; linear then folds to ``2 * factor + 2`` taps.
+    """
+    if mode != "nearest":
+        return 3
     k = factor + 1 if factor % 2 == 0 else factor
     return max(3, k)
 
@@ -118,7 +128,7 @@ class ResizeConv1d(nn.Module):
                  pad_mode: str = "replicate", fast: bool = True, zeros: int = 6,
                  rolloff: float = 0.95, beta: float = 8.6):
         super().__init__()
-        kernel_size = default_resize_kernel(factor) if kernel_size is None else kernel_size
+        kernel_size = default_resize_kernel(factor, mode) if kernel_size is None else kernel_size
         check_args(in_channels, out_channels, factor, kernel_size)
         if mode not in INTERP_MODES:
             raise ValueError(f"mode must be one of {INTERP_MODES}, got {mode!r}")
@@ -198,17 +208,15 @@ class SincConv1d(ResizeConv1d):
     Equivalent to zero-stuffing followed by a windowed-sinc low-pass (the
     anti-aliased upsampling BigVGAN uses inside its activations), written as
     one fractional-delay filter per output phase. Same arguments as
-    :class:`ResizeConv1d` without ``mode``, except the default ``kernel_size``
-    of 3: the interpolation is already band-limited, so the convolution that
-    follows needs no length for smoothing, and at 3 taps the layer costs about
-    1.5x HiFi-GAN's transposed convolution (at ``factor + 1`` taps it was 4.5x).
+    :class:`ResizeConv1d` without ``mode`` (default kernel 3: at 3 taps the
+    layer needs about 1.5x the multiplies of HiFi-GAN's transposed convolution).
 
     Shape:
         Input: ``(B, in_channels, T)``. Output: ``(B, out_channels, factor * T)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, factor: int,
-                 kernel_size: Optional[int] = 3, bias: bool = True, pad_mode: str = "replicate",
+                 kernel_size: Optional[int] = None, bias: bool = True, pad_mode: str = "replicate",
                  fast: bool = True, zeros: int = 6, rolloff: float = 0.95, beta: float = 8.6):
         super().__init__(in_channels, out_channels, factor, kernel_size, bias, mode="sinc",
                          pad_mode=pad_mode, fast=fast, zeros=zeros, rolloff=rolloff, beta=beta)

@@ -65,8 +65,12 @@ def test_transposed_uses_config_kernels_and_other_kinds_their_own():
     g = build_generator("hifigan", preset="v2")
     assert [u.kernel_size[0] for u in g.upsamplers] == [16, 16, 4, 4]
     assert [u.padding[0] for u in g.upsamplers] == [4, 4, 1, 1]  # HiFi-GAN's (k - u) // 2
-    r = build_generator("hifigan", preset="tiny", upsampler="resize-linear")
-    assert [u.kernel_size for u in r.upsamplers] == [9, 9, 5] and r.upsamplers[0].mode == "linear"
+    from audioup.layers.resize import default_resize_kernel
+    for mode in ("nearest", "linear"):
+        r = build_generator("hifigan", preset="tiny", upsampler=f"resize-{mode}")
+        assert r.upsamplers[0].mode == mode
+        assert [u.kernel_size for u in r.upsamplers] == [default_resize_kernel(f, mode) for f in r.upsample_factors]
+    assert [u.kernel_size for u in build_generator("hifigan", preset="tiny", upsampler="resize").upsamplers] == [9, 9, 5]
     s = build_generator("hifigan", preset="tiny", upsampler={"kind": "subpixel", "kernel_size": 5})
     assert [u.kernel_size for u in s.upsamplers] == [5, 5, 5]
     assert build_generator("hifigan", preset="tiny", upsampler=None).upsampler_spec == "transposed"
