@@ -166,14 +166,17 @@ def from_dict(raw: Dict[str, Any], source: str = "config") -> TrainConfig:
     return _build(TrainConfig, raw, prefix="", source=source)
 
 
+def plain(value):
+    """``value`` with tuples turned into lists and dict keys into strings (YAML/checkpoint-safe)."""
+    if isinstance(value, (list, tuple)):
+        return [plain(x) for x in value]
+    if isinstance(value, dict):
+        return {str(k): plain(x) for k, x in value.items()}
+    return value
+
+
 def to_dict(cfg) -> Dict[str, Any]:
     """The config as plain Python containers (lists, not tuples) for YAML and checkpoints."""
-    def plain(v):
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): plain(x) for k, x in v.items()}
-        return v
     return plain(dataclasses.asdict(cfg))
 
 

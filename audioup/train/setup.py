@@ -19,7 +19,7 @@ from ..audio.io import load_audio
 from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, plain
 from .distributed import DistInfo
 
 
@@ -76,7 +76,7 @@ def generator_config(cfg: TrainConfig) -> Dict[str, Any]:
     if cfg.model.upsampler is not None:
         kwargs["upsampler"] = cfg.model.upsampler
     kwargs.update(sample_rate=cfg.sample_rate, n_mels=cfg.mel.n_mels)
-    return {"name": name, "kwargs": _plain(kwargs)}
+    return {"name": name, "kwargs": plain(kwargs)}
 
 
 def build_generator_from(config: Dict[str, Any]) -> nn.Module:
@@ -221,11 +221,3 @@ def _metric_functions(cfg: TrainConfig, generator: nn.Module, log):
                     log(f"note: {name} not computed ({exc})")
         return out
     return metrics
-
-
-def _plain(value):
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
