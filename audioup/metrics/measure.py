@@ -208,8 +208,8 @@ def _measure_reference(rec, path, ref_path, sr, factors, n_fft, optional, crepe_
             rec["warnings"].append(f"generated ({len(gen) / sr:.2f} s) and reference "
                                    f"({len(ref) / sr:.2f} s) lengths differ; compared the "
                                    f"first {min(len(gen), len(ref)) / sr:.2f} s")
-        ref_res, _ = _stream(ref_path, int(ref_info.samplerate), default_n_fft(ref_info.samplerate, math.prod(factors)),
-                             False, False, block_seconds, [])
+        # same n_fft as the generated file: same bins between lines, same floor, comparable scores
+        ref_res, _ = _stream(ref_path, int(ref_info.samplerate), n_fft, False, False, block_seconds, [])
         ref_score = score_spectrum(ref_res, ref_info.samplerate, factors)
         rec["reference_tonal_score_db"] = round(ref_score.tonal_score_db, 3)
         rec["excess_tonal_db"] = round(rec["tonal_score_db"] - ref_score.tonal_score_db, 3)

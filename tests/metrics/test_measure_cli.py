@@ -170,3 +170,14 @@ def test_console_script(folder, tmp_path):
     assert "empty file" in run.stderr
     recs = json.loads(js.read_text())
     assert recs[0]["tonal_max_db"] > 20 and recs[0]["error"] is None and "empty" in recs[1]["error"]
+
+
+def test_identical_reference_has_no_excess_at_any_n_fft(tmp_path):
+    # the reference was scored at the default n_fft whatever --n-fft said: 0.11 dB "excess" here
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000 * 4)).astype(np.float32)
+    sf.write(tmp_path / "gen.wav", x, 16000)
+    sf.write(tmp_path / "ref.wav", x, 16000)
+    rec = measure_file(tmp_path / "gen.wav", hop=256, reference=tmp_path / "ref.wav", n_fft=8192,
+                       optional=(), detect=False)
+    assert rec["error"] is None and rec["n_fft"] == 8192
+    assert rec["excess_tonal_db"] == pytest.approx(0, abs=1e-6)
