@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .base import interleave
+
 INTERP_MODES = ("nearest", "linear", "sinc")
 
 
@@ -125,10 +127,10 @@ def apply_taps(x: Tensor, taps: Tensor, offset: int, kernel: Optional[Tensor] = 
     Shape:
         Input: ``(B, C, T)``; taps ``(factor, E)``. Output: ``(B, C, factor * T)``.
     """
-    batch, channels, length = x.shape
+    channels = x.shape[1]
     factor, n_taps = taps.shape
     if kernel is None:
         kernel = depthwise_taps(taps, channels)
     xp = F.pad(x, (-offset, n_taps - 1 + offset), mode="replicate")
     u = F.conv1d(xp, kernel.to(x.dtype), groups=channels)  # (B, C * factor, T), channel order (c, r)
-    return u.reshape(batch, channels, factor, length).transpose(2, 3).reshape(batch, channels, length * factor)
+    return interleave(u, factor)
