@@ -85,7 +85,8 @@ class UpSample2x(nn.Module):
         super().__init__()
         if kernel_size % 2:
             raise ValueError(f"kernel_size must be even, got {kernel_size}")
-        self.register_buffer("filter", lowpass_2x(kernel_size).view(1, 1, -1), persistent=False)
+        # The low-pass with the zero-stuffing's gain of 2 folded in.
+        self.register_buffer("filter", 2.0 * lowpass_2x(kernel_size).view(1, 1, -1), persistent=False)
         self.pad = kernel_size // 2 - 1
         # The transposed convolution of the padded input is 2 * (T + 2 * pad - 1) + K long;
         # trimming this much each side leaves exactly 2 * T samples, centred.
@@ -94,8 +95,7 @@ class UpSample2x(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         channels = x.shape[1]
         x = F.pad(x, (self.pad, self.pad), mode="replicate")
-        kernel = (2.0 * self.filter).to(x.dtype).expand(channels, 1, -1)
-        y = F.conv_transpose1d(x, kernel, stride=2, groups=channels)
+        y = F.conv_transpose1d(x, self.filter.to(x.dtype).expand(channels, 1, -1), stride=2, groups=channels)
         return y[..., self.trim:y.shape[-1] - self.trim]
 
 
