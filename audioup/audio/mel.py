@@ -26,6 +26,21 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     return fb.T.contiguous()
 
 
+def padded_stft(wav: Tensor, n_fft: int, hop_length: int, window: Tensor) -> Tensor:
+    """Complex STFT with HiFi-GAN's framing: ``(n_fft - hop) / 2`` reflect padding, no centring.
+
+    Falls back to replicate padding when ``wav`` is too short to reflect.
+
+    Shape:
+        Input: ``(B, T)``; window of length ``<= n_fft``. Output: ``(B, n_fft // 2 + 1, T // hop_length)``.
+    """
+    pad = (n_fft - hop_length) // 2
+    mode = "reflect" if wav.shape[-1] > pad else "replicate"
+    wav = F.pad(wav.unsqueeze(1), (pad, n_fft - hop_length - pad), mode=mode).squeeze(1)
+    return torch.stft(wav, n_fft, hop_length=hop_length, win_length=window.shape[0],
+                      window=window.to(wav.dtype), center=False, return_complex=True)
+
+
 def mel_spectrogram(wav: Tensor, filterbank: Tensor, window: Tensor, n_fft: int, hop_length: int,
                     clamp: float = 1e-5, log: bool = True) -> Tensor:
     """Log-mel spectrogram of ``wav``.
@@ -43,11 +58,7 @@ def mel_spectrogram(wav: Tensor, filterbank: Tensor, window: Tensor, n_fft: int,
         wav = wav.squeeze(1)
     if squeeze:
         wav = wav.unsqueeze(0)
-    pad = (n_fft - hop_length) // 2
-    mode = "reflect" if wav.shape[-1] > pad else "replicate"
-    wav = F.pad(wav.unsqueeze(1), (pad, n_fft - hop_length - pad), mode=mode).squeeze(1)
-    spec = torch.stft(wav.float(), n_fft, hop_length=hop_length, win_length=window.shape[0],
-                      window=window.float(), center=False, return_complex=True)
+    spec = padded_stft(wav.float(), n_fft, hop_length, window)
     mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
     mel = torch.matmul(filterbank.float(), mag)
     if log:

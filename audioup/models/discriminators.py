@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from ..audio.mel import padded_stft
+
 LRELU_SLOPE = 0.1
 Output = Tuple[List[Tensor], List[List[Tensor]]]
 
@@ -120,12 +122,7 @@ class ResolutionDiscriminator(nn.Module):
 
     def spectrogram(self, wav: Tensor) -> Tensor:
         """``(B, 1, T)`` -> magnitude ``(B, 1, n_fft // 2 + 1, frames)``."""
-        pad = (self.n_fft - self.hop_length) // 2
-        x = wav.squeeze(1)
-        x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect" if x.shape[-1] > pad else "replicate").squeeze(1)
-        spec = torch.stft(x, self.n_fft, self.hop_length, self.win_length, self.window, center=False,
-                          return_complex=True)
-        return spec.abs().unsqueeze(1)
+        return padded_stft(wav.squeeze(1), self.n_fft, self.hop_length, self.window).abs().unsqueeze(1)
 
     def forward(self, wav: Tensor) -> Tuple[Tensor, List[Tensor]]:
         return run_stack(self.spectrogram(wav), self.convs, self.post)

@@ -89,3 +89,13 @@ def test_combined_and_build():
 def test_bad_input_shape():
     with pytest.raises(ValueError, match=r"MultiPeriodDiscriminator expects a waveform of shape \(B, 1, T\)"):
         small_mpd()(torch.randn(2, 1000))
+
+
+def test_mrd_spectrogram_frames_like_the_mel():
+    """The resolution sub-discriminator frames its STFT as the mel front end does: T // hop frames."""
+    from audioup.models.discriminators import ResolutionDiscriminator
+
+    wav = torch.randn(2, 1, 255 * 12)
+    for n_fft, hop, win in ((1024, 120, 600), (1024, 255, 1024)):  # n_fft - hop even and odd
+        spec = ResolutionDiscriminator(n_fft, hop, win, channels=4).spectrogram(wav)
+        assert spec.shape == (2, 1, n_fft // 2 + 1, wav.shape[-1] // hop)
