@@ -14,15 +14,15 @@ from typing import List, Optional
 
 from . import __version__
 
-# (subcommand, module that registers it)
+# Modules whose register() adds a subcommand, in --help order.
 COMMANDS = [
-    ("layers", "audioup.layers.cli"),
-    ("measure", "audioup.metrics.cli"),
-    ("analyze", "audioup.analysis.cli"),
-    ("train", "audioup.train.cli"),
-    ("vocode", "audioup.inference"),
-    ("compare", "audioup.compare"),
-    ("demo", "audioup.demo"),
+    "audioup.layers.cli",     # layers
+    "audioup.metrics.cli",    # measure
+    "audioup.analysis.cli",   # analyze
+    "audioup.train.cli",      # train
+    "audioup.inference",      # vocode
+    "audioup.compare",        # compare
+    "audioup.demo",           # demo
 ]
 
 
@@ -37,14 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"audioup {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:  # command not built yet
-                continue
-            raise
-        mod.register(sub)
+    for module in COMMANDS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
