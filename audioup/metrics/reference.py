@@ -24,6 +24,8 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .stationary import _as_numpy
+
 STFT_RESOLUTIONS: Tuple[Tuple[int, int, int], ...] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 OPTIONAL_METRICS = ("pesq_wb", "stoi", "periodicity")
 
@@ -33,20 +35,11 @@ class MetricUnavailable(RuntimeError):
 
 
 def _pair(gen, ref) -> Tuple[np.ndarray, np.ndarray]:
-    out = []
-    for x in (gen, ref):
-        if hasattr(x, "detach"):
-            x = x.detach().cpu().float().numpy()
-        x = np.asarray(x, dtype=np.float32).squeeze()
-        if x.ndim != 1:
-            raise ValueError(f"expected mono waveforms (T,), got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("waveform contains NaN or Inf samples")
-        out.append(x)
-    n = min(len(out[0]), len(out[1]))
+    gen, ref = _as_numpy(gen), _as_numpy(ref)
+    n = min(len(gen), len(ref))
     if n == 0:
         raise ValueError("empty waveform")
-    return out[0][:n], out[1][:n]
+    return gen[:n], ref[:n]
 
 
 def _segments(n: int, length: int) -> Iterable[slice]:
@@ -231,6 +224,7 @@ def reference_metrics(gen, ref, sample_rate: float, optional: Sequence[str] = OP
     computed). ``unavailable`` maps each optional metric that could not be
     computed to the reason (e.g. ``"not installed (pip install pesq)"``).
     """
+    gen, ref = _pair(gen, ref)  # once, not in every metric (a GPU tensor is copied over once)
     out = {"mrstft": mrstft_distance(gen, ref, sample_rate),
            "mel_l1": mel_l1_distance(gen, ref, sample_rate),
            "lsd_db": log_spectral_distance(gen, ref, sample_rate=sample_rate),
