@@ -258,7 +258,8 @@ def stationary_spectrum(wav, sample_rate: float, n_fft: int = 4096, step: Option
     return res.freqs, res.power_db()
 
 
-def _as_numpy(wav) -> np.ndarray:
+def _as_numpy(wav, min_length: int = 0) -> np.ndarray:
+    """A finite mono float32 ``(T,)`` array of at least ``min_length`` samples, or ``ValueError``."""
     if hasattr(wav, "detach"):
         wav = wav.detach().cpu().float().numpy()
     wav = np.asarray(wav, dtype=np.float32)
@@ -268,4 +269,6 @@ def _as_numpy(wav) -> np.ndarray:
             raise ValueError(f"expected a mono waveform (T,), got shape {wav.shape}")
     if not np.isfinite(wav).all():
         raise ValueError("waveform contains NaN or Inf samples")
+    if wav.size < min_length:
+        raise ValueError(f"too short: {wav.size} samples, the analysis window is {min_length}")
     return wav

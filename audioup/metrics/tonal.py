@@ -157,9 +157,7 @@ def tonal_score(wav, sample_rate: float, factors: Optional[Sequence[int]] = None
     if n_fft % hop:
         raise ValueError(f"n_fft ({n_fft}) must be a multiple of the hop ({hop})")
     acc = StationarySpectrum(sample_rate, n_fft, step, bins=score_bins(n_fft, hop))
-    wav = _as_numpy(wav)
-    if wav.size < n_fft:
-        raise ValueError(f"too short: {wav.size} samples, the analysis window is {n_fft}")
+    wav = _as_numpy(wav, n_fft)
     return score_spectrum(acc.update(wav).result(), sample_rate, factors)
 
 
@@ -226,8 +224,6 @@ def detect_tones(wav, sample_rate: float, n_fft: Optional[int] = None,
         ``[{"freq_hz", "prominence_db", "persistence"}, ...]``, most prominent first.
     """
     n_fft = n_fft or default_n_fft(sample_rate, 256)
-    wav = _as_numpy(wav)
-    if wav.size < n_fft:
-        raise ValueError(f"too short: {wav.size} samples, the analysis window is {n_fft}")
+    wav = _as_numpy(wav, n_fft)
     res = StationarySpectrum(sample_rate, n_fft, persistence=True).update(wav).result()
     return detect_lines(res, min_prominence_db, min_persistence, max_tones, min_freq_hz)
