@@ -12,7 +12,7 @@ takes WAV files or folders (analysis-synthesis through the mel front end) and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .audio.io import AUDIO_EXTENSIONS, AudioError, load_audio, save_audio
+from .audio.io import AUDIO_EXTENSIONS, AudioError, find_audio_files, load_audio, save_audio
 from .audio.mel import MelSpectrogram
 
 MEL_EXTENSIONS = (".npy",)
@@ -68,10 +68,14 @@ class Vocoder:
         wav = torch.as_tensor(wav, dtype=torch.float32)
         single = wav.dim() == 1
         wav = wav.unsqueeze(0) if single else wav
-        length = wav.shape[-1]
-        padded = torch.nn.functional.pad(wav, (0, (-length) % self.hop_length))
-        out = self(self.mel(padded.to(self.device)))[..., :length]
+        out = self(self._analyse(wav))[..., :wav.shape[-1]]
         return out[0] if single else out
+
+    @torch.no_grad()
+    def _analyse(self, wav: Tensor) -> Tensor:
+        """Log-mel of ``(B, T)`` audio zero-padded to a whole number of hops: ``(B, n_mels, ceil(T / hop))``."""
+        padded = torch.nn.functional.pad(wav, (0, (-wav.shape[-1]) % self.hop_length))
+        return self.mel(padded.to(self.device))
 
     def vocode_files(self, inputs: Sequence, out_dir, force: bool = False, batch_size: int = 8,
                      progress: bool = True) -> "VocodeReport":
@@ -128,21 +132,13 @@ class Vocoder:
                 raise ValueError(f"{path}: mel contains NaN or Inf values")
             return torch.from_numpy(mel.astype(np.float32)), mel.shape[1] * self.hop_length
         wav = torch.from_numpy(load_audio(path, sample_rate=self.sample_rate).samples)
-        length = wav.shape[-1]
-        padded = torch.nn.functional.pad(wav, (0, (-length) % self.hop_length))
-        with torch.no_grad():
-            mel = self.mel(padded.to(self.device).unsqueeze(0))[0].cpu()
-        return mel, length
+        return self._analyse(wav.unsqueeze(0))[0].cpu(), wav.shape[-1]
 
 
 @dataclass
 class VocodeReport:
-    written: List[Tuple[Path, Path]] = None
-    failed: List[Tuple[Path, str]] = None
-
-    def __post_init__(self):
-        self.written = [] if self.written is None else self.written
-        self.failed = [] if self.failed is None else self.failed
+    written: List[Tuple[Path, Path]] = field(default_factory=list)
+    failed: List[Tuple[Path, str]] = field(default_factory=list)
 
 
 def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
@@ -156,8 +152,7 @@ def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*")
-                           if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS + MEL_EXTENSIONS)
+            files = find_audio_files([p], AUDIO_EXTENSIONS + MEL_EXTENSIONS)
             jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(".wav")) for f in files)
         elif p.exists():
             jobs.append((p, out_dir / (p.stem + ".wav")))
@@ -180,14 +175,28 @@ def load_generator(checkpoint, device="cpu") -> Vocoder:
         audioup.train.checkpoint.CheckpointError: missing, corrupt or foreign file.
     """
     from .train.checkpoint import load_checkpoint, resolve_checkpoint
-    from .train.setup import build_generator_from
 
     data = load_checkpoint(resolve_checkpoint(checkpoint), map_location="cpu")
-    generator = build_generator_from(data["generator_config"])
-    generator.load_state_dict(data["generator"])
-    if hasattr(generator, "remove_weight_norm"):
-        generator.remove_weight_norm()
-    return Vocoder(generator, MelSpectrogram(**data["mel"]), device=device, step=int(data["step"]))
+    return build_vocoder(data["generator_config"], data["mel"], data["generator"], device=device,
+                         step=int(data["step"]))
+
+
+def build_vocoder(generator_config: dict, mel_settings: dict, state_dict=None, device="cpu",
+                  step: int = 0) -> Vocoder:
+    """A :class:`Vocoder` from a checkpoint's ``generator_config`` and ``mel`` settings.
+
+    Args:
+        generator_config: ``{"name", "kwargs"}`` (:func:`audioup.train.setup.generator_config`).
+        mel_settings: arguments of :class:`~audioup.audio.mel.MelSpectrogram`.
+        state_dict: generator weights; ``None`` keeps the freshly initialised ones.
+    """
+    from .train.setup import build_generator_from
+
+    generator = build_generator_from(generator_config)
+    if state_dict is not None:
+        generator.load_state_dict(state_dict)
+    generator.remove_weight_norm()
+    return Vocoder(generator, MelSpectrogram(**mel_settings), device=device, step=step)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -257,6 +257,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
 
 def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dict:
     from .evaluate import evaluate_vocoder
+    from .report import fmt
 
     path = comp.out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json"
     if path.is_file():
@@ -275,8 +276,8 @@ def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dic
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record))
     tmp.replace(path)
-    log(f"  {label}: tonal score {_fmt(record['tonal_score_db'], '.1f')} dB, "
-        f"mel L1 {_fmt(record['mel_l1'], '.2f')} ({time.perf_counter() - start:.0f} s)")
+    log(f"  {label}: tonal score {fmt(record['tonal_score_db'], '.1f')} dB, "
+        f"mel L1 {fmt(record['mel_l1'], '.2f')} ({time.perf_counter() - start:.0f} s)")
     return record
 
 
@@ -293,22 +294,15 @@ def _add_earlier_kinds(comp: Comparison, step: int) -> None:
     comp.kinds = sorted(known, key=lambda k: (order.get(k, len(order)), known.index(k)))
 
 
-def _fmt(value, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
 def initial_vocoder(cfg, device="cpu"):
     """The generator a training run of ``cfg`` starts from (same seed), as a :class:`Vocoder`."""
     import torch
 
-    from ..audio.mel import MelSpectrogram
-    from ..inference import Vocoder
-    from ..train.setup import build_generator_from, generator_config, mel_settings
+    from ..inference import build_vocoder
+    from ..train.setup import generator_config, mel_settings
 
     torch.manual_seed(cfg.seed)  # what audioup.train.loop.train does before building it
-    generator = build_generator_from(generator_config(cfg))
-    generator.remove_weight_norm()
-    return Vocoder(generator, MelSpectrogram(**mel_settings(cfg)), device=device, step=0)
+    return build_vocoder(generator_config(cfg), mel_settings(cfg), device=device)
 
 
 def trained_vocoder(cfg, step: int, device, label: str, log):
