@@ -141,7 +141,10 @@ def read_id_list(path) -> List[str]:
 
 
 def write_filelist(path, files: Sequence[Path], base) -> int:
-    """Write ``files`` relative to ``base`` (posix separators, sorted), one per line; return the count."""
+    """Write ``files`` relative to ``base`` (posix separators, sorted), one per line; return the count.
+
+    :func:`audioup.data.dataset.read_filelist` reads it back.
+    """
     path, base = Path(path), Path(base).resolve()
     lines = sorted(Path(f).resolve().relative_to(base).as_posix() for f in files)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,12 +152,6 @@ def write_filelist(path, files: Sequence[Path], base) -> int:
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     tmp.replace(path)
     return len(lines)
-
-
-def read_filelist(path) -> List[Path]:
-    """Absolute paths of a filelist written by :func:`write_filelist`."""
-    path = Path(path)
-    return [path.parent / line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def fetch(info: DatasetInfo, subset: str, root: Path, download: bool = True, url: Optional[str] = None,

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audioup.data.dataset import read_filelist
 from audioup.data.prepare import (DATASETS, hash_select, prepare_libritts, prepare_ljspeech, prepare_vctk,
-                                  read_filelist, read_id_list)
+                                  read_id_list)
 
 REPO = Path(__file__).resolve().parents[2]
 
