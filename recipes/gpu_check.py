@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from audioup.compare.runner import KINDS, kind_slug
+
 REPO = Path(__file__).resolve().parents[1]
-KINDS = ("transposed", "resize-nearest", "resize-linear", "subpixel-icnr", "sinc")
 
 
 def parse_args(argv=None):
@@ -75,7 +76,7 @@ def check_kind(kind: str, args, corpus) -> dict:
     from audioup.train.config import load_config
     from audioup.train.loop import train
 
-    run_dir = Path(args.out) / kind.replace("-", "_")
+    run_dir = Path(args.out) / kind_slug(kind)
     shutil.rmtree(run_dir, ignore_errors=True)
     common = [*args.overrides, f"run_dir={run_dir}", f"model.upsampler={kind}", "data.files=[]",
               f"data.filelist={corpus.filelists['train']}", f"data.valid_files=[{corpus.filelists['val']}]",

@@ -191,16 +191,9 @@ def _valid_clip(path, cfg: TrainConfig) -> Tensor:
 
 
 def _metric_functions(cfg: TrainConfig, generator: nn.Module, log):
-    """Validation metrics from :mod:`audioup.metrics` (skipped with a note if not available)."""
-    try:
-        from ..metrics import mrstft_distance, tonal_score
-    except ImportError:
-        try:
-            from ..metrics.reference import mrstft_distance
-            from ..metrics.tonal import tonal_score
-        except ImportError as exc:
-            log(f"note: validation without MR-STFT distance and tonal score ({exc})")
-            return lambda fake, real: {}
+    """Validation metrics from :mod:`audioup.metrics` (one that fails is noted once, then skipped)."""
+    from ..metrics import mrstft_distance, tonal_score
+
     sr, factors = cfg.sample_rate, list(getattr(generator, "upsample_factors", []) or [])
     hop = cfg.mel.hop_length
     functions = {
