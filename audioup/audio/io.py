@@ -7,13 +7,13 @@ whose message starts with the path.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
+
+from .fs import atomic_write
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 MIN_SAMPLE_RATE = 1_000
@@ -163,17 +163,8 @@ def save_audio(path, samples, sample_rate: int, subtype: str = "PCM_16") -> Path
     if subtype.startswith("PCM"):
         samples = np.clip(samples, -1.0, 1.0)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, samples, int(sample_rate), subtype=subtype, format=_format_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: sf.write(f, samples, int(sample_rate), subtype=subtype,
+                                                 format=_format_for(path)))
 
 
 def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> List[Path]:

@@ -9,24 +9,38 @@ crash never leaves a half-written checkpoint under the final name.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import pickle
 import random
 import re
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ..audio.fs import atomic_write, is_disk_full, remove_stale_temporaries
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are not protected from each other
+    fcntl = None
+
 FORMAT = "audioup-checkpoint"
 VERSION = 1
 _NAME = re.compile(r"^ckpt_(\d+)\.pt$")
+_OS_REASONS = (errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.EISDIR, errno.ELOOP)
 REQUIRED_KEYS = ("format", "version", "step", "generator", "generator_config", "mel", "sample_rate")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint file whose content does not decode (truncated, corrupt, foreign)."""
 
 
 def checkpoint_dir(run_dir) -> Path:
@@ -51,32 +65,20 @@ def list_checkpoints(run_dir) -> List[Tuple[int, Path]]:
 
 
 def save_checkpoint(payload: Dict[str, Any], path) -> Path:
-    """Write ``payload`` atomically: temporary file, fsync, rename, fsync of the folder."""
+    """Write ``payload`` atomically: temporary file, fsync, rename, fsync of the folder.
+
+    Raises:
+        CheckpointError: the disk is full (the previous checkpoints are intact).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
+        return atomic_write(path, lambda f: torch.save(payload, f), fsync=True)
+    except (OSError, RuntimeError) as exc:
+        if not is_disk_full(exc):
+            raise
+        step = payload.get("step", "") if isinstance(payload, dict) else ""
+        raise CheckpointError(f"{path}: disk full while writing checkpoint {step}".rstrip()
+                              + "; the previous checkpoint is intact (free some space and resume)") from None
 
 
 def prune_checkpoints(run_dir, keep_last: int) -> List[Path]:
@@ -92,25 +94,44 @@ def load_checkpoint(path, map_location="cpu") -> Dict[str, Any]:
     """Load and sanity-check one checkpoint (``weights_only=True``).
 
     Raises:
-        CheckpointError: missing, truncated/corrupt, or not an audioup checkpoint.
+        CorruptCheckpointError: truncated/corrupt, or not an audioup checkpoint.
+        CheckpointError: missing, unreadable for an OS reason (permissions, I/O error),
+            or written by a newer audioup.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file (0 bytes); the write was probably interrupted")
     try:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        if path.stat().st_size == 0:
+            raise CorruptCheckpointError(f"{path}: empty file (0 bytes); the write was probably interrupted")
+        with open(path, "rb"):  # permission denied shows here, before torch's own errors
+            pass
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # zip errors, pickle errors, unexpected EOF ...
+    except CheckpointError:
+        raise
+    except OSError as exc:
+        if exc.errno in _OS_REASONS:  # the file may be fine: never quarantine it
+            raise CheckpointError(f"{path}: cannot read checkpoint ({exc.strerror or exc})") from None
+        raise CorruptCheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported operand" in str(exc) or "load key" in str(exc):
+            raise CorruptCheckpointError(f"{path}: not an audioup/HiFi-GAN checkpoint "
+                                         "(not a torch file, or a corrupt one)") from None
+        raise CorruptCheckpointError(
+            f"{path}: not an audioup/HiFi-GAN checkpoint: it holds Python objects other than "
+            "tensors and plain containers, and must not be loaded unsafely (that could run "
+            "arbitrary code)") from None
+    except Exception as exc:  # zip errors, unexpected EOF ...
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({msg[:200]})") from None
+        raise CorruptCheckpointError(f"{path}: corrupt or unreadable checkpoint ({msg[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an audioup checkpoint")
+        raise CorruptCheckpointError(f"{path}: not an audioup checkpoint")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
-        raise CheckpointError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})")
-    if data["version"] > VERSION:
-        raise CheckpointError(f"{path}: written by a newer audioup (format {data['version']})")
+        raise CorruptCheckpointError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})")
+    if not isinstance(data["version"], int) or data["version"] > VERSION:
+        raise CheckpointError(f"{path}: written by a newer audioup (checkpoint format {data['version']}, "
+                              f"this version reads up to {VERSION}); upgrade audioup")
     return data
 
 
@@ -133,19 +154,23 @@ def load_newest(run_dir, map_location="cpu", log=print, quarantine: bool = True)
 
     With ``quarantine``, a corrupt checkpoint is renamed to ``*.pt.corrupt`` so that it
     neither shadows nor outlives the checkpoints the resumed run writes (and is kept for
-    inspection). Only one process of a distributed run should quarantine.
+    inspection). Only one process of a distributed run should quarantine. Only a file
+    that does not decode is skipped: one that cannot be read for an OS reason
+    (permissions) or that a newer audioup wrote stops the run, so that it never falls
+    back to an older step behind the user's back.
 
     Returns ``None`` when the folder has no checkpoints.
 
     Raises:
-        CheckpointError: checkpoints exist but none of them loads.
+        CheckpointError: checkpoints exist but none of them loads, or the newest
+            readable-looking one cannot be read / is from a newer version.
     """
     found = list_checkpoints(run_dir)
     errors = []
     for _, path in reversed(found):
         try:
             data = load_checkpoint(path, map_location)
-        except CheckpointError as exc:
+        except CorruptCheckpointError as exc:
             errors.append(str(exc))
             note = ""
             if quarantine and path.exists():
@@ -160,6 +185,49 @@ def load_newest(run_dir, map_location="cpu", log=print, quarantine: bool = True)
                               + "\n  ".join(errors)
                               + "\nmove the folder away (or use another run_dir) to start afresh")
     return None
+
+
+# ----------------------------------------------------------------------------- the run lock
+
+LOCK_NAME = "train.lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir, enabled: bool = True, log=print) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` while training; clean up after killed runs.
+
+    A second process training into the same folder would mix checkpoints, the
+    config and the logs of two runs; it gets a :class:`CheckpointError` naming the
+    holder's process id instead. Under the lock, temporary checkpoint files that a
+    killed run left behind are deleted. The lock is an ``flock`` on
+    ``RUN_DIR/train.lock``: the system releases it when the holder exits, however
+    it exits. ``enabled=False`` (the other ranks of a distributed run) does nothing.
+    """
+    if not enabled:
+        yield
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / LOCK_NAME, "a+")
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                raise CheckpointError(f"{run_dir}: another training process (pid {holder}) is using "
+                                      "this run folder; wait for it to finish or use another run_dir") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        stale = remove_stale_temporaries(checkpoint_dir(run_dir), "ckpt_*")
+        if stale:
+            log(f"removed {len(stale)} temporary checkpoint file(s) left by an interrupted run")
+        yield
+    finally:
+        fh.close()
 
 
 # ----------------------------------------------------------------------------- random states

@@ -24,10 +24,11 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from ..audio.fs import atomic_write
 from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_checkpoint, load_newest, prune_checkpoints, resolve_checkpoint,
-                         rng_state, save_checkpoint, set_rng_state)
+                         rng_state, run_lock, save_checkpoint, set_rng_state)
 from .config import TrainConfig, to_dict
 from .setup import Context, build_context, build_data, mel_settings
 
@@ -64,7 +65,8 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
         torch.set_num_threads(cfg.train.threads)
     info, device = D.setup(cfg.train.device)
     try:
-        return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
+        with run_lock(cfg.run_dir, enabled=info.is_main, log=log):
+            return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
     finally:
         D.cleanup()
         torch.set_num_threads(threads)
@@ -77,7 +79,6 @@ def _train(cfg, info, device, init_from, log) -> Path:
     state = new_state(cfg, ctx)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(cfg, run_dir)
 
     resumed = load_newest(run_dir, map_location="cpu", log=log, quarantine=info.is_main)
     D.barrier()  # rank 0 may have renamed corrupt checkpoints
@@ -90,6 +91,8 @@ def _train(cfg, info, device, init_from, log) -> Path:
         source = load_checkpoint(resolve_checkpoint(init_from))
         restore(state, source, ctx, full=False)
         log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
+    if info.is_main:  # only once the settings are known to fit the run folder's checkpoints
+        _write_config(cfg, run_dir)
     # every rank draws its own segments; rank 0 keeps the saved (or seeded) random state
     if info.rank > 0:
         torch.manual_seed(cfg.seed + 1000 * info.rank + state.step)
@@ -352,4 +355,4 @@ def _log_scalars(writer, progress, state: State, losses: Dict[str, float], rate:
 def _write_config(cfg: TrainConfig, run_dir: Path) -> None:
     import yaml
 
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
