@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
+from ..audio.fs import atomic_write
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -71,8 +73,7 @@ def run(args) -> int:
         report, figures = _analyze_generator(args)
     if args.json:
         path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write(path, json.dumps(report, indent=2) + "\n")
         print(f"wrote {path}")
     if args.plot:
         for name, draw in figures.items():

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..audio.fs import atomic_write
+
 COLUMNS = ("upsampler", "params", "tonal score (dB) ↓", "strongest line (dB)", "level (dB)",
            "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "speed (× real time) ↑")
 
@@ -209,7 +211,4 @@ def write_report(comp, text: dict) -> Path:
     if text.get("command"):
         parts += ["", f"Reproduce (re-running reuses finished results): `{text['command']}`"]
     path = out / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(parts) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, "\n".join(parts) + "\n")

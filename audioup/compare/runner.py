@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from ..audio.fs import atomic_write
+
 KINDS = ("transposed", "resize-nearest", "resize-linear", "subpixel-icnr", "sinc")
 MANIFEST = "compare.json"
 FORMAT = "audioup-compare"
@@ -161,7 +163,7 @@ def open_folder(out_dir: Path, config, settings: dict) -> None:
         raise CompareError(f"{out_dir}: exists and is not a comparison folder (no {MANIFEST}); "
                            "choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"format": FORMAT, "version": 1, "config": str(config),
+    atomic_write(manifest, json.dumps({"format": FORMAT, "version": 1, "config": str(config),
                                     "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                                     "settings": settings}, indent=1))
 
@@ -272,10 +274,7 @@ def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dic
     record = evaluate_vocoder(vocoder, clips, comp.out_dir / "audio" / stage_dir(step) / kind_slug(kind),
                               pesq=pesq)
     record.update(kind=kind, step=step, params=parameter_count(cfg))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record))
     log(f"  {label}: tonal score {fmt(record['tonal_score_db'], '.1f')} dB, "
         f"mel L1 {fmt(record['mel_l1'], '.2f')} ({time.perf_counter() - start:.0f} s)")
     return record

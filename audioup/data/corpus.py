@@ -27,6 +27,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..audio.fs import atomic_write
+
 CORPUS_VERSION = 1
 DEFAULT_SOURCES = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic"
 SEMITONE_RANGE = (-4.0, 4.0)
@@ -202,7 +204,7 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
     for split in ("train", "val", "test"):
         filelists[split] = out_dir / f"{split}.txt"
         write_filelist(filelists[split], [out_dir / c.file for c in clips if c.split == split], out_dir)
-    manifest.write_text(json.dumps({"settings": settings, "clips": [asdict(c) for c in clips]}, indent=1))
+    atomic_write(manifest, json.dumps({"settings": settings, "clips": [asdict(c) for c in clips]}, indent=1))
     return Corpus(out_dir, sample_rate, filelists, clips)
 
 

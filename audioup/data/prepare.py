@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..audio.fs import atomic_write
 from .download import download as _download, extract_archive
 
 SPLIT_SALT = "audioup-split-v1"
@@ -147,10 +148,7 @@ def write_filelist(path, files: Sequence[Path], base) -> int:
     """
     path, base = Path(path), Path(base).resolve()
     lines = sorted(Path(f).resolve().relative_to(base).as_posix() for f in files)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "".join(line + "\n" for line in lines))
     return len(lines)
 
 

@@ -11,6 +11,8 @@ from typing import Dict, List
 
 from torch import nn
 
+from ..audio.fs import atomic_write
+
 COMPARED = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr", "sinc")
 
 
@@ -88,6 +90,5 @@ def run(args) -> int:
           f"(seed {args.seed}):\n")
     print(format_table(rows, args.factor))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+        atomic_write(args.json, json.dumps(rows, indent=2) + "\n")
     return 0
