@@ -7,7 +7,8 @@ checksum matches is renamed to its final name, so a file under the final name
 is always a verified one. :func:`extract_archive` unpacks ``.tar.bz2``,
 ``.tar.gz``, ``.tar`` and ``.zip`` archives and refuses members that would
 land outside the destination folder (``../`` paths, absolute paths, links
-pointing out).
+pointing out or up), writing each member itself rather than trusting tarfile's
+extraction filters, which older Pythons lack.
 
 Everything here uses the standard library (``urllib``, ``tarfile``,
 ``zipfile``); only the progress bar needs tqdm.
@@ -17,11 +18,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import socket
+import stat
 import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Optional, Tuple
 
@@ -226,7 +230,10 @@ def _safe_target(root: Path, member: str, archive) -> Path:
     pure = PurePosixPath(member.replace("\\", "/"))
     if pure.is_absolute() or (pure.parts and pure.parts[0].endswith(":")) or ".." in pure.parts:
         raise ArchiveError(f"{archive}: unsafe member {member!r} (absolute path or '..'); refusing to extract")
-    target = (root / Path(*pure.parts)).resolve() if pure.parts else root
+    if not pure.parts:
+        return root
+    # the last component is replaced, never followed, so only the folder is resolved
+    target = (root / Path(*pure.parts[:-1])).resolve() / pure.parts[-1]
     if target != root and root not in target.parents:
         raise ArchiveError(f"{archive}: member {member!r} would be written outside {root}; refusing to extract")
     return target
@@ -238,18 +245,16 @@ def _items(items, archive: Path, progress: bool):
     return tqdm(items, desc=f"extracting {archive.name}", unit="file", disable=not progress, leave=False)
 
 
-def _check_inside(root: Path, link_target: Path, member, archive) -> None:
-    if link_target != root and root not in link_target.parents:
-        raise ArchiveError(f"{archive}: link {member.name!r} -> {member.linkname!r} points outside {root}; "
-                           f"refusing to extract")
-
-
 def extract_archive(archive, out_dir, force: bool = False, progress: bool = True) -> Path:
     """Unpack ``archive`` into ``out_dir`` after checking every member.
 
-    Members with absolute paths or ``..`` components, symbolic or hard links
-    pointing outside ``out_dir``, and device or FIFO entries are refused before
-    anything is written. A marker file ``out_dir/.extracted-ARCHIVE`` is
+    Members with absolute paths or ``..`` components, symbolic links that do not
+    point down into the archive (absolute, or with ``..``), hard links to paths
+    outside it, and device or FIFO entries are refused before anything is
+    written; as each member is written, its real path (links followed) is checked
+    to be inside ``out_dir``. This does not rely on tarfile's ``data`` filter
+    (missing on Python < 3.10.12 / 3.11.4); files never keep setuid, setgid or
+    sticky bits, and zip members that are symbolic links are refused. A marker file ``out_dir/.extracted-ARCHIVE`` is
     written last, so an interrupted extraction is redone and a finished one
     makes a second call a no-op (unless ``force``). A compressed tar is read
     twice (check, then extract): about two minutes for LJSpeech's 2.6 GB.
@@ -272,27 +277,100 @@ def extract_archive(archive, out_dir, force: bool = False, progress: bool = True
             with tarfile.open(archive) as tar:
                 members = tar.getmembers()
                 for m in members:
-                    target = _safe_target(root, m.name, archive)
-                    if m.isdev() or m.isfifo():
-                        raise ArchiveError(f"{archive}: member {m.name!r} is a device or FIFO; refusing to extract")
-                    if m.issym():
-                        if PurePosixPath(m.linkname).is_absolute():
-                            raise ArchiveError(f"{archive}: link {m.name!r} -> {m.linkname!r} is absolute; "
-                                               f"refusing to extract")
-                        _check_inside(root, (target.parent / m.linkname).resolve(), m, archive)
-                    elif m.islnk():
-                        _check_inside(root, _safe_target(root, m.linkname, archive), m, archive)
-                kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                    _check_tar_member(root, m, archive)
                 for m in _items(members, archive, progress):
-                    tar.extract(m, root, **kwargs)
+                    _extract_tar_member(tar, m, root, archive)
         else:
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
                     _safe_target(root, info.filename, archive)
+                    if stat.S_ISLNK(info.external_attr >> 16):
+                        raise ArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; "
+                                           "refusing to extract")
                 for info in _items(zf.infolist(), archive, progress):
+                    _inside(root, (root / info.filename).parent, info.filename, archive)
                     zf.extract(info, root)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from None
+    except OSError as exc:
+        raise ArchiveError(f"{archive}: cannot extract into {root} ({exc})") from None
     marker.write_text("ok\n")
     return out_dir
 
+
+def _check_tar_member(root: Path, m: tarfile.TarInfo, archive) -> None:
+    """Refuse, before anything is written, members that are not plain files, folders or safe links.
+
+    A symbolic link may only point down into the archive (relative, no ``..``): a chain of
+    such links can never leave ``root``, whatever order the members come in. Whether a
+    path resolves inside ``root`` is checked again against the real tree as each member is
+    written (:func:`_extract_tar_member`), so links already on disk cannot redirect it.
+    """
+    _safe_target(root, m.name, archive)
+    if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+        raise ArchiveError(f"{archive}: member {m.name!r} is a device, FIFO or other special file; "
+                           "refusing to extract")
+    if m.issym():
+        link = PurePosixPath(m.linkname.replace("\\", "/"))
+        if link.is_absolute() or ".." in link.parts or not link.parts or link.parts[0].endswith(":"):
+            raise ArchiveError(f"{archive}: link {m.name!r} -> {m.linkname!r} points outside {root} or "
+                               "upwards ('..'); links may only point down into the archive; refusing to extract")
+    elif m.islnk():
+        _safe_target(root, m.linkname, archive)
+
+
+def _extract_tar_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, archive) -> None:
+    """Write one checked member without tarfile's own extraction (no ``filter`` needed).
+
+    Files get the umask's mode plus the execute bits they had (never setuid, setgid
+    or sticky bits, never the archive's owner); an existing file or link in the way is
+    replaced, never written through.
+    """
+    parts = PurePosixPath(m.name.replace("\\", "/")).parts
+    if not parts:
+        return
+    target = root.joinpath(*parts)
+    _make_folders(root, target.parent, m.name, archive)
+    if m.isdir():
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            target.unlink()
+        target.mkdir(exist_ok=True)
+        _inside(root, target, m.name, archive)
+        return
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        raise ArchiveError(f"{archive}: member {m.name!r} would replace the folder {target}; refusing")
+    if m.issym():
+        os.symlink(m.linkname, target)
+        return
+    if m.islnk():
+        source = root.joinpath(*PurePosixPath(m.linkname.replace("\\", "/")).parts)
+        _inside(root, source, m.name, archive)
+        if not source.is_file():
+            raise ArchiveError(f"{archive}: hard link {m.name!r} -> {m.linkname!r}: no such file extracted")
+        shutil.copyfile(source, target)
+    else:
+        src = tar.extractfile(m)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        with src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK_SIZE)
+    if m.mode & 0o111:  # keep "executable", nothing else: the umask decides the rest
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(target, 0o777 & ~mask)
+    os.utime(target, (m.mtime, m.mtime))
+
+
+def _make_folders(root: Path, folder: Path, name: str, archive) -> None:
+    """Create ``folder`` under ``root``, checking against the real tree that it stays inside."""
+    _inside(root, folder, name, archive)
+    folder.mkdir(parents=True, exist_ok=True)
+    _inside(root, folder, name, archive)
+
+
+def _inside(root: Path, path: Path, name: str, archive) -> None:
+    real = Path(os.path.realpath(path))
+    if real != root and root not in real.parents:
+        raise ArchiveError(f"{archive}: member {name!r} would be written outside {root} "
+                           f"(through a link, to {real}); refusing to extract")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import tarfile
 import zipfile
@@ -207,3 +208,85 @@ def test_corrupt_and_unknown_archives(tmp_path):
 def test_file_checksum_matches_hashlib(tmp_path, payload):
     (tmp_path / "p").write_bytes(payload)
     assert file_checksum(tmp_path / "p", "sha256", chunk_size=1000) == hashlib.sha256(payload).hexdigest()
+
+
+def _tar_entries(path, entries):
+    """``entries``: (name, type, linkname or data, mode) in archive order."""
+    with tarfile.open(path, "w") as tar:
+        for name, kind, value, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, mode
+            if kind == tarfile.REGTYPE:
+                info.size = len(value)
+                tar.addfile(info, io.BytesIO(value))
+            else:
+                info.linkname = value
+                tar.addfile(info)
+    return path
+
+
+@pytest.fixture(params=["filter", "no filter"])
+def tar_filter(request, monkeypatch):
+    """Run each archive test as on Python 3.10.0-3.10.11 too, where tarfile has no ``data`` filter."""
+    if request.param == "no filter":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+        monkeypatch.delattr(tarfile, "fully_trusted_filter", raising=False)
+        real_extract = tarfile.TarFile.extract
+
+        def extract_without_filter(self, member, path="", set_attrs=True, **kwargs):
+            kwargs.pop("filter", None)
+            return real_extract(self, member, path, set_attrs, filter="fully_trusted", **kwargs)
+
+        monkeypatch.setattr(tarfile.TarFile, "extract", extract_without_filter)
+        monkeypatch.setattr(tarfile.TarFile, "extractall",
+                            lambda self, *a, **k: pytest.fail("extractall would trust the archive"))
+    return request.param
+
+
+def test_link_chain_escape_refused_without_tar_filter(tmp_path, tar_filter):
+    # x -> . (harmless alone), y -> x/.. (outside once x exists), then a file through y
+    archive = _tar_entries(tmp_path / "chain.tar", [
+        ("x", tarfile.SYMTYPE, ".", 0o777), ("y", tarfile.SYMTYPE, "x/..", 0o777),
+        ("y/escaped.txt", tarfile.REGTYPE, b"evil", 0o644)])
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(ArchiveError, match="refusing to extract"):
+        extract_archive(archive, out, progress=False)
+    assert not (tmp_path / "deep" / "escaped.txt").exists()
+    assert not list(out.iterdir())  # refused before anything was written
+
+
+def test_no_setuid_and_downward_links_kept_without_tar_filter(tmp_path, tar_filter):
+    archive = _tar_entries(tmp_path / "ok.tar", [
+        ("d", tarfile.DIRTYPE, "", 0o7777), ("d/run.sh", tarfile.REGTYPE, b"#!/bin/sh\n", 0o6755),
+        ("d/data.txt", tarfile.REGTYPE, b"data", 0o4666), ("d/alias", tarfile.SYMTYPE, "data.txt", 0o777),
+        ("d/hard", tarfile.LNKTYPE, "d/data.txt", 0o644)])
+    out = extract_archive(archive, tmp_path / "out", progress=False)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "d/run.sh").stat().st_mode & 0o7777 == 0o777 & ~mask  # executable, no setuid/setgid
+    assert (out / "d/data.txt").stat().st_mode & 0o7777 == 0o666 & ~mask
+    assert not (out / "d").stat().st_mode & 0o7000
+    assert (out / "d/alias").is_symlink() and (out / "d/alias").read_text() == "data"
+    assert (out / "d/hard").read_text() == "data"
+
+
+def test_existing_link_in_the_target_is_replaced_not_followed(tmp_path, tar_filter):
+    outside = tmp_path / "victim.txt"
+    outside.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "f.txt").symlink_to(outside)
+    archive = _tar_entries(tmp_path / "a.tar", [("f.txt", tarfile.REGTYPE, b"new", 0o644)])
+    extract_archive(archive, out, progress=False)
+    assert outside.read_text() == "precious" and (out / "f.txt").read_text() == "new"
+
+
+def test_zip_symlink_member_refused(tmp_path):
+    archive = tmp_path / "l.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("VCTK/link")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc")
+        zf.writestr("VCTK/link/passwd", "x")
+    with pytest.raises(ArchiveError, match="symbolic link; refusing"):
+        extract_archive(archive, tmp_path / "o", progress=False)
