@@ -21,9 +21,12 @@ def run(func, *args, **kwargs) -> int:
 
     try:
         result = func(*args, **kwargs)
-    except (DownloadError, ArchiveError, AudioError, FileNotFoundError, FileExistsError, ValueError,
-            RuntimeError) as exc:
+    except (DownloadError, ArchiveError, AudioError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # permissions, a full disk, a file where a folder should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)

@@ -160,7 +160,15 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
     from audioup.audio.io import find_audio_files, load_audio, save_audio
     from audioup.data.prepare import write_filelist
 
+    from audioup.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sample rate {sample_rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    if variants < 1 or not 0 <= n_val < variants:
+        raise ValueError(f"need variants >= 1 and 0 <= n_val < variants (got {variants}, {n_val})")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir}: exists and is not a folder")
     if sources is None:
         if not DEFAULT_SOURCES.is_dir():
             raise FileNotFoundError(f"{DEFAULT_SOURCES}: bundled speech not found (installed without the "

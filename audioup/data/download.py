@@ -115,6 +115,8 @@ def download(
         ChecksumError: the complete file does not match ``checksum``; the bad
             file is deleted, so nothing under ``dest`` pretends to be valid.
     """
+    if checksum is not None:
+        parse_checksum(checksum)  # a malformed checksum is refused before any transfer
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     if dest.exists():

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..audio.fs import atomic_write
-from .download import download as _download, extract_archive
+from .download import download as _download, extract_archive, parse_checksum
 
 SPLIT_SALT = "audioup-split-v1"
 
@@ -158,6 +158,8 @@ def fetch(info: DatasetInfo, subset: str, root: Path, download: bool = True, url
     archive = info.archives[subset]
     url = url or archive.url
     checksum = checksum if checksum is not None else archive.checksum
+    if checksum is not None:
+        parse_checksum(checksum)  # refused before downloading gigabytes
     out = Path(extract_to or root)
     file = root / "downloads" / url.rstrip("/").rsplit("/", 1)[-1]
     if (out / f".extracted-{file.name}").exists():
@@ -204,6 +206,20 @@ def convert(files: Sequence[Path], src_root: Path, out_root: Path, sample_rate: 
     return done, errors
 
 
+def _check_settings(root: Path, sample_rate: int, **counts: int) -> int:
+    """Refuse impossible settings before anything is downloaded; returns ``sample_rate``."""
+    from audioup.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sample rate {sample_rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    for name, value in counts.items():
+        if value < (1 if name == "n_test_speakers" else 0):
+            raise ValueError(f"{name.replace('_', '-')} {value}: must be >= {1 if name == 'n_test_speakers' else 0}")
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root}: exists and is not a folder")
+    return sample_rate
+
+
 def _finish(name: str, root: Path, sample_rate: int, splits: Dict[str, List[Path]],
             usable: Dict[Path, Path], errors: List[str]) -> PreparedDataset:
     filelists, counts = {}, {}
@@ -227,7 +243,7 @@ def prepare_ljspeech(root, sample_rate: Optional[int] = None, n_val: int = 150, 
         url, checksum: override the registry (mirrors, tests).
     """
     info, root = DATASETS["ljspeech"], Path(root)
-    sample_rate = sample_rate or info.default_rate
+    sample_rate = _check_settings(root, sample_rate or info.default_rate, n_val=n_val)
     fetch(info, "LJSpeech-1.1", root, download, url, checksum, progress=progress)
     wav_dir = root / "LJSpeech-1.1" / "wavs"
     files = sorted(wav_dir.glob("*.wav"))
@@ -258,7 +274,8 @@ def prepare_vctk(root, sample_rate: Optional[int] = None, mic: str = "mic1", n_v
     the remaining speakers. Train: the rest.
     """
     info, root = DATASETS["vctk"], Path(root)
-    sample_rate = sample_rate or info.default_rate
+    sample_rate = _check_settings(root, sample_rate or info.default_rate, n_val=n_val,
+                                  n_test_speakers=n_test_speakers)
     data = fetch(info, "VCTK-Corpus-0.92", root, download, url, checksum,
                  extract_to=root / "VCTK-Corpus-0.92", progress=progress)
     files = sorted(data.rglob(f"*_{mic}.flac")) or sorted(data.rglob(f"*_{mic}.wav"))
@@ -286,7 +303,7 @@ def prepare_libritts(root, sample_rate: Optional[int] = None, subsets: Sequence[
     default here is the 7.7 GB ``train-clean-100`` alone.
     """
     info, root = DATASETS["libritts"], Path(root)
-    sample_rate = sample_rate or info.default_rate
+    sample_rate = _check_settings(root, sample_rate or info.default_rate, n_val=n_val)
     urls, checksums = urls or {}, checksums or {}
     per_subset: Dict[str, List[Path]] = {}
     for subset in dict.fromkeys([*subsets, val_subset, test_subset]):

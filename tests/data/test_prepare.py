@@ -198,3 +198,35 @@ def test_prepare_libritts_script_checksum_failure(http_server, tmp_path, data_sc
     # the recorded checksums are the real archives', so the fake one must be rejected
     assert code == 1 and "checksum mismatch" in err and "train-clean-100.tar.gz" in err
     assert not list((tmp_path / "downloads").glob("*.tar.gz*"))
+
+
+def test_scripts_refuse_bad_settings_before_downloading(http_server, tmp_path, data_script, capsys):
+    url, state = http_server
+    state.files["/VCTK-Corpus-0.92.zip"] = b"never fetched"
+    vctk = data_script("prepare_vctk").main
+    runs = [(vctk, ["--checksum", "md5:zz"], "bad checksum 'md5:zz'"),
+            (vctk, ["--sample-rate", "-1"], "sample rate -1 Hz"),
+            (vctk, ["--n-test-speakers", "0"], "n-test-speakers 0: must be >= 1")]
+    for main, extra, message in runs:
+        code = main([str(tmp_path / "v"), "--url", f"{url}/VCTK-Corpus-0.92.zip", "--quiet", *extra])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith("error: ") and message in err, err
+    assert state.requests == []  # refused before any transfer
+    code = data_script("build_corpus").main(["--out", str(tmp_path / "c"), "--sample-rate", "0", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "sample rate 0 Hz" in err and not (tmp_path / "c").exists()
+
+
+def test_prepare_vctk_script_on_a_zip_with_a_symlink(http_server, tmp_path, data_script, capsys):
+    url, state = http_server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        link = zipfile.ZipInfo("wav48_silence_trimmed/p225")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc")
+        zf.writestr("wav48_silence_trimmed/p225/p225_001_mic1.flac", _audio_bytes(48000, 0.05, "FLAC"))
+    state.files["/VCTK-Corpus-0.92.zip"] = data = buf.getvalue()
+    code = data_script("prepare_vctk").main([str(tmp_path), "--url", f"{url}/VCTK-Corpus-0.92.zip",
+                                             "--checksum", _sha(data), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ") and "is a symbolic link; refusing" in err
