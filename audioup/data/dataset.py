@@ -4,14 +4,18 @@
 reads every header before training and reports unreadable or too-short files by
 name; :class:`SegmentDataset` returns random ``segment_length``-sample mono
 segments at the training rate, resampling files whose rate differs. Small
-corpora are decoded once and kept in memory.
+corpora are decoded once and kept in memory. A file whose samples turn out to
+be unusable only when decoded (NaN or Inf samples, a truncated body) stops the
+run with a :class:`DataError` naming it, or with ``on_bad_file="skip"`` is
+dropped, reported and counted (:attr:`SegmentDataset.skipped`), also inside
+DataLoader workers.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -22,6 +26,20 @@ from ..audio.io import AudioError, audio_info, find_audio_files, load_audio
 
 class DataError(ValueError):
     """The training data cannot be used (the message lists the files and why)."""
+
+
+def error_message(exc: BaseException) -> str:
+    """``str(exc)`` without the worker traceback a DataLoader adds to errors raised in a worker."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    name = type(exc).__name__
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    return last.split(f"{name}: ", 1)[-1]
+
+
+def _bad_file(path, problem: str) -> DataError:
+    return DataError(f"{path}: {problem} (set data.on_bad_file=skip to train without it)")
 
 
 @dataclass
@@ -133,24 +151,38 @@ class SegmentDataset(Dataset):
         segment_length: samples per item; ``None`` returns whole files.
         cache: decode every file once and keep it in memory.
         lengths: lengths at ``sample_rate`` if known (avoids reading headers twice).
+        on_bad_file: ``"stop"`` (raise :class:`DataError`) or ``"skip"`` a file that fails
+            to decode; a skipped file is logged once per process and its items are drawn
+            from the next good file.
+        log: where skip notes go.
 
     Shape:
         Item: ``(segment_length,)`` float32.
     """
 
     def __init__(self, files: Sequence, sample_rate: int, segment_length: Optional[int] = 8192,
-                 cache: bool = False, lengths: Optional[Sequence[int]] = None, progress: bool = False):
+                 cache: bool = False, lengths: Optional[Sequence[int]] = None, progress: bool = False,
+                 on_bad_file: str = "stop", log=print):
         self.files = [Path(f) for f in files]
         self.sample_rate = int(sample_rate)
         self.segment_length = segment_length
+        self.on_bad_file = on_bad_file
+        self.log = log
+        self.skipped: Dict[Path, str] = {}
+        self.lengths = list(lengths) if lengths is not None else [None] * len(self.files)
         self._cache: Optional[List[np.ndarray]] = None
         if cache:
             from tqdm import tqdm
 
             items = tqdm(self.files, desc="decoding audio", unit="file", disable=not progress,
                          leave=False)
-            self._cache = [self._load(f) for f in items]
-        self.lengths = list(lengths) if lengths is not None else [None] * len(self.files)
+            decoded = [self._guarded(self._load, f) for f in items]
+            keep = [i for i, audio in enumerate(decoded) if audio is not None]
+            self.files = [self.files[i] for i in keep]
+            self.lengths = [self.lengths[i] for i in keep]
+            self._cache = [decoded[i] for i in keep]
+            if not self.files:
+                raise DataError("no usable audio files (all failed to decode)")
 
     def __len__(self) -> int:
         return len(self.files)
@@ -174,7 +206,29 @@ class SegmentDataset(Dataset):
         offset = start - int(round(first / ratio))
         return chunk[max(0, offset):max(0, offset) + n]
 
+    def _guarded(self, read, path: Path, *args):
+        """``read(path, *args)``, or ``None`` for a file that fails to decode and is skipped."""
+        try:
+            return read(path, *args)
+        except AudioError as exc:
+            if self.on_bad_file != "skip":
+                raise _bad_file(path, exc.problem) from None
+            if path not in self.skipped:
+                self.skipped[path] = exc.problem
+                self.log(f"skipping {path}: {exc.problem} ({len(self.skipped)} file(s) skipped so far)")
+            return None
+
     def __getitem__(self, index: int) -> torch.Tensor:
+        for attempt in range(len(self.files)):  # a skipped file lends its turn to the next one
+            i = (index + attempt) % len(self.files)
+            if self.files[i] in self.skipped:
+                continue
+            item = self._guarded(self._item, self.files[i], i)
+            if item is not None:
+                return item
+        raise DataError(f"no usable audio files: all {len(self.files)} failed to decode")
+
+    def _item(self, path: Path, index: int) -> torch.Tensor:
         if self._cache is not None:
             audio = self._cache[index]
             if self.segment_length is None:

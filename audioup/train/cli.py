@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..cli import CommandError
-    from ..data.dataset import DataError
+    from ..data.dataset import DataError, error_message
     from .checkpoint import CheckpointError
     from .config import ConfigError, load_config
     from .loop import TrainingError, train
@@ -40,5 +40,5 @@ def run(args) -> int:
         cfg = load_config(args.config, args.overrides)
         train(cfg, init_from=args.init_from)
     except (ConfigError, DataError, CheckpointError, TrainingError) as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(error_message(exc)) from None
     return 0

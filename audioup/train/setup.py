@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
-from ..audio.io import load_audio
+from ..audio.io import AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
@@ -122,7 +122,9 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
 
     valid = valid_files or check.good[:1]
     valid_check = usable_files(valid, cfg.sample_rate, cfg.mel.hop_length * 4, cfg.data.on_bad_file, log)
-    valid_audio = [_valid_clip(p, cfg) for p in valid_check.good]
+    valid_audio = [c for c in (_valid_clip(p, cfg, log) for p in valid_check.good) if c is not None]
+    if not valid_audio:
+        raise DataError("no usable validation audio (every file failed to decode)")
     return Context(cfg=cfg, device=device, info=info, precision=precision, generator=generator,
                    discriminator=discriminator, generator_config=gen_config,
                    discriminator_names=names, mel=mel, loss_mel=loss_mel, losses=losses,
@@ -155,7 +157,8 @@ def build_data(cfg: TrainConfig, ctx: Context, log=print):
     if cache:
         log(f"caching the decoded corpus in memory ({megabytes:.0f} MB)")
     dataset = SegmentDataset(ctx.train_files, cfg.sample_rate, cfg.data.segment_length, cache=cache,
-                             lengths=ctx.train_lengths, progress=cfg.train.progress and ctx.info.is_main)
+                             lengths=ctx.train_lengths, progress=cfg.train.progress and ctx.info.is_main,
+                             on_bad_file=cfg.data.on_bad_file, log=log)
     sampler = DistributedSampler(dataset, num_replicas=ctx.info.world_size, rank=ctx.info.rank,
                                  shuffle=True, seed=cfg.seed)
     batches = EpochBatches(sampler, cfg.train.batch_size)
@@ -183,8 +186,14 @@ def _build_discriminator(names, kwargs_by_name) -> nn.Module:
     return CombinedDiscriminator(discriminators=parts)
 
 
-def _valid_clip(path, cfg: TrainConfig) -> Tensor:
-    samples = load_audio(path, sample_rate=cfg.sample_rate).samples
+def _valid_clip(path, cfg: TrainConfig, log=print) -> Optional[Tensor]:
+    try:
+        samples = load_audio(path, sample_rate=cfg.sample_rate).samples
+    except AudioError as exc:
+        if cfg.data.on_bad_file != "skip":
+            raise DataError(f"{exc} (set data.on_bad_file=skip to train without it)") from None
+        log(f"skipping validation file {exc}")
+        return None
     n = min(len(samples), int(cfg.data.valid_seconds * cfg.sample_rate))
     n -= n % cfg.mel.hop_length
     return torch.from_numpy(samples[:n].copy())

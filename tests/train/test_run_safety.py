@@ -124,3 +124,32 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_training_with_a_nan_file_in_dataloader_workers(tmp_path, capfd, policy):
+    import numpy as np
+    import soundfile as sf
+
+    from audioup.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    t = np.arange(44100) / 22050
+    for i in range(2):
+        sf.write(data / f"good{i}.wav", 0.3 * np.sin(2 * np.pi * 220 * (i + 1) * t), 22050)
+    x = np.zeros(44100, np.float32)
+    x[::10] = np.nan
+    sf.write(data / "nan.wav", x, 22050, subtype="FLOAT")
+    code = main(["train", str(TINY), f"run_dir={tmp_path / 'run'}", *FAST, f"data.files=[{data}]",
+                 "data.cache_mb=0", "data.num_workers=1", "train.batch_size=3",
+                 "data.valid_files=[]", f"data.on_bad_file={policy}"])
+    out = capfd.readouterr()  # the worker process's output too
+    if policy == "stop":
+        assert code == 1
+        assert "nan.wav: contains" in out.err and "data.on_bad_file=skip" in out.err
+        assert "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
+    else:
+        assert code == 0, out.err
+        assert "skipping" in out.out + out.err and "nan.wav" in out.out + out.err
+        assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [1]

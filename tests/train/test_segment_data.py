@@ -52,3 +52,28 @@ def test_segments_are_mono_resampled_and_fixed_length(corpus, cache):
     a = data[0]
     torch.manual_seed(3)
     assert torch.equal(a, data[0])  # segments follow torch's random state
+
+
+def _nan_corpus(tmp_path):
+    t = np.arange(22050) / 22050
+    good = tmp_path / "good.wav"
+    sf.write(good, 0.5 * np.sin(2 * np.pi * 440 * t), 22050, subtype="FLOAT")
+    bad = tmp_path / "nan.wav"
+    x = np.zeros(22050, np.float32)
+    x[::50] = np.nan  # the header is fine; the samples are not
+    sf.write(bad, x, 22050, subtype="FLOAT")
+    return [bad, good]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_nan_samples_stop_naming_the_file_or_are_skipped_and_counted(tmp_path, cache):
+    files = _nan_corpus(tmp_path)
+    assert not check_files(files, 22050, 1024).bad  # the header check cannot see it
+    with pytest.raises(DataError, match=r"nan.wav: contains \d+ NaN or Inf samples .set data.on_bad_file=skip"):
+        ds = SegmentDataset(files, 22050, 1024, cache=cache)
+        ds[0]
+    notes = []
+    ds = SegmentDataset(files, 22050, 1024, cache=cache, on_bad_file="skip", log=notes.append)
+    items = [ds[i] for i in range(len(ds))] + [ds[0]]
+    assert all(torch.isfinite(x).all() and x.abs().max() > 0.4 for x in items)  # all from good.wav
+    assert list(ds.skipped) == [files[0]] and len(notes) == 1 and "skipping" in notes[0]
