@@ -20,6 +20,7 @@ required setting that a recipe or an override must fill in.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,7 @@ def validate(cfg: TrainConfig) -> None:
                         ("train.log_interval", cfg.train.log_interval)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1 (got {value})")
+    _check_ranges(cfg)
     if cfg.data.segment_length % cfg.mel.hop_length:
         raise ConfigError(f"data.segment_length ({cfg.data.segment_length}) must be a multiple of "
                           f"mel.hop_length ({cfg.mel.hop_length})")
@@ -205,6 +207,58 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
     if not 0 < cfg.optim.lr_decay <= 1:
         raise ConfigError(f"optim.lr_decay must be in (0, 1] (got {cfg.optim.lr_decay})")
+    _check_run_dir(Path(cfg.run_dir))
+
+
+# (key, low, high, low inclusive): numbers outside are refused naming the key; None = no bound
+_RANGES = [
+    ("sample_rate", 1000, 384000, True), ("optim.lr", 0, 1, False),
+    ("optim.weight_decay", 0, None, True), ("optim.grad_clip", 0, None, False),
+    ("mel.n_fft", 1, None, True), ("mel.hop_length", 1, None, True), ("mel.win_length", 1, None, True),
+    ("mel.n_mels", 1, 1024, True), ("mel.f_min", 0, None, True), ("data.valid_count", 0, None, True),
+    ("data.valid_seconds", 0, None, False), ("data.cache_mb", 0, None, True),
+    ("data.num_workers", 0, 256, True), ("train.threads", 1, 4096, True),
+    ("loss.mel", 0, None, True), ("loss.feature_matching", 0, None, True),
+    ("loss.adversarial", 0, None, True), ("loss.mrstft", 0, None, True),
+]
+_INT64_MAX = 2 ** 63 - 1
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    for key, low, high, inclusive in _RANGES:
+        section, _, name = key.rpartition(".")
+        value = getattr(getattr(cfg, section) if section else cfg, name)
+        if value is None:
+            continue
+        too_low = low is not None and (value < low if inclusive else value <= low)
+        too_high = high is not None and value > high
+        if too_low or too_high or value != value or abs(value) == float("inf"):
+            where = (f"[{low}, {high}]" if inclusive else f"({low}, {high}]") if high is not None \
+                else f"{'>=' if inclusive else '>'} {low}"
+            raise ConfigError(f"{key} must be {'in ' if high is not None else ''}{where} (got {value})")
+    for i, beta in enumerate(cfg.optim.betas):
+        if not 0 <= beta < 1:
+            raise ConfigError(f"optim.betas[{i}] must be in [0, 1) (got {beta})")
+    if cfg.mel.win_length > cfg.mel.n_fft:
+        raise ConfigError(f"mel.win_length ({cfg.mel.win_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
+    for key in ("f_max", "loss_f_max"):
+        value = getattr(cfg.mel, key)
+        if value is not None and not cfg.mel.f_min < value <= cfg.sample_rate / 2:
+            raise ConfigError(f"mel.{key} must be in (mel.f_min, sample_rate / 2] = "
+                              f"({cfg.mel.f_min}, {cfg.sample_rate / 2}] (got {value})")
+    for name in ("max_steps", "seed"):
+        if abs(getattr(cfg, name)) > _INT64_MAX:
+            raise ConfigError(f"{name} must be at most {_INT64_MAX} (got {getattr(cfg, name):.3g})")
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """``run_dir`` must be a folder or creatable as one (no file on the way)."""
+    for p in (run_dir, *run_dir.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == run_dir else f"is below {p}, which is a file"
+                raise ConfigError(f"run_dir {run_dir}: {what}; choose a folder")
+            return
 
 
 # ----------------------------------------------------------------------------- YAML
@@ -333,7 +387,12 @@ def _coerce(value, typ, key: str, source: str):
         try:
             number = float(value) if typ is float else int(value) if isinstance(value, (int, str)) else value
         except ValueError:
-            raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
+            try:  # "1e6": YAML reads exponents without a dot as strings
+                number = float(value)
+            except ValueError:
+                raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
+        if typ is int and isinstance(number, float) and not math.isfinite(number):
+            raise ConfigError(f"{source}: {key} must be a whole number, got {value!r}")
         if typ is int and (isinstance(number, float) and not float(number).is_integer()):
             raise ConfigError(f"{source}: {key} must be a whole number, got {value!r}")
         return int(number) if typ is int else number

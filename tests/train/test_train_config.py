@@ -58,3 +58,34 @@ def test_required_run_dir_and_missing_extends(tmp_path):
         load_config(conf)
     with pytest.raises(ConfigError, match="run_dir is required"):
         load_config(REPO / "recipes" / "tiny.yaml")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr=-1", r"optim.lr must be in \(0, 1\] \(got -1.0\)"),
+    ("optim.lr=0", r"optim.lr must be in \(0, 1\]"),
+    ("optim.lr=3e38", r"optim.lr must be in \(0, 1\] \(got 3e\+38\)"),
+    ("optim.lr=.nan", "optim.lr must be"),
+    ("mel.hop_length=0", "mel.hop_length must be >= 1"),
+    ("mel.n_mels=0", r"mel.n_mels must be in \[1, 1024\]"),
+    ("optim.betas=[2,3]", r"optim.betas\[0\] must be in \[0, 1\)"),
+    ("train.threads=-1", "train.threads must be in"),
+    ("train.threads=0", "train.threads must be in"),
+    ("data.num_workers=-1", "data.num_workers must be in"),
+    ("mel.f_max=20000", r"mel.f_max must be in \(mel.f_min, sample_rate / 2\]"),
+    ("sample_rate=10", "sample_rate must be in"),
+    ("max_steps=1e30", "max_steps must be at most"),
+])
+def test_out_of_range_values_name_the_key(tmp_path, override, message):
+    conf = write(tmp_path / "c.yaml", "data: {files: [x]}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(conf, [f"run_dir={tmp_path / 'r'}", override])
+
+
+def test_exponent_numbers_and_run_dir_that_is_a_file(tmp_path):
+    conf = write(tmp_path / "c.yaml", "data: {files: [x]}\n")
+    assert load_config(conf, [f"run_dir={tmp_path / 'r'}", "max_steps=1e6"]).max_steps == 1_000_000
+    file = write(tmp_path / "f.txt", "x")
+    with pytest.raises(ConfigError, match=f"run_dir {file}: is a file"):
+        load_config(conf, [f"run_dir={file}"])
+    with pytest.raises(ConfigError, match=f"is below {file}, which is a file"):
+        load_config(conf, [f"run_dir={file}/sub"])
