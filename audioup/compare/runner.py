@@ -220,12 +220,21 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     if not (init or trained):
         raise CompareError("nothing to do: neither the initial nor the trained generators")
     out_dir, kinds = Path(out_dir).resolve(), check_kinds(kinds)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CompareError(f"{out_dir}: is a file, not a folder; choose another --out")
+    for item in test_files or ():
+        if "=" in str(item) and not Path(item).exists():
+            raise CompareError(f"{item!r} is not a test file; key=value overrides go right after "
+                               "CONFIG, before the options")
     cfgs = kind_configs(config, out_dir, kinds, steps, overrides)
     first = cfgs[kinds[0]]
     steps = first.max_steps
     tests = collect_files(test_files if test_files else default_test_files(first))
     tests = tests[:max_test_files] if max_test_files else tests
     open_folder(out_dir, config, settings_of(first, tests))
+    if trained:  # before report.md is rewritten: a stage that cannot be reached fails now
+        for kind in kinds:
+            _check_step_reachable(out_dir, cfgs[kind], kind, steps)
 
     threads = torch.get_num_threads()
     if first.train.threads:
@@ -302,6 +311,19 @@ def initial_vocoder(cfg, device="cpu"):
 
     torch.manual_seed(cfg.seed)  # what audioup.train.loop.train does before building it
     return build_vocoder(generator_config(cfg), mel_settings(cfg), device=device)
+
+
+def _check_step_reachable(out_dir: Path, cfg, kind: str, step: int) -> None:
+    """Refuse a ``step`` whose checkpoint was pruned by a longer run (and has no stored result)."""
+    from ..train.checkpoint import list_checkpoints
+
+    if (out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json").is_file():
+        return
+    done = [s for s, _ in list_checkpoints(cfg.run_dir)]
+    if done and step not in done and max(done) > step:
+        raise CompareError(f"{cfg.run_dir}: no checkpoint at step {step} (kept: "
+                           f"{', '.join(map(str, done))}); it trained further before and pruned it. "
+                           "Use --steps with a kept step or another --out")
 
 
 def trained_vocoder(cfg, step: int, device, label: str, log):

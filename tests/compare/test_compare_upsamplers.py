@@ -177,3 +177,26 @@ def test_cli_init_only_prints_the_table(corpus, tmp_path, capsys):
     rows = [line.split() for line in out.splitlines() if line.startswith(("transposed", "subpixel-icnr"))]
     assert [r[0] for r in rows] == ["transposed", "subpixel-icnr"]
     assert not (tmp_path / "cmp" / "runs").exists()  # nothing trained
+
+
+def test_fewer_steps_than_a_pruned_run_fails_before_touching_the_report(corpus, tmp_path):
+    out = tmp_path / "cmp"
+    args = dict(kinds=["transposed"], test_files=[corpus.filelists["test"]], max_test_files=1,
+                speed=False, pesq=False, log=lambda *_: None)
+    comp = compare_upsamplers(RECIPE, out, steps=2, overrides=[*_overrides(corpus), "train.keep_last=1"], **args)
+    report = comp.report.read_bytes()
+    assert "After 2 training steps" in report.decode()
+    with pytest.raises(CompareError, match="no checkpoint at step 1 .kept: 2."):
+        compare_upsamplers(RECIPE, out, steps=1, overrides=[*_overrides(corpus), "train.keep_last=1"], **args)
+    assert comp.report.read_bytes() == report  # the step-2 results are still there
+
+
+def test_out_that_is_a_file_and_an_override_after_test_are_named(corpus, tmp_path):
+    file = tmp_path / "file.txt"
+    file.write_text("mine")
+    with pytest.raises(CompareError, match="is a file, not a folder"):
+        compare_upsamplers(RECIPE, file, steps=1, overrides=_overrides(corpus), log=lambda *_: None)
+    with pytest.raises(CompareError, match="'max_steps=3' is not a test file; key=value overrides go"):
+        compare_upsamplers(RECIPE, tmp_path / "out", steps=1, overrides=_overrides(corpus),
+                           test_files=[corpus.filelists["test"], "max_steps=3"], log=lambda *_: None)
+    assert file.read_text() == "mine" and not (tmp_path / "out").exists()
