@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .audio.io import AUDIO_EXTENSIONS, AudioError, find_audio_files, load_audio, save_audio
+from .audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files, load_audio, save_audio
 from .audio.mel import MelSpectrogram
 
 MEL_EXTENSIONS = (".npy",)
+CHUNK_FRAMES = 2048   # longer inputs (about 24 s at 22.05 kHz) are vocoded in overlapping chunks
+MEL_MAX = 20.0        # a natural-log mel of audio in [-1, 1] stays below ~5; 1e30 is not a log-mel
 
 
 class Vocoder:
@@ -46,6 +48,7 @@ class Vocoder:
         self.step = step
         # log-mel of digital silence: pads a batch of mels of different lengths
         self.silence = float(np.log(mel.clamp))
+        self._context = None
 
     @torch.no_grad()
     def __call__(self, mel: Tensor) -> Tensor:
@@ -78,14 +81,20 @@ class Vocoder:
         return self.mel(padded.to(self.device))
 
     def vocode_files(self, inputs: Sequence, out_dir, force: bool = False, batch_size: int = 8,
-                     progress: bool = True) -> "VocodeReport":
+                     progress: bool = True, chunk_frames: int = CHUNK_FRAMES) -> "VocodeReport":
         """Vocode WAV files / folders and ``.npy`` mels into ``out_dir`` (one WAV per input).
 
-        Inputs are sorted by length and batched (mels padded with silence, outputs cut back).
-        A file that cannot be read is reported and the others go on.
+        Inputs are sorted by length; short ones are batched (mels padded with silence,
+        outputs cut back), each one longer than ``chunk_frames`` mel frames is vocoded on
+        its own in overlapping chunks (:meth:`vocode_long`), so memory stays bounded
+        whatever the length. Inputs are read one batch at a time. A file that cannot be
+        read is reported and the others go on.
 
         Raises:
             FileExistsError: an output exists and ``force`` is false (nothing is written).
+            ValueError: an output would replace an input (also with ``force``).
+            OSError: writing failed (a full disk: ``errno.ENOSPC``); files written
+                before are complete.
         """
         from tqdm import tqdm
 
@@ -95,44 +104,149 @@ class Vocoder:
             raise FileExistsError(f"{len(existing)} output file(s) already exist (first: {existing[0]}); "
                                   "use --force to overwrite")
         report = VocodeReport()
-        items = []
+        sized = []
         for src, dst in jobs:
             try:
-                items.append((src, dst, *self._load_input(src)))
+                sized.append((self._input_frames(src), src, dst))
             except (AudioError, ValueError) as exc:
                 report.failed.append((src, str(exc)))
-        items.sort(key=lambda it: it[2].shape[-1])
-        bar = tqdm(total=len(items), desc="vocoding", unit="file", disable=not progress)
-        for start in range(0, len(items), batch_size):
-            batch = items[start:start + batch_size]
-            frames = max(it[2].shape[-1] for it in batch)
-            mels = torch.full((len(batch), self.n_mels, frames), self.silence)
-            for i, it in enumerate(batch):
-                mels[i, :, :it[2].shape[-1]] = it[2]
-            wavs = self(mels)
-            for (src, dst, _, length), wav in zip(batch, wavs):
-                save_audio(dst, wav[:length].numpy(), self.sample_rate)
+        sized.sort(key=lambda it: it[0])
+        short = [it for it in sized if it[0] <= chunk_frames]
+        long = [it for it in sized if it[0] > chunk_frames]
+        bar = tqdm(total=len(sized), desc="vocoding", unit="file", disable=not progress)
+        for start in range(0, len(short), batch_size):
+            batch = []
+            for _, src, dst in short[start:start + batch_size]:
+                try:
+                    batch.append((src, dst, *self._load_input(src)))
+                except (AudioError, ValueError) as exc:
+                    report.failed.append((src, str(exc)))
+            if batch:
+                frames = max(it[2].shape[-1] for it in batch)
+                mels = torch.full((len(batch), self.n_mels, frames), self.silence)
+                for i, it in enumerate(batch):
+                    mels[i, :, :it[2].shape[-1]] = it[2]
+                wavs = self(mels)
+                for (src, dst, _, length), wav in zip(batch, wavs):
+                    save_audio(dst, wav[:length].numpy(), self.sample_rate)
+                    report.written.append((src, dst))
+            bar.update(len(short[start:start + batch_size]))
+        for _, src, dst in long:
+            try:
+                wav = self._load_input(src, analyse=False)
+            except (AudioError, ValueError) as exc:
+                report.failed.append((src, str(exc)))
+            else:
+                save_audio(dst, self.vocode_long(*wav, chunk_frames=chunk_frames).numpy(), self.sample_rate)
                 report.written.append((src, dst))
-            bar.update(len(batch))
+            bar.update(1)
         bar.close()
         return report
 
-    def _load_input(self, path: Path) -> Tuple[Tensor, int]:
-        """``(mel (n_mels, N), output length)`` for a WAV (analysis) or a ``.npy`` mel."""
+    @torch.no_grad()
+    def vocode_long(self, source: Tensor, length: int, chunk_frames: int = CHUNK_FRAMES) -> Tensor:
+        """Vocode one long input in overlapping chunks; the same result as in one piece.
+
+        Each chunk of ``chunk_frames`` mel frames is extended on both sides by the
+        generator's receptive field (:meth:`context_frames`), and for audio the mel is
+        computed over a further ``n_fft`` samples, so every kept output sample sees
+        exactly the inputs it would see in a whole-file pass (to float rounding). Memory
+        is that of one chunk plus the input and the output.
+
+        Args:
+            source: a waveform ``(T,)`` at :attr:`sample_rate` or a log-mel ``(n_mels, N)``.
+            length: output samples to return (``T`` for a waveform).
+
+        Returns:
+            ``(length,)`` float32 waveform.
+        """
+        if source.dim() == 1:
+            wav = torch.nn.functional.pad(source, (0, (-source.shape[-1]) % self.hop_length))
+            frames = wav.shape[-1] // self.hop_length
+        else:
+            wav, frames = None, source.shape[-1]
+        context = self.context_frames()
+        margin = -(-self.mel.n_fft // self.hop_length)  # mel frames reaching past a chunk's samples
+        hop = self.hop_length
+        out = torch.empty(frames * hop)
+        for s in range(0, frames, chunk_frames):
+            e = min(frames, s + chunk_frames)
+            fs, fe = max(0, s - context), min(frames, e + context)
+            if wav is None:
+                mel = source[:, fs:fe]
+            else:
+                lo, hi = max(0, fs - margin), min(frames, fe + margin)
+                mel = self._analyse(wav[lo * hop:hi * hop].unsqueeze(0))[0, :, fs - lo:fe - lo]
+            out[s * hop:e * hop] = self(mel)[(s - fs) * hop:(e - fs) * hop]
+        return out[:length]
+
+    def context_frames(self) -> int:
+        """Mel frames on each side that change an output frame (the receptive field), measured once.
+
+        The gradient of one output frame with respect to a random input shows which
+        input frames it depends on; for the convolutional generators here that is a
+        fixed window (a few dozen frames for HiFi-GAN V1).
+        """
+        if self._context is None:
+            half = 32
+            while True:
+                reach = _receptive_field(self.generator, self.n_mels, self.hop_length, half, self.device)
+                if reach < half - 1 or half >= 1024:
+                    break
+                half *= 2
+            self._context = reach + 2
+        return self._context
+
+    def _input_frames(self, path: Path) -> int:
+        """Mel frames an input gives, from its header alone (for ordering and chunking)."""
         if path.suffix.lower() in MEL_EXTENSIONS:
-            try:
-                mel = np.load(path, allow_pickle=False)
-            except Exception as exc:
-                raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
-            mel = mel[0] if mel.ndim == 3 and mel.shape[0] == 1 else mel
-            if mel.ndim != 2 or mel.shape[0] != self.n_mels or mel.shape[1] < 1:
-                raise ValueError(f"{path}: expected a mel of shape ({self.n_mels}, frames), "
-                                 f"got {tuple(mel.shape)}")
+            return int(self._read_mel(path, mmap=True).shape[-1])
+        info = audio_info(path)
+        return -(-int(info.frames * self.sample_rate // max(info.samplerate, 1)) // self.hop_length)
+
+    def _read_mel(self, path: Path, mmap: bool = False) -> np.ndarray:
+        try:
+            mel = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
+        if mel.dtype.kind not in "fiu" or mel.dtype.names is not None:
+            kind = "complex" if mel.dtype.kind == "c" else f"{mel.dtype}"
+            raise ValueError(f"{path}: expected a real-valued (float) mel, got {kind} values")
+        mel = mel[0] if mel.ndim == 3 and mel.shape[0] == 1 else mel
+        if mel.ndim != 2 or mel.shape[0] != self.n_mels or mel.shape[1] < 1:
+            raise ValueError(f"{path}: expected a mel of shape ({self.n_mels}, frames), "
+                             f"got {tuple(mel.shape)}")
+        return mel
+
+    def _load_input(self, path: Path, analyse: bool = True) -> Tuple[Tensor, int]:
+        """``(mel (n_mels, N), output length)`` for a WAV (analysis) or a ``.npy`` mel.
+
+        With ``analyse=False`` a WAV is returned as samples ``(T,)`` instead of its mel.
+        """
+        if path.suffix.lower() in MEL_EXTENSIONS:
+            mel = self._read_mel(path).astype(np.float32)
             if not np.isfinite(mel).all():
                 raise ValueError(f"{path}: mel contains NaN or Inf values")
-            return torch.from_numpy(mel.astype(np.float32)), mel.shape[1] * self.hop_length
+            if mel.max() > MEL_MAX:
+                raise ValueError(f"{path}: mel values up to {mel.max():.3g}, far above a log-mel's "
+                                 f"range (at most ~{MEL_MAX:g}; is it a linear or dB mel rather than "
+                                 "a natural-log one?)")
+            return torch.from_numpy(mel), mel.shape[1] * self.hop_length
         wav = torch.from_numpy(load_audio(path, sample_rate=self.sample_rate).samples)
+        if not analyse:
+            return wav, wav.shape[-1]
         return self._analyse(wav.unsqueeze(0))[0].cpu(), wav.shape[-1]
+
+
+def _receptive_field(generator: nn.Module, n_mels: int, hop: int, half: int, device) -> int:
+    """Largest distance (in frames) from the middle frame of an input that its output frame depends on."""
+    mel = torch.randn(1, n_mels, 2 * half + 1, device=device, requires_grad=True)
+    with torch.enable_grad():
+        out = generator(mel)
+        out[..., half * hop:(half + 1) * hop].sum().backward()
+    generator.zero_grad(set_to_none=True)
+    used = (mel.grad[0].abs().sum(0) > 0).nonzero().flatten().cpu()
+    return int((used - half).abs().max()) if used.numel() else 0
 
 
 @dataclass
@@ -165,7 +279,18 @@ def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
         if dst in seen:
             raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}")
         seen[dst] = src
+    by_inode = {_inode(src): src for src, _ in jobs}
+    for src, dst in jobs:
+        same = by_inode.get(_inode(dst)) if dst.exists() else None
+        if same is not None:
+            raise ValueError(f"{dst}: the output would replace the input {same}; choose another --out "
+                             "(--force never overwrites an input)")
     return jobs
+
+
+def _inode(path: Path) -> Tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
 
 
 def load_generator(checkpoint, device="cpu") -> Vocoder:

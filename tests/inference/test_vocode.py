@@ -104,3 +104,53 @@ def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
         load_generator(bad)
     proc = vocode("--checkpoint", tmp_path / "nothing", "x.wav", "--out", tmp_path / "o", capsys=capsys)
     assert proc.returncode == 1 and "nothing" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_long_inputs_in_chunks_match_the_whole_file(run_dir, speech_22k, tmp_path):
+    voc = load_generator(run_dir)
+    context = voc.context_frames()
+    assert 2 < context < 200  # a finite receptive field, measured
+    wav = torch.from_numpy(np.concatenate(speech_22k)[:22050 * 3 + 100])
+    whole = voc.wav_to_wav(wav)
+    for chunk in (37, 200):  # chunks shorter and longer than the context
+        chunked = voc.vocode_long(wav, wav.shape[-1], chunk_frames=chunk)
+        assert chunked.shape == whole.shape
+        torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+    mel = voc._analyse(wav.unsqueeze(0))[0]
+    torch.testing.assert_close(voc.vocode_long(mel, mel.shape[-1] * 256, chunk_frames=50), voc(mel),
+                               atol=1e-5, rtol=0)
+    # through vocode_files: a file over chunk_frames is chunked, the same samples come out
+    sf.write(tmp_path / "long.wav", wav.numpy(), 22050, subtype="FLOAT")
+    a = voc.vocode_files([tmp_path / "long.wav"], tmp_path / "a", progress=False, chunk_frames=40)
+    b = voc.vocode_files([tmp_path / "long.wav"], tmp_path / "b", progress=False)
+    assert len(a.written) == len(b.written) == 1
+    np.testing.assert_allclose(sf.read(tmp_path / "a" / "long.wav")[0], sf.read(tmp_path / "b" / "long.wav")[0],
+                               atol=2 / 32768)
+
+
+def test_outputs_never_replace_inputs_even_with_force(run_dir, tmp_path, capsys):
+    data = tmp_path / "d"
+    data.mkdir()
+    sf.write(data / "x.wav", np.zeros(4096, np.float32), 22050)
+    before = (data / "x.wav").read_bytes()
+    for args in (["--out", data, "--force"], ["--out", tmp_path / "link", "--force"]):
+        if args[1] == tmp_path / "link":
+            (tmp_path / "link").symlink_to(data)
+        proc = vocode("--checkpoint", run_dir, data, *args, capsys=capsys)
+        assert proc.returncode == 1 and "would replace the input" in proc.stderr, proc.stderr
+        assert (data / "x.wav").read_bytes() == before
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array([["a"] * 4] * 80), "expected a real-valued"),
+    (np.zeros((80, 4), dtype=[("a", "f4"), ("b", "f4")]), "expected a real-valued"),
+    (np.zeros((80, 4), dtype=np.complex64), "got complex values"),
+    (np.full((80, 4), 1e30, dtype=np.float32), "far above a log-mel's range"),
+])
+def test_npy_mels_of_the_wrong_kind_are_refused_and_others_written(run_dir, tmp_path, array, message):
+    voc = load_generator(run_dir)
+    np.save(tmp_path / "bad.npy", array)
+    np.save(tmp_path / "good.npy", np.full((80, 4), -4.0, dtype=np.float32))
+    report = voc.vocode_files([tmp_path], tmp_path / "out", progress=False)
+    assert [dst.name for _, dst in report.written] == ["good.wav"]
+    assert len(report.failed) == 1 and message in report.failed[0][1] and "bad.npy" in report.failed[0][1]
