@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files, load_audio, save_audio
+from .audio.fs import is_disk_full
 from .audio.mel import MelSpectrogram
 
 MEL_EXTENSIONS = (".npy",)
@@ -271,7 +272,10 @@ def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
         elif p.exists():
             jobs.append((p, out_dir / (p.stem + ".wav")))
         else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
+            try:
+                find_audio_files([p])  # says why: missing, a dangling link or a link loop
+            except AudioError as exc:
+                raise FileNotFoundError(str(exc)) from None
     if not jobs:
         raise ValueError("no audio (.wav, .flac, ...) or mel (.npy) files in the inputs")
     seen = {}
@@ -358,6 +362,10 @@ def run(args) -> int:
                                       batch_size=args.batch_size, progress=True)
     except (CheckpointError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:  # writing an output: a full disk, permissions
+        why = "disk full" if is_disk_full(exc) else (exc.strerror or str(exc))
+        raise CommandError(f"{why} while writing to {args.out}; the files written before are complete, "
+                           "the rest were not written") from None
     for _, dst in report.written:
         print(dst)
     for src, why in report.failed:

@@ -7,6 +7,9 @@ whose message starts with the path.
 """
 from __future__ import annotations
 
+import errno
+import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
@@ -64,11 +67,16 @@ def audio_info(path):
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(path, "file not found")
+        raise AudioError(path, _missing(path, "file not found"))
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:  # permission denied is not "not audio"
+        raise AudioError(path, f"cannot open ({exc.strerror or exc})") from None
     try:
         return sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError
@@ -163,8 +171,11 @@ def save_audio(path, samples, sample_rate: int, subtype: str = "PCM_16") -> Path
     if subtype.startswith("PCM"):
         samples = np.clip(samples, -1.0, 1.0)
     path = Path(path)
-    return atomic_write(path, lambda f: sf.write(f, samples, int(sample_rate), subtype=subtype,
-                                                 format=_format_for(path)))
+    # encoded in memory first: libsndfile reports a failed write (a full disk) only as
+    # "System error.", Python's own write raises OSError(ENOSPC)
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, int(sample_rate), subtype=subtype, format=_format_for(path))
+    return atomic_write(path, buffer.getbuffer())
 
 
 def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> List[Path]:
@@ -182,13 +193,27 @@ def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIO
         elif p.exists():
             out.append(p)
         else:
-            raise AudioError(p, "no such file or folder")
+            raise AudioError(p, _missing(p, "no such file or folder"))
     seen, unique = set(), []
     for f in out:
         if f not in seen:
             seen.add(f)
             unique.append(f)
     return unique
+
+
+def _missing(path: Path, default: str) -> str:
+    """Why ``path.exists()`` is false: really missing, a dangling link or a link loop."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (the link points back to itself)"
+        if path.is_symlink():
+            return f"dangling symbolic link (to {os.readlink(path)})"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return f"cannot open ({exc.strerror})"
+    return default
 
 
 def _format_for(path: Path) -> str:

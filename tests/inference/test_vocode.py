@@ -154,3 +154,53 @@ def test_npy_mels_of_the_wrong_kind_are_refused_and_others_written(run_dir, tmp_
     report = voc.vocode_files([tmp_path], tmp_path / "out", progress=False)
     assert [dst.name for _, dst in report.written] == ["good.wav"]
     assert len(report.failed) == 1 and message in report.failed[0][1] and "bad.npy" in report.failed[0][1]
+
+
+def test_full_disk_permission_and_link_loop_are_named(run_dir, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    import audioup.audio.fs as fs
+
+    data = tmp_path / "d"
+    data.mkdir()
+    for name in ("a", "b"):
+        sf.write(data / f"{name}.wav", np.zeros(4096, np.float32), 22050)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    proc = vocode("--checkpoint", run_dir, tmp_path / "loop", "--out", tmp_path / "o1", capsys=capsys)
+    assert proc.returncode == 1 and "symbolic link loop" in proc.stderr
+
+    calls, real_mkstemp = [], tempfile.mkstemp
+
+    def full_disk(prefix, suffix, dir):  # the first file fits, then the disk is full
+        calls.append(prefix)
+        fd, name = real_mkstemp(prefix=prefix, suffix=suffix, dir=dir)
+        if len(calls) > 1:
+            os.close(fd)
+            fd = os.open("/dev/full", os.O_WRONLY)
+        return fd, name
+
+    monkeypatch.setattr(fs.tempfile, "mkstemp", full_disk)
+    proc = vocode("--checkpoint", run_dir, data, "--out", tmp_path / "o2", capsys=capsys)
+    assert proc.returncode == 1 and "disk full while writing" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "System error" not in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["a.wav"]  # complete, no temporary
+    assert sf.info(tmp_path / "o2" / "a.wav").frames == 4096
+
+
+def test_permission_denied_is_not_called_unreadable_audio(tmp_path, monkeypatch):
+    import builtins
+
+    from audioup.audio import AudioError, audio_info
+
+    path = tmp_path / "locked.wav"
+    sf.write(path, np.zeros(100, np.float32), 22050)
+    real_open = builtins.open
+
+    def denied(file, *args, **kwargs):  # as chmod 000 for a non-root user
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    with pytest.raises(AudioError, match=r"locked.wav: cannot open \(Permission denied\)"):
+        audio_info(path)
