@@ -86,6 +86,15 @@ def _check_outputs(args, pngs: List[str]) -> None:
 
     if args.kind is not None and args.factor is None:
         raise CommandError("--kind needs --factor")
+    for name, value, low, high in (("--length", args.length, 1, 4096), ("--frames", args.frames, 1, 100_000),
+                                   ("--channels", args.channels, 1, 1024),
+                                   ("--factor", args.factor, 1, 1024)):
+        if value is not None and not low <= value <= high:
+            raise CommandError(f"{name} must be in {low}..{high} (got {value})")
+    if args.sample_rate is not None and not 0 < args.sample_rate < float("inf"):
+        raise CommandError(f"--sample-rate must be > 0 (got {args.sample_rate:g})")
+    check_output_path(args.json, "--json", folder=False)
+    check_output_path(args.plot, "--plot", folder=True)
     if args.force:
         return
     existing = [args.json] if args.json and Path(args.json).exists() else []
@@ -93,6 +102,24 @@ def _check_outputs(args, pngs: List[str]) -> None:
         existing += [str(Path(args.plot) / n) for n in pngs if (Path(args.plot) / n).exists()]
     if existing:
         raise CommandError(f"{', '.join(existing)}: already exists (use --force to overwrite)")
+
+
+def check_output_path(path, option: str, folder: bool) -> None:
+    """Refuse an output path of the wrong kind (a folder for a file, a file for a folder) up front."""
+    from ..cli import CommandError
+
+    if path is None:
+        return
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        raise CommandError(f"{option} {p}: is a file, not a folder")
+    if not folder and p.is_dir():
+        raise CommandError(f"{option} {p}: is a folder, not a file")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CommandError(f"{option} {p}: {parent} is a file, not a folder")
+            break
 
 
 def _analyze_layer(args):

@@ -7,6 +7,7 @@ energy out; see :func:`audioup.analysis.checkerboard_score`).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Dict, List
 
 from torch import nn
@@ -79,9 +80,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+MAX_WEIGHTS = 1 << 22  # in x out x factor: 4 M, so a layer's weights stay well under 1 GB
+
+
 def run(args) -> int:
     from ..cli import CommandError
 
+    size = args.in_channels * args.out_channels * args.factor
+    if size > MAX_WEIGHTS:
+        raise CommandError(f"--in-channels x --out-channels x --factor = {size:,} is too large (at most "
+                           f"{MAX_WEIGHTS:,}: the layers' weights would need gigabytes)")
+    if args.json and Path(args.json).is_dir():
+        raise CommandError(f"--json {args.json}: is a folder, not a file")
     try:
         rows = compare_kinds(args.factor, args.in_channels, args.out_channels, args.seed)
     except ValueError as exc:

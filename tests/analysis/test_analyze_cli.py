@@ -128,3 +128,22 @@ def test_checkpoint_of_a_trained_generator(tmp_path, arctic_files):
     # tiny's transposed layers: uneven phases, measurable lines after the last one
     assert report["layers"][-1]["checkerboard_db"] > -60
     assert report["loudest"] in {layer["name"] for layer in report["layers"]}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kind", "resize", "--factor", "2", "--length", "0"], "--length must be in 1..4096 (got 0)"),
+    (["--kind", "resize", "--factor", "2", "--length", "-5"], "--length must be in"),
+    (["--kind", "resize", "--factor", "2", "--sample-rate", "-1"], "--sample-rate must be > 0"),
+    (["--model", "hifigan", "--preset", "tiny", "--frames", "0"], "--frames must be in"),
+    (["--kind", "resize", "--factor", "2", "--plot", "{file}"], "is a file, not a folder"),
+    (["--kind", "resize", "--factor", "2", "--json", "{dir}", "--force"], "is a folder, not a file"),
+    (["--kind", "resize", "--factor", "2", "--json", "{file}/x.json"], "is a file, not a folder"),
+])
+def test_bad_ranges_and_output_paths_are_refused_before_work(tmp_path, capsys, args, message):
+    (tmp_path / "f").write_text("mine")
+    (tmp_path / "d").mkdir()
+    args = [a.format(file=tmp_path / "f", dir=tmp_path / "d") for a in args]
+    assert main(["analyze", *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("audioup analyze: error:")
+    assert (tmp_path / "f").read_text() == "mine" and not any((tmp_path / "d").iterdir())

@@ -34,3 +34,11 @@ def test_console_script_version_and_help():
     assert helptext.returncode == 0
     for command in ("layers", "measure", "analyze", "train", "vocode"):
         assert command in helptext.stdout
+
+
+def test_layers_command_refuses_sizes_that_would_take_gigabytes(tmp_path, capsys):
+    assert main(["layers", "--in-channels", "100000", "--out-channels", "100000"]) == 1
+    assert "too large" in capsys.readouterr().err
+    (tmp_path / "d").mkdir()
+    assert main(["layers", "--factor", "2", "--json", str(tmp_path / "d")]) == 1
+    assert "is a folder, not a file" in capsys.readouterr().err
