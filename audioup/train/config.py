@@ -239,6 +239,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
     for i, beta in enumerate(cfg.optim.betas):
         if not 0 <= beta < 1:
             raise ConfigError(f"optim.betas[{i}] must be in [0, 1) (got {beta})")
+    if cfg.mel.hop_length > cfg.mel.n_fft:
+        raise ConfigError(f"mel.hop_length ({cfg.mel.hop_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
     if cfg.mel.win_length > cfg.mel.n_fft:
         raise ConfigError(f"mel.win_length ({cfg.mel.win_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
     for key in ("f_max", "loss_f_max"):

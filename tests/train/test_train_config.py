@@ -74,6 +74,7 @@ def test_required_run_dir_and_missing_extends(tmp_path):
     ("mel.f_max=20000", r"mel.f_max must be in \(mel.f_min, sample_rate / 2\]"),
     ("sample_rate=10", "sample_rate must be in"),
     ("max_steps=1e30", "max_steps must be at most"),
+    ("mel.n_fft=128", r"mel.hop_length \(256\) must be <= mel.n_fft \(128\)"),
 ])
 def test_out_of_range_values_name_the_key(tmp_path, override, message):
     conf = write(tmp_path / "c.yaml", "data: {files: [x]}\n")
