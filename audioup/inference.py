@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .audio.io import AUDIO_EXTENSIONS, AudioError, find_audio_files, load_audio, save_audio
 from .audio.mel import MelSpectrogram
+from .progress import progress_bar
 
 MEL_EXTENSIONS = (".npy",)
 
@@ -87,8 +88,6 @@ class Vocoder:
         Raises:
             FileExistsError: an output exists and ``force`` is false (nothing is written).
         """
-        from tqdm import tqdm
-
         jobs = plan_outputs(inputs, out_dir)
         existing = [str(o) for _, o in jobs if o.exists()]
         if existing and not force:
@@ -102,7 +101,7 @@ class Vocoder:
             except (AudioError, ValueError) as exc:
                 report.failed.append((src, str(exc)))
         items.sort(key=lambda it: it[2].shape[-1])
-        bar = tqdm(total=len(items), desc="vocoding", unit="file", disable=not progress)
+        bar = progress_bar(total=len(items), desc="vocoding", unit="file", enabled=progress)
         for start in range(0, len(items), batch_size):
             batch = items[start:start + batch_size]
             frames = max(it[2].shape[-1] for it in batch)
@@ -221,7 +220,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from .cli import CommandError
+    from .errors import CommandError
     from .train.checkpoint import CheckpointError
     from .train.distributed import resolve_device
 

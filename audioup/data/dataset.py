@@ -145,10 +145,10 @@ class SegmentDataset(Dataset):
         self.segment_length = segment_length
         self._cache: Optional[List[np.ndarray]] = None
         if cache:
-            from tqdm import tqdm
+            from ..progress import progress_bar
 
-            items = tqdm(self.files, desc="decoding audio", unit="file", disable=not progress,
-                         leave=False)
+            items = progress_bar(self.files, desc="decoding audio", unit="file", enabled=progress,
+                                 leave=False)
             self._cache = [self._load(f) for f in items]
         self.lengths = list(lengths) if lengths is not None else [None] * len(self.files)
 

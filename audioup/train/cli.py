@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from ..data.dataset import DataError
     from .checkpoint import CheckpointError
     from .config import ConfigError, load_config
