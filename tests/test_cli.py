@@ -7,10 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from audioup.cli import COMMANDS, build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -84,3 +87,24 @@ def test_unknown_command_is_an_argparse_error(capsys):
         main(["no-such-command"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
+def test_missing_filelist_names_the_prepare_script_once_under_torchrun(rank, printed, tmp_path, monkeypatch,
+                                                                       capsys):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("extends: " + str(REPO / "recipes" / "tiny.yaml") +
+                      "\ndata:\n  files: []\n  filelist: ljspeech/train.txt\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code = main(["train", str(recipe), "run_dir=run"])
+    err = capsys.readouterr().err
+    assert code == 1
+    if printed:
+        assert err.count("error:") == 1
+        assert "ljspeech/train.txt: filelist not found" in err
+        assert "python data_scripts/prepare_ljspeech.py ljspeech" in err
+    else:
+        assert err == ""
+    assert not (tmp_path / "run").exists()  # stopped before anything was set up

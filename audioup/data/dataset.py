@@ -66,6 +66,25 @@ def collect_files(files: Sequence = (), filelist: Optional[str] = None) -> List[
         raise DataError(str(exc)) from None
 
 
+# The script that writes a dataset's filelists, by the name of the folder they live in.
+PREPARE_SCRIPTS = {"ljspeech": "prepare_ljspeech.py {}", "vctk": "prepare_vctk.py {}",
+                   "libritts": "prepare_libritts.py {}", "corpus": "build_corpus.py --out {}"}
+
+
+def _prepare_hint(listing: Path) -> str:
+    """``"; prepare the data with: python data_scripts/prepare_ljspeech.py data/ljspeech"`` or ``""``.
+
+    >>> _prepare_hint(Path("data/ljspeech/train.txt"))
+    '; prepare the data first: python data_scripts/prepare_ljspeech.py data/ljspeech'
+    """
+    folder = listing.parent
+    script = PREPARE_SCRIPTS.get(folder.name.lower())
+    if script is None:
+        return ""
+    where = folder.relative_to(Path.cwd()) if folder.is_absolute() and folder.is_relative_to(Path.cwd()) else folder
+    return f"; prepare the data first: python data_scripts/{script.format(where)}"
+
+
 def read_filelist(listing) -> List[Path]:
     """The paths a filelist names (relative ones resolved against its folder).
 
@@ -74,7 +93,7 @@ def read_filelist(listing) -> List[Path]:
     """
     listing = Path(listing)
     if not listing.is_file():
-        raise DataError(f"{listing}: filelist not found")
+        raise DataError(f"{listing}: filelist not found{_prepare_hint(listing)}")
     paths = []
     for line in listing.read_text().splitlines():
         entry = line.split("|")[0].strip()
