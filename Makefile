@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .make-stamps/install
-INSTALL ?= $(PY) -m pip install -q -e '.[dev]'
+INSTALL = $(PY) -m pip install -q -e '.[dev]'
 # exit 0 when the venv imports audioup from this folder (-I: the current folder is not on sys.path)
 OWN_CODE_CHECK := import importlib.util as u, pathlib, sys; s = u.find_spec("audioup"); \
 	sys.exit(0 if s and pathlib.Path(s.origin).resolve().is_relative_to(pathlib.Path.cwd().resolve()) else 1)
