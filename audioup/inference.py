@@ -140,8 +140,12 @@ class VocodeReport:
     failed: List[Tuple[Path, str]] = field(default_factory=list)
 
 
-def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
+def plan_outputs(inputs: Sequence, out_dir, extensions: Sequence[str] = AUDIO_EXTENSIONS + MEL_EXTENSIONS,
+                 suffix: str = ".wav") -> List[Tuple[Path, Path]]:
     """``(input, output)`` pairs: a folder's files keep their relative path, files their name.
+
+    ``extensions`` are the files taken from folders; outputs get ``suffix``
+    (``audioup mel`` plans audio -> ``.npy`` with it).
 
     Raises:
         FileNotFoundError: a missing input; ValueError: no inputs or two inputs with one output name.
@@ -151,10 +155,10 @@ def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = find_audio_files([p], AUDIO_EXTENSIONS + MEL_EXTENSIONS)
-            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(".wav")) for f in files)
+            files = find_audio_files([p], extensions)
+            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(suffix)) for f in files)
         elif p.exists():
-            jobs.append((p, out_dir / (p.stem + ".wav")))
+            jobs.append((p, out_dir / (p.stem + suffix)))
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
     if not jobs:

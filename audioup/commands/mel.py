@@ -10,15 +10,13 @@ does for WAV inputs) and written as ``float32`` ``(n_mels, frames)``.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import List, Sequence, Tuple
-
 import numpy as np
 import torch
 
-from ..audio.io import AudioError, find_audio_files, load_audio
+from ..audio.io import AUDIO_EXTENSIONS, AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
+from ..inference import load_generator, plan_outputs
 from ..progress import progress_bar
 
 DESCRIPTION = """\
@@ -47,32 +45,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def plan_mels(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
-    """``(audio file, .npy output)`` pairs: a folder's files keep their relative path, files their name.
-
-    Raises:
-        FileNotFoundError: a missing input; ValueError: no audio, or two inputs with one output name.
-    """
-    out_dir = Path(out_dir)
-    jobs: List[Tuple[Path, Path]] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(".npy")) for f in find_audio_files([p]))
-        elif p.exists():
-            jobs.append((p, out_dir / (p.stem + ".npy")))
-        else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
-    if not jobs:
-        raise ValueError("no audio files (.wav, .flac, ...) in the inputs")
-    seen = {}
-    for src, dst in jobs:
-        if dst in seen:
-            raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}")
-        seen[dst] = src
-    return jobs
-
-
 @torch.no_grad()
 def log_mel(samples: np.ndarray, front_end: MelSpectrogram) -> np.ndarray:
     """Log-mel ``(n_mels, ceil(T / hop))`` of ``(T,)`` audio at the front end's rate, zero-padded to whole hops.
@@ -88,8 +60,7 @@ def log_mel(samples: np.ndarray, front_end: MelSpectrogram) -> np.ndarray:
 def _front_end(checkpoint) -> MelSpectrogram:
     if checkpoint is None:
         return MelSpectrogram()
-    from ..inference import load_generator
-    from ..train.checkpoint import CheckpointError
+    from ..train.checkpoint import CheckpointError  # where checkpoint errors live (moving out of train)
 
     try:
         return load_generator(checkpoint).mel
@@ -100,7 +71,7 @@ def _front_end(checkpoint) -> MelSpectrogram:
 def run(args) -> int:
     front_end = _front_end(args.checkpoint)
     try:
-        jobs = plan_mels(args.inputs, args.out)
+        jobs = plan_outputs(args.inputs, args.out, extensions=AUDIO_EXTENSIONS, suffix=".npy")
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     existing = [str(dst) for _, dst in jobs if dst.exists()]
