@@ -1,27 +1,40 @@
-# Every target does its own set-up from a fresh clone.
-# The virtual environment lives outside the clone by default so that a second
-# clone (or CI on the same machine) reuses it instead of reinstalling torch.
-# Use `make test VENV=.venv` for an environment inside the clone.
+# Every target does its own set-up from a fresh clone, and runs this clone's code.
+# The virtual environment lives inside the clone (.venv, git-ignored), so two clones
+# never share an editable install. VENV=/some/shared/venv is allowed: before every
+# target, `own-code` checks that the venv's audioup is this clone's and reinstalls
+# it if not (another clone installed itself there last).
 PYTHON ?= python3
-VENV ?= $(HOME)/.cache/audioup/venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .make-stamps/install
+INSTALL = $(PY) -m pip install -q -e '.[dev]'
+# exit 0 when the venv imports audioup from this folder (-I: the current folder is not on sys.path)
+OWN_CODE_CHECK := import importlib.util as u, pathlib, sys; s = u.find_spec("audioup"); \
+	sys.exit(0 if s and pathlib.Path(s.origin).resolve().is_relative_to(pathlib.Path.cwd().resolve()) else 1)
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install own-code lint test test-fast demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(INSTALL)
 	@mkdir -p .make-stamps && touch $@
 
-install: $(STAMP)
+own-code: $(STAMP)
+	@$(PY) -I -c '$(OWN_CODE_CHECK)' || { \
+		echo "$(VENV) runs another clone's audioup; reinstalling this one ($(CURDIR))"; \
+		$(INSTALL); }
 
-test: install
+install: own-code
+
+lint: install
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: lint
 	$(PY) -m pytest -q -m "not slow"
 
 demo: install

@@ -1,49 +1,74 @@
 """The ``audioup`` console script.
 
-Each subcommand lives beside the code it drives and exposes ``register(subparsers)``,
-which adds its parser and sets ``func`` (called with the parsed arguments, returning
-an exit code). Modules are imported when the parser is built; heavy imports stay
-inside the command functions.
+Each subcommand lives in a module that exposes ``register(subparsers)``, which
+adds its parser and sets ``func`` (called with the parsed arguments, returning
+an exit code). Only the module of the command being run is imported, so
+``audioup --help`` and ``audioup --version`` load neither torch nor numpy; the
+one-line help of every command is listed here for that reason.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from . import __version__
+from .errors import CommandError
 
-# Modules whose register() adds a subcommand, in --help order.
+# (command, module whose register() adds it, one-line help for `audioup --help`), in --help order.
 COMMANDS = [
-    "audioup.layers.cli",     # layers
-    "audioup.metrics.cli",    # measure
-    "audioup.analysis.cli",   # analyze
-    "audioup.train.cli",      # train
-    "audioup.inference",      # vocode
-    "audioup.compare",        # compare
-    "audioup.demo",           # demo
+    ("layers", "audioup.commands.layers", "compare the upsampler kinds for one factor"),
+    ("measure", "audioup.metrics.cli", "tonal-artifact and vocoder metrics for audio files"),
+    ("analyze", "audioup.commands.analyze",
+     "layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution"),
+    ("train", "audioup.train.cli", "train a vocoder from a YAML recipe"),
+    ("mel", "audioup.commands.mel", "write log-mel spectrograms (.npy) of audio files, for vocode"),
+    ("vocode", "audioup.inference", "turn WAV files or .npy mels into audio with a trained generator"),
+    ("compare", "audioup.compare.cli", "train one vocoder per upsampler kind and write a comparison report"),
+    ("demo", "audioup.demo", "offline demo: every upsampler kind on a tiny vocoder, on CPU"),
 ]
 
-
-class CommandError(Exception):
-    """An error to print on stderr (without a traceback) before exiting non-zero."""
+__all__ = ["COMMANDS", "CommandError", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand named in ``argv`` (its first positional argument), if any."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The ``audioup`` parser; ``command`` (or every command, for ``"*"``) gets its full parser.
+
+    The other commands get a placeholder with their one-line help, so building the
+    parser imports only the module of the command that runs.
+    """
     parser = argparse.ArgumentParser(
         prog="audioup",
         description="Upsampling layers without tonal artifacts, artifact metrics and vocoder recipes.",
     )
     parser.add_argument("--version", action="version", version=f"audioup {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        importlib.import_module(module).register(sub)
+    for entry in COMMANDS:
+        if isinstance(entry, str):  # a bare module name: registered eagerly, as before
+            importlib.import_module(entry).register(sub)
+            continue
+        name, module, help_line = entry
+        if command in (name, "*"):
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=help_line, add_help=False)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -1,10 +1,12 @@
-"""``audioup demo`` (``make demo``): the whole story offline on a CPU, in a few minutes.
+"""``audioup demo`` (``make demo``): the whole story offline on a CPU.
 
 Builds the embedded corpus from the bundled speech (:mod:`audioup.data.corpus`),
 then runs :func:`audioup.compare.compare_upsamplers` with ``recipes/demo.yaml``
 (a tiny HiFi-GAN): every upsampler kind at initialisation, then after a short
-CPU training, and writes ``OUT/report.md`` with its figures. Running it again
-reuses what is finished.
+CPU training, and writes ``OUT/report.md`` with its figures. Everything it
+generates goes beside or under ``OUT`` (the corpus in ``corpus/`` next to
+``OUT``, shared by demos with the same parent folder), never into the folder the
+package is installed from. Running it again reuses what is finished.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "demo.yaml"
 
-HELP = "offline demo: every upsampler kind on a tiny vocoder, on CPU (about 5 minutes)"
+HELP = "offline demo: every upsampler kind on a tiny vocoder, on CPU"
 
 TITLE = "audioup demo: tonal artifacts of upsampling layers in a tiny vocoder"
 
@@ -25,8 +27,7 @@ The same small HiFi-GAN generator is built with each of five upsampling layers
 (transposed convolution, nearest / linear resize + convolution, sub-pixel with ICNR,
 sinc interpolation + convolution), evaluated at initialisation, trained for {steps} steps
 on CPU, and evaluated again: tonal score (spectral lines at the frequencies the layers
-predict), distances to the real audio, PESQ, speed. Offline; {minutes} min on
-2 CPU cores, depending on their load."""
+predict), distances to the real audio, PESQ, speed. Offline, on CPU."""
 
 LIMITS = """\
 **What it can show.** Where each kind puts spectral lines *before any training*, and how
@@ -61,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, metavar="N",
                    help="training steps per upsampler kind (default: recipes/demo.yaml, 150)")
     p.add_argument("--corpus", metavar="DIR",
-                   help="where the embedded corpus is built (default data/corpus in the repository)")
+                   help="where the embedded corpus is built (default: corpus beside OUT, e.g. runs/corpus)")
     p.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # tests: 2 steps
     p.set_defaults(func=run)
 
@@ -73,8 +74,8 @@ def say(line: str = "") -> None:
 def run(args) -> int:
     import torch
 
-    from .cli import CommandError
-    from .compare import KINDS, CompareError, compare_upsamplers
+    from .errors import CommandError
+    from .compare import CompareError, compare_upsamplers
     from .compare.report import INTRO, stage_title, table, text_table
     from .data.corpus import build_corpus
     from .data.dataset import DataError
@@ -88,14 +89,11 @@ def run(args) -> int:
         raise CommandError("--steps must be >= 1")
     steps = steps or load_config(RECIPE, ["run_dir=unused"]).max_steps
     out = Path(args.out)
-    corpus_dir = Path(args.corpus) if args.corpus else ROOT / "data" / "corpus"
-    # 0.15 s (idle) to 0.35 s (busy) per training step on 2 cores, plus set-up and evaluation
-    per_step = [steps * len(KINDS) * t / 60 for t in (0.15, 0.35)]
-    minutes = f"{round(0.5 + per_step[0])}-{round(1 + per_step[1])}"
+    corpus_dir = Path(args.corpus) if args.corpus else out.parent / "corpus"
 
     say(TITLE)
     say("=" * len(TITLE))
-    say(ABOUT.format(steps=steps, minutes=minutes))
+    say(ABOUT.format(steps=steps))
     say(f"Report: {out / 'report.md'}\n")
 
     stage = [1]
@@ -123,7 +121,7 @@ def run(args) -> int:
                  f"data.valid_files=[{corpus.filelists['val']}]"]
     cfg_probe = load_config(RECIPE, [*overrides, "run_dir=unused"])
     text = {"title": TITLE,
-            "intro": INTRO + "\n\n" + ABOUT.format(steps=steps, minutes=minutes).replace("\n", " "),
+            "intro": INTRO + "\n\n" + ABOUT.format(steps=steps).replace("\n", " "),
             "limits": None, "command": f"audioup demo --out {args.out}" + (f" --steps {steps}" if args.steps else "")}
     threads = torch.get_num_threads()
     try:

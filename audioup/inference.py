@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from .audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files, load_audio, save_audio
 from .audio.fs import is_disk_full
 from .audio.mel import MelSpectrogram
+from .progress import progress_bar
 
 MEL_EXTENSIONS = (".npy",)
 CHUNK_FRAMES = 2048   # longer inputs (about 24 s at 22.05 kHz) are vocoded in overlapping chunks
@@ -97,8 +98,6 @@ class Vocoder:
             OSError: writing failed (a full disk: ``errno.ENOSPC``); files written
                 before are complete.
         """
-        from tqdm import tqdm
-
         jobs = plan_outputs(inputs, out_dir)
         existing = [str(o) for _, o in jobs if o.exists()]
         if existing and not force:
@@ -114,7 +113,7 @@ class Vocoder:
         sized.sort(key=lambda it: it[0])
         short = [it for it in sized if it[0] <= chunk_frames]
         long = [it for it in sized if it[0] > chunk_frames]
-        bar = tqdm(total=len(sized), desc="vocoding", unit="file", disable=not progress)
+        bar = progress_bar(total=len(sized), desc="vocoding", unit="file", enabled=progress)
         for start in range(0, len(short), batch_size):
             batch = []
             for _, src, dst in short[start:start + batch_size]:
@@ -256,8 +255,12 @@ class VocodeReport:
     failed: List[Tuple[Path, str]] = field(default_factory=list)
 
 
-def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
+def plan_outputs(inputs: Sequence, out_dir, extensions: Sequence[str] = AUDIO_EXTENSIONS + MEL_EXTENSIONS,
+                 suffix: str = ".wav") -> List[Tuple[Path, Path]]:
     """``(input, output)`` pairs: a folder's files keep their relative path, files their name.
+
+    ``extensions`` are the files taken from folders; outputs get ``suffix``
+    (``audioup mel`` plans audio -> ``.npy`` with it).
 
     Raises:
         FileNotFoundError: a missing input; ValueError: no inputs or two inputs with one output name.
@@ -267,10 +270,10 @@ def plan_outputs(inputs: Sequence, out_dir) -> List[Tuple[Path, Path]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = find_audio_files([p], AUDIO_EXTENSIONS + MEL_EXTENSIONS)
-            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(".wav")) for f in files)
+            files = find_audio_files([p], extensions)
+            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(suffix)) for f in files)
         elif p.exists():
-            jobs.append((p, out_dir / (p.stem + ".wav")))
+            jobs.append((p, out_dir / (p.stem + suffix)))
         else:
             try:
                 find_audio_files([p])  # says why: missing, a dangling link or a link loop
@@ -350,7 +353,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from .cli import CommandError
+    from .errors import CommandError
     from .train.checkpoint import CheckpointError
     from .train.distributed import resolve_device
 

@@ -18,10 +18,11 @@ norm or not) or on a model, returning a small dataclass with ``to_dict()``;
 - :mod:`.spectra`: periodogram and line-prominence helpers.
 - :mod:`.probe`: factor/channel lookup, float64 probe copies, finding upsamplers.
 - :mod:`.plots`: the figures (matplotlib imported when drawing).
-- :mod:`.cli`: ``audioup analyze``.
+
+The ``audioup analyze`` command that drives them is :mod:`audioup.commands.analyze`.
 """
 from .attribution import Attribution, LayerTones, layer_attribution
-from .checkerboard import CheckerboardScore, checkerboard_score
+from .checkerboard import CheckerboardScore, checkerboard_score, format_checkerboard_db
 from .frequency import FrequencyResponse, frequency_response, swept_sine
 from .gradients import GradientSpectrum, gradient_spectrum, time_strides
 from .matrix import LayerMatrix, layer_matrix
@@ -30,7 +31,7 @@ from .probe import find_upsamplers
 
 __all__ = [
     "OverlapPattern", "overlap_pattern", "stack_overlap", "layer_overlap",
-    "CheckerboardScore", "checkerboard_score",
+    "CheckerboardScore", "checkerboard_score", "format_checkerboard_db",
     "LayerMatrix", "layer_matrix",
     "FrequencyResponse", "frequency_response", "swept_sine",
     "Attribution", "LayerTones", "layer_attribution",

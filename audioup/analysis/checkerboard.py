@@ -22,6 +22,9 @@ from torch import Tensor, nn
 
 from .probe import impulse_support, layer_factor, layer_in_channels, plain_copy, to_db
 
+# Scores below this are float64 rounding of a layer with no periodic part (the floor is -300 dB).
+FLAT_DB = -200.0
+
 
 @dataclass
 class CheckerboardScore:
@@ -53,6 +56,15 @@ class CheckerboardScore:
             "factor": self.factor, "profile": self.profile, "mean": self.mean,
             "residual_db": self.residual_db, "margin": self.margin,
         }
+
+
+def format_checkerboard_db(db: float) -> str:
+    """A checkerboard score as printed by the commands: ``"+9.1 dB"``, or ``"flat (< -200 dB)"``.
+
+    >>> format_checkerboard_db(9.06), format_checkerboard_db(-300.0)
+    ('+9.1 dB', 'flat (< -200 dB)')
+    """
+    return f"flat (< {FLAT_DB:.0f} dB)" if db < FLAT_DB else f"{db:+.1f} dB"
 
 
 def periodic_split(y: Tensor, period: int, margin: int):
@@ -122,4 +134,4 @@ def checkerboard_score(layer: nn.Module, value: Union[float, Tensor] = 1.0, peri
     return CheckerboardScore(overall, per_channel, factor, profile.tolist(), mean.tolist(), residual_db, margin)
 
 
-__all__ = ["CheckerboardScore", "checkerboard_score", "periodic_split"]
+__all__ = ["FLAT_DB", "CheckerboardScore", "checkerboard_score", "format_checkerboard_db", "periodic_split"]

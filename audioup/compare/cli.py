@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from ..data.dataset import DataError
     from ..train.checkpoint import CheckpointError
     from ..train.config import ConfigError

@@ -152,13 +152,12 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
         FileExistsError: ``out_dir`` holds something else and ``force`` is off.
         audioup.audio.io.AudioError: a source file cannot be read.
     """
-    from tqdm.auto import tqdm
-
     import torch
     import torchaudio
 
     from audioup.audio.io import find_audio_files, load_audio, save_audio
     from audioup.data.prepare import write_filelist
+    from audioup.progress import progress_bar
 
     from audioup.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
@@ -195,7 +194,7 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
     by_name = {f.name: f for f in files}
     cache: Dict[str, tuple] = {}
     resamplers: Dict[tuple, "torch.nn.Module"] = {}
-    for clip in tqdm(clips, desc="building corpus", unit="clip", disable=not progress, leave=False):
+    for clip in progress_bar(clips, desc="building corpus", unit="clip", enabled=progress, leave=False):
         if clip.source not in cache:
             audio = load_audio(by_name[clip.source], min_samples=1024)
             peak = max(float(np.abs(audio.samples).max()), 1e-6)

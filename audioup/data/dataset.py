@@ -84,6 +84,25 @@ def collect_files(files: Sequence = (), filelist: Optional[str] = None) -> List[
         raise DataError(str(exc)) from None
 
 
+# The script that writes a dataset's filelists, by the name of the folder they live in.
+PREPARE_SCRIPTS = {"ljspeech": "prepare_ljspeech.py {}", "vctk": "prepare_vctk.py {}",
+                   "libritts": "prepare_libritts.py {}", "corpus": "build_corpus.py --out {}"}
+
+
+def _prepare_hint(listing: Path) -> str:
+    """``"; prepare the data with: python data_scripts/prepare_ljspeech.py data/ljspeech"`` or ``""``.
+
+    >>> _prepare_hint(Path("data/ljspeech/train.txt"))
+    '; prepare the data first: python data_scripts/prepare_ljspeech.py data/ljspeech'
+    """
+    folder = listing.parent
+    script = PREPARE_SCRIPTS.get(folder.name.lower())
+    if script is None:
+        return ""
+    where = folder.relative_to(Path.cwd()) if folder.is_absolute() and folder.is_relative_to(Path.cwd()) else folder
+    return f"; prepare the data first: python data_scripts/{script.format(where)}"
+
+
 def read_filelist(listing) -> List[Path]:
     """The paths a filelist names (relative ones resolved against its folder).
 
@@ -92,7 +111,7 @@ def read_filelist(listing) -> List[Path]:
     """
     listing = Path(listing)
     if not listing.is_file():
-        raise DataError(f"{listing}: filelist not found")
+        raise DataError(f"{listing}: filelist not found{_prepare_hint(listing)}")
     paths = []
     for line in listing.read_text().splitlines():
         entry = line.split("|")[0].strip()
@@ -172,10 +191,10 @@ class SegmentDataset(Dataset):
         self.lengths = list(lengths) if lengths is not None else [None] * len(self.files)
         self._cache: Optional[List[np.ndarray]] = None
         if cache:
-            from tqdm import tqdm
+            from ..progress import progress_bar
 
-            items = tqdm(self.files, desc="decoding audio", unit="file", disable=not progress,
-                         leave=False)
+            items = progress_bar(self.files, desc="decoding audio", unit="file", enabled=progress,
+                                 leave=False)
             decoded = [self._guarded(self._load, f) for f in items]
             keep = [i for i, audio in enumerate(decoded) if audio is not None]
             self.files = [self.files[i] for i in keep]

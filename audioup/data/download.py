@@ -211,10 +211,10 @@ def _unreachable_message(url: str, reason, part: Path) -> str:
 
 
 def _progress_bar(total, initial, name, enabled):
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=name, disable=not enabled, leave=False)
+    return progress_bar(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+                        desc=name, enabled=enabled, leave=False)
 
 
 def archive_format(path) -> str:
@@ -242,9 +242,9 @@ def _safe_target(root: Path, member: str, archive) -> Path:
 
 
 def _items(items, archive: Path, progress: bool):
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(items, desc=f"extracting {archive.name}", unit="file", disable=not progress, leave=False)
+    return progress_bar(items, desc=f"extracting {archive.name}", unit="file", enabled=progress, leave=False)
 
 
 def extract_archive(archive, out_dir, force: bool = False, progress: bool = True) -> Path:

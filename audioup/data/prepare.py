@@ -184,13 +184,12 @@ def convert(files: Sequence[Path], src_root: Path, out_root: Path, sample_rate: 
     Returns:
         ``({source: usable file}, ["PATH: problem", ...])``.
     """
-    from tqdm.auto import tqdm
-
     from audioup.audio.io import AudioError, audio_info, load_audio, save_audio
+    from audioup.progress import progress_bar
 
     done: Dict[Path, Path] = {}
     errors: List[str] = []
-    for f in tqdm(files, desc=f"checking/resampling to {sample_rate} Hz", disable=not progress, unit="file"):
+    for f in progress_bar(files, desc=f"checking/resampling to {sample_rate} Hz", enabled=progress, unit="file"):
         try:
             if audio_info(f).samplerate == sample_rate:
                 done[f] = f

@@ -39,6 +39,7 @@ class TransposedConv1d(nn.ConvTranspose1d):
     Shape:
         Input: ``(B, in_channels, T)``. Output: ``(B, out_channels, factor * T)``.
 
+    >>> import torch
     >>> TransposedConv1d(4, 2, factor=5, kernel_size=11)(torch.zeros(1, 4, 7)).shape
     torch.Size([1, 2, 35])
     """

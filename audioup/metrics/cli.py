@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from ..audio.io import find_audio_files
     from .measure import RecordWriter, measure_files, plot_name
     from .tones import parse_factors

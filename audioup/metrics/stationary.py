@@ -84,7 +84,7 @@ class StationarySpectrum:
     Shape:
         ``update`` takes ``(T_chunk,)`` float samples; ``result().power`` is ``(n_fft // 2 + 1,)``.
 
-    >>> acc = StationarySpectrum(8000, 512); acc.update(np.ones(4096)); acc.result().n_frames
+    >>> acc = StationarySpectrum(8000, 512); _ = acc.update(np.ones(4096)); acc.result().n_frames
     15
     """
 

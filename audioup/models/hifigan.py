@@ -68,6 +68,7 @@ class HiFiGAN(MelGenerator):
     Shape:
         Input: ``(B, n_mels, N)``. Output: ``(B, 1, hop_length * N)`` in ``[-1, 1]``.
 
+    >>> import torch
     >>> HiFiGAN(**hifigan_preset("tiny"))(torch.zeros(1, 80, 3)).shape
     torch.Size([1, 1, 768])
     """

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 HELP = "train a vocoder from a YAML recipe"
 DESCRIPTION = """Train a GAN vocoder from a YAML recipe (see recipes/).
@@ -27,8 +28,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CommandError
-    from ..data.dataset import DataError, error_message
+    from ..errors import CommandError
+    from ..data.dataset import DataError, collect_files, error_message
     from .checkpoint import CheckpointError
     from .config import ConfigError, load_config
     from .loop import TrainingError, train
@@ -38,7 +39,23 @@ def run(args) -> int:
         raise CommandError(f"expected key=value overrides after the config, got {bad[0]!r}")
     try:
         cfg = load_config(args.config, args.overrides)
+        # the data paths are checked before torchrun's ranks connect, so that a missing
+        # filelist stops every rank alike instead of leaving the others waiting for rank 0
+        collect_files(cfg.data.files, cfg.data.filelist)
+        collect_files(cfg.data.valid_files)
         train(cfg, init_from=args.init_from)
-    except (ConfigError, DataError, CheckpointError, TrainingError) as exc:
+    except (ConfigError, DataError) as exc:
+        if _rank() > 0:  # every rank of a torchrun job reads the same config and data: rank 0 says it
+            return 1
+        raise CommandError(error_message(exc)) from None
+    except (CheckpointError, TrainingError) as exc:
         raise CommandError(error_message(exc)) from None
     return 0
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (``RANK``), 0 otherwise."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0

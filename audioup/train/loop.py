@@ -335,9 +335,9 @@ def _writer(run_dir: Path):
 def _progress(cfg: TrainConfig, info, start: int):
     if not (cfg.train.progress and info.is_main):
         return None
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=cfg.max_steps, initial=start, unit="step", desc="training", dynamic_ncols=True)
+    return progress_bar(total=cfg.max_steps, initial=start, unit="step", desc="training", dynamic_ncols=True)
 
 
 def _log_scalars(writer, progress, state: State, losses: Dict[str, float], rate: float) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,19 @@ def test_demo_refuses_a_corpus_folder_holding_other_files(tmp_path, capsys):
     assert code == 1
     assert "corpus" in err and "--corpus" in err
     assert not (tmp_path / "demo").exists()
+
+
+def test_demo_corpus_goes_beside_out_not_into_the_package(tmp_path, capsys):
+    """Without --corpus the corpus folder is OUT/../corpus (here refused: it holds other files)."""
+    import audioup
+    from audioup.cli import main
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "mine.txt").write_text("not a corpus")
+    package_root = Path(audioup.__file__).resolve().parents[1]
+    before = sorted(p.name for p in (package_root / "data").iterdir())
+    code = main(["demo", "--quick", "--out", str(tmp_path / "demo")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert str(tmp_path / "corpus") in err
+    assert sorted(p.name for p in (package_root / "data").iterdir()) == before

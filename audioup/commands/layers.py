@@ -1,4 +1,4 @@
-"""``audioup layers``: the upsampler kinds side by side for one factor.
+"""``audioup layers``: the upsampler kinds side by side, for one factor.
 
 For each kind: kernel, parameters, multiplies per input sample (what a forward
 costs), and the checkerboard score at initialisation (constant in, periodic
@@ -19,9 +19,9 @@ COMPARED = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpix
 
 def multiplies_per_input_sample(layer: nn.Module) -> int:
     """Multiply-adds one forward spends per input sample (all channel pairs)."""
-    from .resize import ResizeConv1d
-    from .subpixel import SubpixelConv1d
-    from .transposed import TransposedConv1d
+    from ..layers.resize import ResizeConv1d
+    from ..layers.subpixel import SubpixelConv1d
+    from ..layers.transposed import TransposedConv1d
 
     c_in, c_out, f = layer.in_channels, layer.out_channels, layer.factor
     if isinstance(layer, TransposedConv1d):
@@ -40,7 +40,7 @@ def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 
     import torch
 
     from ..analysis import checkerboard_score
-    from .registry import build_upsampler
+    from ..layers.registry import build_upsampler
 
     rows = []
     for spec in COMPARED:
@@ -58,10 +58,12 @@ def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 
 
 
 def format_table(rows: List[Dict], factor: int) -> str:
+    from ..analysis import format_checkerboard_db
+
     base = next(r["macs_per_input_sample"] for r in rows if r["kind"] == "transposed")
     lines = [f"{'kind':<16}{'kernel':>7}{'params':>10}{'cost vs transposed':>20}{'checkerboard at init':>23}"]
     for r in rows:
-        cb = "flat (< -200 dB)" if r["checkerboard_db"] < -200 else f"{r['checkerboard_db']:+.1f} dB"
+        cb = format_checkerboard_db(r["checkerboard_db"])
         lines.append(f"{r['kind']:<16}{r['kernel_size']:>7}{r['parameters']:>10}"
                      f"{r['macs_per_input_sample'] / base:>19.2f}x{cb:>23}")
     return "\n".join(lines)
@@ -70,11 +72,15 @@ def format_table(rows: List[Dict], factor: int) -> str:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "layers", help="compare the upsampler kinds for one factor",
-        description=__doc__.split("\n\n")[0] + ". Cost counts multiplies per input sample "
-                    "(the fast resize forward is one folded transposed convolution).")
+        description="The upsampler kinds side by side, for one factor: kernel, parameters, cost "
+                    "(multiplies per input sample relative to transposed; the fast resize forward is "
+                    "one folded transposed convolution) and the checkerboard score at initialisation "
+                    "(constant in, periodic energy out).")
     p.add_argument("--factor", type=int, default=8, help="upsampling factor (default 8)")
-    p.add_argument("--in-channels", type=int, default=64)
-    p.add_argument("--out-channels", type=int, default=32)
+    p.add_argument("--in-channels", type=int, default=64, metavar="C",
+                   help="input channels of each layer (default 64)")
+    p.add_argument("--out-channels", type=int, default=32, metavar="C",
+                   help="output channels of each layer (default 32)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.set_defaults(func=run)
@@ -84,7 +90,7 @@ MAX_WEIGHTS = 1 << 22  # in x out x factor: 4 M, so a layer's weights stay well 
 
 
 def run(args) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
 
     size = args.in_channels * args.out_channels * args.factor
     if size > MAX_WEIGHTS:

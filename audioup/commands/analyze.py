@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Dict, List
 
 from ..audio.fs import atomic_write
+from . import plain_text
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "analyze", help="layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--kind", help="upsampler kind or alias (transposed, resize, resize-linear, subpixel, "
                                     "subpixel-icnr, sinc)")
@@ -82,7 +83,7 @@ def run(args) -> int:
 
 
 def _check_outputs(args, pngs: List[str]) -> None:
-    from ..cli import CommandError
+    from ..errors import CommandError
 
     if args.kind is not None and args.factor is None:
         raise CommandError("--kind needs --factor")
@@ -125,13 +126,13 @@ def check_output_path(path, option: str, folder: bool) -> None:
 def _analyze_layer(args):
     import torch
 
-    from ..cli import CommandError
+    from ..errors import CommandError
     from ..layers import build_upsampler, upsampler_label
-    from . import plots
-    from .checkerboard import checkerboard_score
-    from .frequency import frequency_response
-    from .matrix import layer_matrix
-    from .overlap import layer_overlap, overlap_pattern
+    from ..analysis import plots
+    from ..analysis.checkerboard import checkerboard_score, format_checkerboard_db
+    from ..analysis.frequency import frequency_response
+    from ..analysis.matrix import layer_matrix
+    from ..analysis.overlap import layer_overlap, overlap_pattern
 
     options: Dict[str, object] = {}
     if args.kernel_size is not None:
@@ -165,8 +166,8 @@ def _analyze_layer(args):
     print(f"layer: {label}, factor {args.factor}, kernel {kernel}, {args.channels} channels, seed {args.seed}")
     print(f"  overlap (taps per output phase): {_fmt(measured.coverage)}  "
           f"({'even' if measured.even else 'uneven'})")
-    print(f"  checkerboard score: {score.checkerboard_db:.1f} dB  "
-          f"(per channel {_fmt(score.per_channel_db, '.1f')})")
+    print(f"  checkerboard score: {format_checkerboard_db(score.checkerboard_db)}  "
+          f"(per channel [{', '.join(map(format_checkerboard_db, score.per_channel_db))}])")
     print(f"  matrix row sums by phase: {_fmt(matrix.phase_row_sums(), '.4g')}")
     tones = ", ".join(f"{t.freq:g}: {t.prominence_db:+.1f} dB" for t in freq.tones)
     print(f"  noise: images {freq.image_db:.1f} dB, pass-band tilt {freq.passband_tilt_db:.1f} dB, "
@@ -184,7 +185,7 @@ def _analyze_layer(args):
 
 def _load_generator(args):
     """``(generator, mel_fn, sample_rate, description)`` for --checkpoint or --model."""
-    from ..cli import CommandError
+    from ..errors import CommandError
 
     if args.checkpoint is not None:
         try:
@@ -218,12 +219,12 @@ def _analyze_generator(args):
     import torch
 
     from ..audio import AudioError, load_audio
-    from ..cli import CommandError
-    from . import plots
-    from .attribution import layer_attribution
-    from .checkerboard import checkerboard_score
-    from .overlap import layer_overlap
-    from .probe import find_upsamplers
+    from ..errors import CommandError
+    from ..analysis import plots
+    from ..analysis.attribution import layer_attribution
+    from ..analysis.checkerboard import checkerboard_score, format_checkerboard_db
+    from ..analysis.overlap import layer_overlap
+    from ..analysis.probe import find_upsamplers
 
     generator, mel_fn, sr, desc = _load_generator(args)
     generator.eval()
@@ -249,7 +250,7 @@ def _analyze_generator(args):
     attribution = layer_attribution(generator, mel, sample_rate=sr)
     rows = []
     print(f"generator: {desc}; input: {source}, {mel.shape[-1]} frames; sample rate {sr:g}")
-    print(f"  {'layer':<24} {'factor':>6} {'in rate':>9} {'checkerboard':>13} {'overlap':>18} "
+    print(f"  {'layer':<24} {'factor':>6} {'in rate':>9} {'checkerboard':>16} {'overlap':>18} "
           f"{'lines':>8} {'in output':>10}")
     upsamplers = dict(find_upsamplers(generator))
     for t in attribution.layers:
@@ -258,7 +259,7 @@ def _analyze_generator(args):
         cover = layer_overlap(module)
         rows.append({**t.to_dict(), "checkerboard_db": score.checkerboard_db, "overlap": cover.coverage,
                      "overlap_even": cover.even, "module": type(module).__name__})
-        print(f"  {t.name:<24} {t.factor:>6} {t.in_rate:>9.1f} {score.checkerboard_db:>10.1f} dB "
+        print(f"  {t.name:<24} {t.factor:>6} {t.in_rate:>9.1f} {format_checkerboard_db(score.checkerboard_db):>16} "
               f"{_overlap_text(cover):>18} {t.prominence_db:>+6.1f}dB {t.output_prominence_db:>+8.1f}dB")
     print(f"  lines: the layer's own lines (k x in rate) over the local floor, right after it; "
           f"in output: the lines it owns in the waveform. Loudest: {attribution.loudest}")
@@ -269,8 +270,8 @@ def _analyze_generator(args):
 
 def _analyze_discriminator(args):
     from ..models import build_discriminators
-    from . import plots
-    from .gradients import gradient_spectrum
+    from ..analysis import plots
+    from ..analysis.gradients import gradient_spectrum
 
     model = build_discriminators([args.discriminator])[args.discriminator]
     sr = args.sample_rate or 22050.0

@@ -1,0 +1,80 @@
+"""Docs that run: every doctest in the package and every ```python block of README.md.
+
+As julius' ``tests/test_doc.py``: an example that stops working fails the suite.
+README blocks run in a scratch folder that sees the repository's ``recipes/`` and
+``data/`` (read-only use), one fresh namespace per block; a block whose first line
+is ``# not run: REASON`` is skipped with that reason (use only when it truly cannot run).
+"""
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import pkgutil
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+import audioup
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+NOT_RUN = "# not run:"
+
+
+def package_modules():
+    names = [audioup.__name__]
+    for info in pkgutil.walk_packages(audioup.__path__, prefix="audioup."):
+        if not info.name.endswith("__main__"):
+            names.append(info.name)
+    return sorted(names)
+
+
+def _tested(module_name: str):
+    module = importlib.import_module(module_name)
+    tests = doctest.DocTestFinder(exclude_empty=True).find(module, module_name)
+    return [t for t in tests if t.examples and t.name.split(".")[:len(module_name.split("."))] ==
+            module_name.split(".")]
+
+
+@pytest.mark.parametrize("module_name", [m for m in package_modules() if _tested(m)])
+def test_doctests(module_name):
+    tests = _tested(module_name)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in tests:
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} doctest example(s) failed in {module_name} (output above)"
+
+
+def test_the_package_has_doctests():
+    assert sum(len(_tested(m)) for m in package_modules()) >= 8
+
+
+def readme_blocks(text: str):
+    """``(line, code)`` of each fenced ```python block."""
+    return [(text[:m.start()].count("\n") + 2, m.group(1))
+            for m in re.finditer(r"^```python\n(.*?)^```", text, flags=re.S | re.M)]
+
+
+def test_readme_blocks_are_found():
+    blocks = readme_blocks("intro\n```python\nx = 1\n```\n```sh\nls\n```\n```python\ny = 2\n```\n")
+    assert blocks == [(3, "x = 1\n"), (9, "y = 2\n")]
+    assert readme_blocks(README.read_text()), "README.md has no ```python blocks"
+
+
+@pytest.mark.parametrize("line, code", readme_blocks(README.read_text()),
+                         ids=lambda v: f"README.md:{v}" if isinstance(v, int) else "")
+def test_readme_python_block_runs(line, code, tmp_path, monkeypatch):
+    first = code.lstrip().splitlines()[0] if code.strip() else ""
+    if first.startswith(NOT_RUN):
+        pytest.skip(first[len(NOT_RUN):].strip() or "marked not runnable")
+    for name in ("recipes", "data"):
+        os.symlink(REPO / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # a README example must not use deprecated calls
+        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
