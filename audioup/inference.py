@@ -161,8 +161,7 @@ class Vocoder:
             ``(length,)`` float32 waveform.
         """
         if source.dim() == 1:
-            wav = torch.nn.functional.pad(source, (0, (-source.shape[-1]) % self.hop_length))
-            frames = wav.shape[-1] // self.hop_length
+            wav, frames = source, -(-source.shape[-1] // self.hop_length)
         else:
             wav, frames = None, source.shape[-1]
         context = self.context_frames()
@@ -175,7 +174,7 @@ class Vocoder:
             if wav is None:
                 mel = source[:, fs:fe]
             else:
-                lo, hi = max(0, fs - margin), min(frames, fe + margin)
+                lo, hi = max(0, fs - margin), min(frames, fe + margin)  # _analyse pads the last hop
                 mel = self._analyse(wav[lo * hop:hi * hop].unsqueeze(0))[0, :, fs - lo:fe - lo]
             out[s * hop:e * hop] = self(mel)[(s - fs) * hop:(e - fs) * hop]
         return out[:length]

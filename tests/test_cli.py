@@ -5,6 +5,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,16 @@ def test_missing_filelist_names_the_prepare_script_once_under_torchrun(rank, pri
     else:
         assert err == ""
     assert not (tmp_path / "run").exists()  # stopped before anything was set up
+
+
+def test_layers_and_analyze_print_a_flat_layer_alike(capsys):
+    assert main(["layers", "--factor", "4", "--in-channels", "4", "--out-channels", "4"]) == 0
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.startswith("resize-nearest "))
+    assert main(["analyze", "--kind", "resize-nearest", "--factor", "4"]) == 0
+    report = capsys.readouterr().out
+    score = next(line for line in report.splitlines() if "checkerboard score:" in line)
+    assert "flat (< -200 dB)" in row and "flat (< -200 dB)" in score
+    assert "-300" not in report
+    transposed = next(line for line in table.splitlines() if line.startswith("transposed "))
+    assert re.search(r"[+-]\d+\.\d dB$", transposed)

@@ -21,6 +21,7 @@ from .fs import atomic_write
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
+SAVE_BLOCK = 1 << 20   # samples encoded at a time by save_audio
 
 
 class AudioError(ValueError):
@@ -168,13 +169,16 @@ def save_audio(path, samples, sample_rate: int, subtype: str = "PCM_16") -> Path
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 2:
         samples = samples.T
-    if subtype.startswith("PCM"):
-        samples = np.clip(samples, -1.0, 1.0)
     path = Path(path)
     # encoded in memory first: libsndfile reports a failed write (a full disk) only as
-    # "System error.", Python's own write raises OSError(ENOSPC)
+    # "System error.", Python's own write raises OSError(ENOSPC). Blocks keep the
+    # float copies small for long files.
     buffer = io.BytesIO()
-    sf.write(buffer, samples, int(sample_rate), subtype=subtype, format=_format_for(path))
+    channels = samples.shape[1] if samples.ndim == 2 else 1
+    with sf.SoundFile(buffer, "w", int(sample_rate), channels, subtype, format=_format_for(path)) as f:
+        for start in range(0, max(len(samples), 1), SAVE_BLOCK):
+            block = samples[start:start + SAVE_BLOCK]
+            f.write(np.clip(block, -1.0, 1.0) if subtype.startswith("PCM") else block)
     return atomic_write(path, buffer.getbuffer())
 
 

@@ -61,11 +61,11 @@ def format_table(rows: List[Dict], factor: int) -> str:
     from ..analysis import format_checkerboard_db
 
     base = next(r["macs_per_input_sample"] for r in rows if r["kind"] == "transposed")
-    lines = [f"{'kind':<16}{'kernel':>7}{'params':>10}{'cost vs transposed':>20}{'checkerboard at init':>23}"]
+    lines = [f"{'kind':<16}{'kernel':>7}{'params':>10}{'multiplies vs transposed':>26}{'checkerboard at init':>23}"]
     for r in rows:
         cb = format_checkerboard_db(r["checkerboard_db"])
         lines.append(f"{r['kind']:<16}{r['kernel_size']:>7}{r['parameters']:>10}"
-                     f"{r['macs_per_input_sample'] / base:>19.2f}x{cb:>23}")
+                     f"{r['macs_per_input_sample'] / base:>25.2f}x{cb:>23}")
     return "\n".join(lines)
 
 
