@@ -21,6 +21,7 @@ COMMANDS = [
     "audioup.analysis.cli",   # analyze
     "audioup.train.cli",      # train
     "audioup.inference",      # vocode
+    "audioup.convert",        # convert
     "audioup.compare",        # compare
     "audioup.demo",           # demo
 ]

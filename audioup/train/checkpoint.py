@@ -11,43 +11,17 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 
-FORMAT = "audioup-checkpoint"
-VERSION = 1
-_NAME = re.compile(r"^ckpt_(\d+)\.pt$")
-REQUIRED_KEYS = ("format", "version", "step", "generator", "generator_config", "mel", "sample_rate")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message names the file."""
-
-
-def checkpoint_dir(run_dir) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def checkpoint_path(run_dir, step: int) -> Path:
-    return checkpoint_dir(run_dir) / f"ckpt_{step:08d}.pt"
-
-
-def list_checkpoints(run_dir) -> List[Tuple[int, Path]]:
-    """``(step, path)`` of the checkpoints in a run folder, oldest first (temporary files ignored)."""
-    folder = checkpoint_dir(run_dir)
-    if not folder.is_dir():
-        return []
-    found = []
-    for p in folder.iterdir():
-        m = _NAME.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
+# Reading lives in audioup.models.checkpoint (inference reads checkpoints without training code).
+from ..models.checkpoint import (FORMAT, REQUIRED_KEYS, VERSION, CheckpointError,  # noqa: F401
+                                 checkpoint_dir, checkpoint_path, list_checkpoints, load_checkpoint,
+                                 resolve_checkpoint)
 
 
 def save_checkpoint(payload: Dict[str, Any], path) -> Path:
@@ -86,46 +60,6 @@ def prune_checkpoints(run_dir, keep_last: int) -> List[Path]:
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed
-
-
-def load_checkpoint(path, map_location="cpu") -> Dict[str, Any]:
-    """Load and sanity-check one checkpoint (``weights_only=True``).
-
-    Raises:
-        CheckpointError: missing, truncated/corrupt, or not an audioup checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file (0 bytes); the write was probably interrupted")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # zip errors, pickle errors, unexpected EOF ...
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({msg[:200]})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an audioup checkpoint")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise CheckpointError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})")
-    if data["version"] > VERSION:
-        raise CheckpointError(f"{path}: written by a newer audioup (format {data['version']})")
-    return data
-
-
-def resolve_checkpoint(path_or_dir) -> Path:
-    """A checkpoint file, or the newest checkpoint of a run folder."""
-    p = Path(path_or_dir)
-    if p.is_dir():
-        run = p.parent if p.name == "checkpoints" and not (p / "checkpoints").is_dir() else p
-        found = list_checkpoints(run)
-        if not found:
-            raise CheckpointError(f"{p}: no checkpoints (ckpt_*.pt) in this run folder")
-        return found[-1][1]
-    if not p.exists():
-        raise CheckpointError(f"{p}: no such checkpoint file or run folder")
-    return p
 
 
 def load_newest(run_dir, map_location="cpu", log=print, quarantine: bool = True) -> Optional[Dict[str, Any]]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ..models.registry import plain
+
 REQUIRED = "???"
 
 # keys whose (relative) values are paths to input data, resolved against the YAML file
@@ -164,15 +166,6 @@ def load_config(path, overrides: Sequence[str] = ()) -> TrainConfig:
 def from_dict(raw: Dict[str, Any], source: str = "config") -> TrainConfig:
     """Build a :class:`TrainConfig` from a plain dict (e.g. the one stored in a checkpoint)."""
     return _build(TrainConfig, raw, prefix="", source=source)
-
-
-def plain(value):
-    """``value`` with tuples turned into lists and dict keys into strings (YAML/checkpoint-safe)."""
-    if isinstance(value, (list, tuple)):
-        return [plain(x) for x in value]
-    if isinstance(value, dict):
-        return {str(k): plain(x) for k, x in value.items()}
-    return value
 
 
 def to_dict(cfg) -> Dict[str, Any]:
