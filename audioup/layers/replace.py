@@ -98,9 +98,10 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str
     targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.ConvTranspose1d)]
     for name, old in targets:  # check all before changing any
         if old.groups != 1 or old.dilation[0] != 1:
-            raise ValueError(f"{name}: ConvTranspose1d with groups={old.groups}, dilation={old.dilation[0]} "
-                             "cannot be replaced (no equivalent upsampler)")
+            what = f"grouped (groups={old.groups})" if old.groups != 1 else f"dilated (dilation={old.dilation[0]})"
+            raise ValueError(f"{name}: {what} ConvTranspose1d cannot be replaced (no equivalent upsampler)")
     done: List[Replacement] = []
+    built = []  # every new layer is built (and projected) before the model is changed
     for name, old in targets:
         opts = dict(options)
         if name_kind == "transposed" and "kernel_size" not in opts:
@@ -115,8 +116,10 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str
         offset = _length_offset(old)
         if offset != 0:
             new = MatchLength(new, offset)
-        _set_submodule(model, name, new)
+        built.append((name, new))
         done.append(Replacement(name, _describe(old), _describe(new), offset, wn, residual))
+    for name, new in built:
+        _set_submodule(model, name, new)
     return done
 
 

@@ -126,11 +126,13 @@ class LoopConfig:
     threads: Optional[int] = None     # CPU threads per process (null: torch's default)
     progress: bool = True
     write_rank_states: bool = False   # debug: every rank saves its generator at the end
+    discriminator_warmup: int = 0     # first steps train the discriminators only (fine-tuning)
 
 
 @dataclass
 class TrainConfig:
     run_dir: str = REQUIRED
+    init_from: Optional[str] = None   # fine-tuning: weights to start from (--init-from wins)
     max_steps: int = 2_500_000
     sample_rate: int = 22050
     seed: int = 1234
@@ -188,6 +190,8 @@ def validate(cfg: TrainConfig) -> None:
                         ("train.log_interval", cfg.train.log_interval)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1 (got {value})")
+    if cfg.train.discriminator_warmup < 0:
+        raise ConfigError(f"train.discriminator_warmup must be >= 0 (got {cfg.train.discriminator_warmup})")
     if cfg.data.segment_length % cfg.mel.hop_length:
         raise ConfigError(f"data.segment_length ({cfg.data.segment_length}) must be a multiple of "
                           f"mel.hop_length ({cfg.mel.hop_length})")
