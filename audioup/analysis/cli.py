@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--kind", help="upsampler kind or alias (transposed, resize, resize-linear, subpixel, "
                                     "subpixel-icnr, sinc)")
-    src.add_argument("--checkpoint", help="generator checkpoint file or training run directory")
+    src.add_argument("--checkpoint", help="generator checkpoint file or training run directory, an official "
+                                          "HiFi-GAN file, or pretrained:hifigan-universal / -ljspeech")
     src.add_argument("--model", choices=["hifigan", "bigvgan"], help="build a generator at initialisation")
     src.add_argument("--discriminator", choices=["mpd", "msd", "mrd"], help="gradient lines of a discriminator")
     lay = p.add_argument_group("layer (--kind)")
@@ -42,6 +43,8 @@ def register(subparsers) -> None:
     lay.add_argument("--channels", type=int, default=4, help="input and output channels (default 4)")
     lay.add_argument("--length", type=int, default=16, help="input length of the matrix form (default 16)")
     gen = p.add_argument_group("generator (--checkpoint / --model)")
+    gen.add_argument("--config", metavar="JSON", help="config.json of an official HiFi-GAN --checkpoint "
+                                                      "(default: the one beside it)")
     gen.add_argument("--preset", help="generator preset with --model (e.g. v1, tiny)")
     gen.add_argument("--upsampler", help="upsampler kind with --model (default: the preset's)")
     gen.add_argument("--mel-from", metavar="WAV", help="audio file whose mel drives the generator")
@@ -165,7 +168,7 @@ def _load_generator(args):
             raise CommandError("--checkpoint needs audioup.inference.load_generator, which this install "
                                "does not have; use --model hifigan --preset ... instead") from None
         try:
-            vocoder = load_generator(args.checkpoint, device="cpu")
+            vocoder = load_generator(args.checkpoint, device="cpu", config=args.config)
         except Exception as err:  # any failure to load is the checkpoint's problem: say so, no traceback
             raise CommandError(f"{args.checkpoint}: cannot load a generator: {err}") from None
         return vocoder.generator, vocoder.mel, float(vocoder.sample_rate), f"checkpoint {args.checkpoint}"
