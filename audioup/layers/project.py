@@ -29,6 +29,7 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
+from .base import effective_weight, set_weight_
 from .resize import ResizeConv1d
 
 
@@ -49,14 +50,6 @@ class Projection:
     def residual_db(self) -> float:
         """Residual energy relative to the kernel's, in dB (``-inf`` for an exact fit)."""
         return float(10 * torch.log10(torch.tensor(max(self.residual_energy, 1e-30))))
-
-
-def weight_of(module: nn.Module) -> Tensor:
-    """The effective weight, also for hook-based weight norm (``g * v / ||v||`` over dim 0)."""
-    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
-        g, v = module.weight_g, module.weight_v
-        return g * v / v.norm(dim=tuple(range(1, v.dim())), keepdim=True)
-    return module.weight
 
 
 def effective_offsets(layer: nn.Module) -> Tuple[Tensor, int]:
@@ -120,7 +113,7 @@ def project_layer(old: nn.Module, new: nn.Module) -> Projection:
     Raises:
         ValueError: unsupported layer kinds or mismatched channels/factor.
     """
-    kernel = weight_of(old)
+    kernel = effective_weight(old)
     basis, basis_start = effective_offsets(new)
     _, start = effective_offsets(old)
     w, residual = project_kernel(kernel, start, basis, basis_start)
@@ -131,17 +124,8 @@ def project_layer(old: nn.Module, new: nn.Module) -> Projection:
         weight = w
     if tuple(weight.shape) != target_shape:
         raise ValueError(f"cannot project a {tuple(kernel.shape)} kernel onto a layer with weight {target_shape}")
-    weight = weight.to(new.weight.dtype).contiguous()
-    if _is_parametrized(new):
-        new.weight = weight  # goes through weight norm's right_inverse
-    else:
-        new.weight.copy_(weight)
+    set_weight_(new, weight.to(new.weight.dtype).contiguous())
     if old.bias is not None and new.bias is not None:
         new.bias.copy_(old.bias)
     energy = float(kernel.detach().double().pow(2).sum())
     return Projection(residual_energy=float(residual.pow(2).sum()) / max(energy, 1e-300), kernel_energy=energy)
-
-
-def _is_parametrized(module: nn.Module) -> bool:
-    params = getattr(module, "parametrizations", None)
-    return params is not None and "weight" in params

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import has_weight_norm, weight_norm
 from .project import project_layer
 from .registry import UpsamplerSpec, build_upsampler, parse_upsampler_spec
 
@@ -49,13 +49,6 @@ class MatchLength(nn.Module):
         elif self.offset < 0:
             y = y[:, :, :y.shape[-1] + self.offset]
         return y
-
-
-def _has_weight_norm(module: nn.Module) -> bool:
-    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
-        return True  # torch.nn.utils.weight_norm (hook-based)
-    params = getattr(module, "parametrizations", None)
-    return params is not None and "weight" in params
 
 
 def _length_offset(conv: nn.ConvTranspose1d) -> int:
@@ -109,9 +102,9 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str
         opts.setdefault("bias", old.bias is not None)
         new: nn.Module = build_upsampler(kind, old.in_channels, old.out_channels, old.stride[0], **opts)
         new = new.to(device=next(old.parameters()).device, dtype=next(old.parameters()).dtype)
-        wn = _has_weight_norm(old)
+        wn = has_weight_norm(old)
         if wn:
-            new = torch.nn.utils.parametrizations.weight_norm(new)
+            new = weight_norm(new)
         residual = project_layer(old, new).residual_energy if init == "project" else None
         offset = _length_offset(old)
         if offset != 0:

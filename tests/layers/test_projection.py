@@ -122,3 +122,18 @@ def test_bad_layers_and_options_raise():
     assert all(isinstance(m, nn.ConvTranspose1d) for m in ok)  # checked before anything changed
     with pytest.raises(ValueError, match="init must be"):
         replace_upsamplers(ok, "resize-nearest", init="copy")
+
+
+def test_alias_and_contradicting_option_raise():
+    with pytest.raises(ValueError, match="'resize-linear' means mode='linear'.*mode='nearest'"):
+        build_upsampler("resize-linear", 4, 4, 2, mode="nearest")
+    with pytest.raises(ValueError, match="contradicts"):
+        build_upsampler({"kind": "subpixel-icnr", "icnr": False}, 4, 4, 2)
+    assert build_upsampler("resize-linear", 4, 4, 2, mode="linear").mode == "linear"  # agreeing is fine
+    assert build_upsampler({"kind": "resize", "mode": "linear"}, 4, 4, 2, mode="nearest").mode == "nearest"
+
+
+def test_sinc_says_it_runs_the_plain_path():
+    layer = build_upsampler("sinc", 4, 4, 8)
+    assert layer.fast is False and "fast=False" in repr(layer)
+    assert build_upsampler("resize-nearest", 4, 4, 8).fast is True
