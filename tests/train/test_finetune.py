@@ -101,3 +101,17 @@ def test_gpu_finetune_script_smoke_on_cpu(official_tiny, tmp_path, capsys):
     for row in ("pretrained (transposed) | 0", "resize-nearest, projected | 0", "resize-nearest, fine-tuned | 2",
                 "transposed, fine-tuned | 2"):
         assert row in table
+
+
+@pytest.mark.parametrize("variant,kind", [("nearest", "resize-nearest"), ("linear", "resize-linear"),
+                                          ("transposed", "transposed")])
+def test_finetune_recipes_differ_from_their_family_only_in_the_upsampler(variant, kind):
+    from audioup.train.config import load_config, to_dict
+
+    folder = REPO / "recipes" / "finetune"
+    cfg = to_dict(load_config(folder / f"hifigan_universal_to_{variant}.yaml", ["run_dir=unused"]))
+    family = to_dict(load_config(folder / "hifigan_universal.yaml", ["run_dir=unused"]))
+    assert cfg["model"].pop("upsampler") == kind
+    family["model"].pop("upsampler")
+    assert cfg == family
+    assert cfg["init_from"] == "pretrained:hifigan-universal" and cfg["train"]["discriminator_warmup"] > 0
