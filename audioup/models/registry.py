@@ -29,15 +29,21 @@ def build_generator(name: str, preset: Optional[str] = None, **kwargs: Any) -> n
     Raises:
         ValueError: unknown generator, preset or argument.
     """
-    key = str(name).lower().replace("-", "")
-    if key not in GENERATORS:
-        raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}")
-    args = PRESETS[key](preset) if preset is not None else {}
-    args.update(kwargs)
+    key, args = _merge_preset(name, preset, kwargs)
     try:
         return GENERATORS[key](**args)
     except TypeError as err:  # an unknown keyword: name the generator and the problem
         raise ValueError(f"bad arguments for generator {name!r}: {err}") from None
+
+
+def _merge_preset(name: str, preset: Optional[str], kwargs: Mapping[str, Any]):
+    """``(key, arguments)``: the preset's constructor arguments with ``kwargs`` over them (the one merge)."""
+    key = str(name).lower().replace("-", "")
+    if key not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}")
+    args = PRESETS[key](preset) if preset else {}
+    args.update(kwargs)
+    return key, args
 
 
 def plain(value):
@@ -61,11 +67,7 @@ def generator_config(name: str, preset: Optional[str] = None, kwargs: Optional[M
     Raises:
         ValueError: unknown generator or preset (the message says which).
     """
-    key = str(name).lower()
-    if key not in PRESETS:
-        raise ValueError(f"unknown generator {name!r} (known: {', '.join(PRESETS)})")
-    args = PRESETS[key](preset) if preset else {}
-    args.update(kwargs or {})
+    key, args = _merge_preset(name, preset, kwargs or {})
     if upsampler is not None:
         args["upsampler"] = upsampler
     args.update(fixed)
