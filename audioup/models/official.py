@@ -119,7 +119,8 @@ def is_official_state(data: Any) -> bool:
     """Whether a loaded file looks like an official generator checkpoint (``{"generator": {...}}``)."""
     if not isinstance(data, dict) or "format" in data or not isinstance(data.get("generator"), Mapping):
         return False
-    return any(str(k).startswith(("conv_pre.", "ups.")) for k in data["generator"])
+    return any(str(k).startswith(("conv_pre.", "ups.", "module.conv_pre.", "module.ups."))
+               for k in data["generator"])
 
 
 def _weight_norm_pair(weight: Tensor) -> Tuple[Tensor, Tensor]:
@@ -135,6 +136,7 @@ def official_to_audioup(state: Mapping[str, Tensor], n_kernels: int) -> Dict[str
         state: the ``"generator"`` entry of an official checkpoint.
         n_kernels: residual blocks per upsampler (``len(resblock_kernel_sizes)``).
 
+    A ``module.`` prefix (a model saved inside DataParallel/DDP) is dropped.
     Old-style ``weight_g``/``weight_v`` become parametrisation keys; a plain ``weight``
     (checkpoint saved after removing weight norm) is split into ``g = ||w||`` and ``v = w``,
     which gives the same weight. Keys audioup does not know are passed through unchanged,
@@ -143,6 +145,7 @@ def official_to_audioup(state: Mapping[str, Tensor], n_kernels: int) -> Dict[str
     out: Dict[str, Tensor] = {}
     for key, value in state.items():
         key = str(key)
+        key = key[len("module."):] if key.startswith("module.") else key  # saved from DataParallel/DDP
         m = re.match(r"^ups\.(\d+)\.(.*)$", key)
         if m:
             key = f"upsamplers.{m.group(1)}.{m.group(2)}"

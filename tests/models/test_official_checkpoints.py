@@ -151,3 +151,12 @@ def test_vocode_cli_accepts_an_official_file(official_tiny, arctic_files, tmp_pa
 
     info = sf.info(tmp_path / "out" / (arctic_files[0].stem + ".wav"))
     assert info.samplerate == 22050
+
+
+def test_a_ddp_prefix_is_dropped(official_tiny, tmp_path):
+    weights, config, generator = official_tiny
+    state = torch.load(weights, weights_only=True)["generator"]
+    torch.save({"generator": {"module." + k: v for k, v in state.items()}}, tmp_path / "ddp.pt")
+    vocoder = load_generator(tmp_path / "ddp.pt", config=config)
+    with torch.no_grad():
+        torch.testing.assert_close(vocoder.generator(_mel()), generator(_mel()), rtol=0, atol=1e-5)
