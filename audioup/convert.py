@@ -26,6 +26,7 @@ import torch
 
 from .audio.io import AudioError, load_audio
 from .inference import Vocoder, build_vocoder
+from .layers import UPSAMPLER_LABELS
 from .metrics import MetricUnavailable, mel_l1_distance, mrstft_distance, pesq_wb, tonal_score
 from .models.checkpoint import FORMAT, VERSION, CheckpointError, checkpoint_path, list_checkpoints, read_generator
 from .models.convert import convert_generator
@@ -65,7 +66,8 @@ def register(subparsers) -> None:
                         "pretrained:hifigan-universal / pretrained:hifigan-ljspeech")
     p.add_argument("--config", metavar="JSON", help="config.json of an official file (default: beside it)")
     p.add_argument("--to", required=True, metavar="KIND",
-                   help="resize-nearest, resize-linear, sinc or transposed (a copy)")
+                   help="resize-nearest, resize-linear, sinc or transposed (a copy); kinds with a folded "
+                        "(transposed-convolution) form, out of " + ", ".join(UPSAMPLER_LABELS))
     p.add_argument("--kernel-size", type=int, help="kernel of every new layer (default: the kind's)")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder to write (checkpoints/, convert.json)")
     p.add_argument("--test", metavar="WAV", help="test utterance (default: a bundled CMU ARCTIC file)")

@@ -23,14 +23,15 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
+from ..layers.registry import UPSAMPLER_LABELS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "analyze", help="layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--kind", help="upsampler kind or alias (transposed, resize, resize-linear, subpixel, "
-                                    "subpixel-icnr, sinc)")
+    src.add_argument("--kind", help="upsampler kind or alias (" + ", ".join(UPSAMPLER_LABELS) + ")")
     src.add_argument("--checkpoint", help="generator checkpoint file or training run directory, an official "
                                           "HiFi-GAN file, or pretrained:hifigan-universal / -ljspeech")
     src.add_argument("--model", choices=["hifigan", "bigvgan"], help="build a generator at initialisation")

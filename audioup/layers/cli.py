@@ -11,7 +11,7 @@ from typing import Dict, List
 
 from torch import nn
 
-COMPARED = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr", "sinc")
+from .registry import UPSAMPLER_LABELS as COMPARED
 
 
 def multiplies_per_input_sample(layer: nn.Module) -> int:

@@ -32,6 +32,11 @@ ALIASES: Dict[str, Tuple[str, Dict[str, Any]]] = {
 
 UpsamplerSpec = Union[str, Mapping[str, Any]]
 
+# Every distinct configuration by its short name (what upsampler_label returns): the one list
+# that commands, help texts and comparisons draw from.
+UPSAMPLER_LABELS: Tuple[str, ...] = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr",
+                                     "sinc")
+
 
 def parse_upsampler_spec(spec: UpsamplerSpec) -> Tuple[str, Dict[str, Any]]:
     """``"resize-linear"`` or ``{"kind": "resize", "mode": "linear"}`` -> ``("resize", {"mode": "linear"})``."""
