@@ -10,11 +10,16 @@ M-STFT, PESQ, the tonal score and the strongest predicted line, next to the pret
 model before conversion and right after projection (step 0). Needs
 ``pip install 'audioup[pretrained]'`` (or ``--checkpoint`` pointing at an official file).
 
-    python recipes/gpu_finetune.py                       # CUDA: 3 kinds x 600 steps, batch 16, bf16, ~6 min on an H100
+    python recipes/gpu_finetune.py                       # CUDA: 3 kinds x 600 steps, batch 16, bf16
     nice python recipes/gpu_finetune.py --device cpu --steps 24 --warmup 8 --batch-size 1 \
         --segment-length 8192 --kinds resize-nearest transposed   # the CPU numbers in benchmarks/RESULTS.md
 
-Without a CUDA GPU it stops with exit status 2 (unless ``--device cpu``).
+Without a CUDA GPU it stops with exit status 2 (unless ``--device cpu``). The default GPU run is
+sized for about 5-6 minutes on one H100/H200 (an estimate from HiFi-GAN V1's step cost, not yet
+measured: no GPU was available when it was written); lower ``--steps`` if the first kind's
+"N steps in S s" line says otherwise. On a machine without the wheel, copy
+``generator_universal.pth.tar`` and its ``config.json`` into one folder and pass
+``--checkpoint FOLDER/generator_universal.pth.tar``.
 """
 from __future__ import annotations
 
