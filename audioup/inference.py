@@ -24,6 +24,8 @@ from .audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files
 from .audio.fs import is_disk_full
 from .audio.mel import MelSpectrogram
 from .progress import progress_bar
+from .models.checkpoint import CheckpointError, read_generator
+from .models.registry import build_generator_from
 
 MEL_EXTENSIONS = (".npy",)
 CHUNK_FRAMES = 2048   # longer inputs (about 24 s at 22.05 kHz) are vocoded in overlapping chunks
@@ -299,15 +301,21 @@ def _inode(path: Path) -> Tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def load_generator(checkpoint, device="cpu") -> Vocoder:
-    """Load a :class:`Vocoder` from a checkpoint file or a run folder (its newest checkpoint).
+def load_generator(checkpoint, device="cpu", config=None) -> Vocoder:
+    """Load a :class:`Vocoder` from a checkpoint file, a run folder or a pretrained name.
+
+    Args:
+        checkpoint: an audioup checkpoint or run folder (its newest checkpoint), an official
+            HiFi-GAN generator file (``{"generator": ...}`` with ``weight_g``/``weight_v`` keys),
+            or ``pretrained:hifigan-universal`` / ``pretrained:hifigan-ljspeech``.
+        config: the official file's ``config.json`` (default: the one beside it); its mel
+            settings become the vocoder's front end.
 
     Raises:
-        audioup.train.checkpoint.CheckpointError: missing, corrupt or foreign file.
+        audioup.models.checkpoint.CheckpointError: missing, corrupt or foreign file, missing
+            config, weights that do not fit the config, or pretrained weights not installed.
     """
-    from .train.checkpoint import load_checkpoint, resolve_checkpoint
-
-    data = load_checkpoint(resolve_checkpoint(checkpoint), map_location="cpu")
+    data = read_generator(checkpoint, config=config)
     return build_vocoder(data["generator_config"], data["mel"], data["generator"], device=device,
                          step=int(data["step"]))
 
@@ -317,12 +325,10 @@ def build_vocoder(generator_config: dict, mel_settings: dict, state_dict=None, d
     """A :class:`Vocoder` from a checkpoint's ``generator_config`` and ``mel`` settings.
 
     Args:
-        generator_config: ``{"name", "kwargs"}`` (:func:`audioup.train.setup.generator_config`).
+        generator_config: ``{"name", "kwargs"}`` (:func:`audioup.models.registry.generator_config`).
         mel_settings: arguments of :class:`~audioup.audio.mel.MelSpectrogram`.
         state_dict: generator weights; ``None`` keeps the freshly initialised ones.
     """
-    from .train.setup import build_generator_from
-
     generator = build_generator_from(generator_config)
     if state_dict is not None:
         generator.load_state_dict(state_dict)
@@ -341,7 +347,10 @@ def register(subparsers) -> None:
                     "model's sample rate.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WAV files, folders or .npy mels")
     p.add_argument("--checkpoint", required=True, metavar="DIR_OR_FILE",
-                   help="checkpoint file, or a run folder (its newest checkpoint)")
+                   help="checkpoint file, a run folder (its newest checkpoint), an official HiFi-GAN "
+                        "generator file, or pretrained:hifigan-universal / pretrained:hifigan-ljspeech")
+    p.add_argument("--config", metavar="JSON",
+                   help="config.json of an official HiFi-GAN file (default: the one beside it)")
     p.add_argument("--out", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default: cpu)")
@@ -353,13 +362,12 @@ def run(args) -> int:
     import sys
 
     from .errors import CommandError
-    from .train.checkpoint import CheckpointError
     from .train.distributed import resolve_device
 
     if args.batch_size < 1:
         raise CommandError("--batch-size must be >= 1")
     try:
-        vocoder = load_generator(args.checkpoint, device=resolve_device(args.device))
+        vocoder = load_generator(args.checkpoint, device=resolve_device(args.device), config=args.config)
         report = vocoder.vocode_files(args.inputs, args.out, force=args.force,
                                       batch_size=args.batch_size, progress=True)
     except (CheckpointError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:

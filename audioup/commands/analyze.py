@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from ..audio.fs import atomic_write
+from ..layers.registry import UPSAMPLER_LABELS
 from . import plain_text
 
 
@@ -32,9 +33,9 @@ def register(subparsers) -> None:
         "analyze", help="layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution",
         description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--kind", help="upsampler kind or alias (transposed, resize, resize-linear, subpixel, "
-                                    "subpixel-icnr, sinc)")
-    src.add_argument("--checkpoint", help="generator checkpoint file or training run directory")
+    src.add_argument("--kind", help="upsampler kind or alias (" + ", ".join(UPSAMPLER_LABELS) + ")")
+    src.add_argument("--checkpoint", help="generator checkpoint file or training run directory, an official "
+                                          "HiFi-GAN file, or pretrained:hifigan-universal / -ljspeech")
     src.add_argument("--model", choices=["hifigan", "bigvgan"], help="build a generator at initialisation")
     src.add_argument("--discriminator", choices=["mpd", "msd", "mrd"], help="gradient lines of a discriminator")
     lay = p.add_argument_group("layer (--kind)")
@@ -45,6 +46,8 @@ def register(subparsers) -> None:
     lay.add_argument("--channels", type=int, default=4, help="input and output channels (default 4)")
     lay.add_argument("--length", type=int, default=16, help="input length of the matrix form (default 16)")
     gen = p.add_argument_group("generator (--checkpoint / --model)")
+    gen.add_argument("--config", metavar="JSON", help="config.json of an official HiFi-GAN --checkpoint "
+                                                      "(default: the one beside it)")
     gen.add_argument("--preset", help="generator preset with --model (e.g. v1, tiny)")
     gen.add_argument("--upsampler", help="upsampler kind with --model (default: the preset's)")
     gen.add_argument("--mel-from", metavar="WAV", help="audio file whose mel drives the generator")
@@ -107,7 +110,7 @@ def _check_outputs(args, pngs: List[str]) -> None:
 
 def check_output_path(path, option: str, folder: bool) -> None:
     """Refuse an output path of the wrong kind (a folder for a file, a file for a folder) up front."""
-    from ..cli import CommandError
+    from ..errors import CommandError
 
     if path is None:
         return
@@ -194,7 +197,7 @@ def _load_generator(args):
             raise CommandError("--checkpoint needs audioup.inference.load_generator, which this install "
                                "does not have; use --model hifigan --preset ... instead") from None
         try:
-            vocoder = load_generator(args.checkpoint, device="cpu")
+            vocoder = load_generator(args.checkpoint, device="cpu", config=args.config)
         except Exception as err:  # any failure to load is the checkpoint's problem: say so, no traceback
             raise CommandError(f"{args.checkpoint}: cannot load a generator: {err}") from None
         return vocoder.generator, vocoder.mel, float(vocoder.sample_rate), f"checkpoint {args.checkpoint}"

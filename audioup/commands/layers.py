@@ -13,8 +13,7 @@ from typing import Dict, List
 from torch import nn
 
 from ..audio.fs import atomic_write
-
-COMPARED = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr", "sinc")
+from ..layers.registry import UPSAMPLER_LABELS as COMPARED
 
 
 def multiplies_per_input_sample(layer: nn.Module) -> int:

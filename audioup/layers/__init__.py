@@ -13,14 +13,14 @@ its own options.
 - :mod:`.replace`: :func:`replace_upsamplers` for existing models.
 """
 from .interp import kaiser_sinc_filter, interpolation_taps
-from .registry import UPSAMPLER_KINDS, build_upsampler, parse_upsampler_spec, upsampler_label
+from .registry import UPSAMPLER_KINDS, UPSAMPLER_LABELS, build_upsampler, parse_upsampler_spec, upsampler_label
 from .replace import MatchLength, Replacement, replace_upsamplers
 from .resize import ResizeConv1d, SincConv1d
 from .subpixel import SubpixelConv1d, icnr_
 from .transposed import TransposedConv1d
 
 __all__ = [
-    "UPSAMPLER_KINDS", "build_upsampler", "parse_upsampler_spec", "upsampler_label",
+    "UPSAMPLER_KINDS", "UPSAMPLER_LABELS", "build_upsampler", "parse_upsampler_spec", "upsampler_label",
     "replace_upsamplers", "Replacement", "MatchLength",
     "TransposedConv1d", "ResizeConv1d", "SincConv1d", "SubpixelConv1d", "icnr_",
     "kaiser_sinc_filter", "interpolation_taps",

@@ -1,10 +1,12 @@
-"""What every upsampler shares: the contract, argument checks, edge padding."""
+"""What every upsampler shares: the contract, argument checks, edge padding, weight norm."""
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import weight_norm as _parametrized_weight_norm
 
 PAD_MODES = ("replicate", "reflect", "zeros")
 
@@ -60,3 +62,37 @@ def interleave(y: Tensor, factor: int) -> Tensor:
     batch, channels, length = y.shape
     out_channels = channels // factor
     return y.reshape(batch, out_channels, factor, length).transpose(2, 3).reshape(batch, out_channels, length * factor)
+
+
+# ----------------------------------------------------------------------------- weight norm
+
+
+def weight_norm(module: nn.Module) -> nn.Module:
+    """Weight normalisation of ``module.weight`` over dim 0 (``torch.nn.utils.parametrizations``)."""
+    return _parametrized_weight_norm(module)
+
+
+def has_weight_norm(module: nn.Module) -> bool:
+    """Whether ``module.weight`` is weight-normalised, hook-based (old ``weight_g``/``weight_v``) or parametrised."""
+    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
+        return True
+    params = getattr(module, "parametrizations", None)
+    return params is not None and "weight" in params
+
+
+def effective_weight(module: nn.Module) -> Tensor:
+    """The weight a layer computes with, also for hook-based weight norm (``g * v / ||v||`` over dim 0)."""
+    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
+        g, v = module.weight_g, module.weight_v
+        return g * v / v.norm(dim=tuple(range(1, v.dim())), keepdim=True)
+    return module.weight
+
+
+@torch.no_grad()
+def set_weight_(module: nn.Module, weight: Tensor) -> None:
+    """Make ``module`` compute with ``weight``: through weight norm's ``right_inverse`` when parametrised."""
+    params = getattr(module, "parametrizations", None)
+    if params is not None and "weight" in params:
+        module.weight = weight.to(module.weight.dtype)
+    else:
+        module.weight.copy_(weight)

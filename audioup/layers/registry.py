@@ -32,6 +32,11 @@ ALIASES: Dict[str, Tuple[str, Dict[str, Any]]] = {
 
 UpsamplerSpec = Union[str, Mapping[str, Any]]
 
+# Every distinct configuration by its short name (what upsampler_label returns): the one list
+# that commands, help texts and comparisons draw from.
+UPSAMPLER_LABELS: Tuple[str, ...] = ("transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr",
+                                     "sinc")
+
 
 def parse_upsampler_spec(spec: UpsamplerSpec) -> Tuple[str, Dict[str, Any]]:
     """``"resize-linear"`` or ``{"kind": "resize", "mode": "linear"}`` -> ``("resize", {"mode": "linear"})``."""
@@ -47,11 +52,19 @@ def parse_upsampler_spec(spec: UpsamplerSpec) -> Tuple[str, Dict[str, Any]]:
     kind = str(kind).lower().replace("_", "-")
     if kind in ALIASES:
         base, extra = ALIASES[kind]
+        _check_alias(kind, options)
         kind, options = base, {**extra, **options}
     if kind not in UPSAMPLER_KINDS:
         known = sorted(UPSAMPLER_KINDS) + sorted(ALIASES)
         raise ValueError(f"unknown upsampler kind {kind!r}; known: {', '.join(known)}")
     return kind, options
+
+
+def _check_alias(alias: str, options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` when an option contradicts what the alias means (``resize-linear``, ``mode="nearest"``)."""
+    for key, value in ALIASES[alias][1].items():
+        if key in options and options[key] != value:
+            raise ValueError(f"upsampler {alias!r} means {key}={value!r}, which contradicts {key}={options[key]!r}")
 
 
 def upsampler_label(spec: UpsamplerSpec) -> str:
@@ -72,12 +85,18 @@ def build_upsampler(kind: UpsamplerSpec, in_channels: int, out_channels: int, fa
         kind: a kind name, alias or spec mapping (see module docstring).
         in_channels, out_channels, factor: as for every upsampler.
         **options: the kind's own options (``kernel_size``, ``bias``, ``mode``,
-            ``pad_mode``, ``icnr``, ...); they override those in a spec.
+            ``pad_mode``, ``icnr``, ...); they override those in a spec mapping, but
+            may not contradict an alias (``"resize-linear"`` with ``mode="nearest"`` raises).
 
     Raises:
-        ValueError: unknown kind, unknown option, or bad argument values.
+        ValueError: unknown kind, unknown option, an option that contradicts the alias,
+            or bad argument values.
     """
     name, spec_options = parse_upsampler_spec(kind)
+    alias = kind.get("kind") if isinstance(kind, Mapping) else kind
+    alias = str(alias).lower().replace("_", "-")
+    if alias in ALIASES:
+        _check_alias(alias, options)
     options = {**spec_options, **options}
     cls = UPSAMPLER_KINDS[name]
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "in_channels", "out_channels", "factor"}

@@ -1,14 +1,22 @@
-"""Swap every ``nn.ConvTranspose1d`` of a model for another upsampler kind."""
+"""Swap every ``nn.ConvTranspose1d`` of a model for another upsampler kind.
+
+With ``init="project"`` a trained model keeps as much of each kernel as the new kind can
+represent (:mod:`.project`): the new layer starts at the least-squares closest tied kernel,
+and each :class:`Replacement` reports the residual energy that was dropped.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List
+from typing import Any, List, Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import has_weight_norm, weight_norm
+from .project import project_layer
 from .registry import UpsamplerSpec, build_upsampler, parse_upsampler_spec
+
+INITS = (None, "project")
 
 
 @dataclass
@@ -20,6 +28,7 @@ class Replacement:
     new: str
     length_offset: int  # output samples beyond factor * T that the old layer made (and the new keeps)
     weight_norm: bool
+    residual_energy: Optional[float] = None  # init="project": share of the old kernel's energy dropped
 
 
 class MatchLength(nn.Module):
@@ -42,13 +51,6 @@ class MatchLength(nn.Module):
         return y
 
 
-def _has_weight_norm(module: nn.Module) -> bool:
-    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
-        return True  # torch.nn.utils.weight_norm (hook-based)
-    params = getattr(module, "parametrizations", None)
-    return params is not None and "weight" in params
-
-
 def _length_offset(conv: nn.ConvTranspose1d) -> int:
     """``L_out - stride * T`` of a ConvTranspose1d (independent of T)."""
     k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
@@ -56,7 +58,8 @@ def _length_offset(conv: nn.ConvTranspose1d) -> int:
     return d * (k - 1) + op + 1 - 2 * p - s
 
 
-def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, **options: Any) -> List[Replacement]:
+def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str] = None,
+                       **options: Any) -> List[Replacement]:
     """Replace, in place, every ``nn.ConvTranspose1d`` in ``model`` by ``kind``.
 
     Also finds transposed convolutions wrapped by ``torch.nn.utils.weight_norm``
@@ -68,6 +71,10 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, **options: Any) ->
     Args:
         model: any ``nn.Module``.
         kind: upsampler kind or spec (see :func:`build_upsampler`).
+        init: ``None``: the new layers keep their fresh initialisation; ``"project"``:
+            each starts at the least-squares closest kernel to the trained one
+            (:func:`audioup.layers.project.project_layer`; resize, sinc and transposed
+            kinds) and its bias.
         **options: passed to :func:`build_upsampler`. With ``kind="transposed"``
             the old kernel size is kept unless ``kernel_size`` is given.
 
@@ -75,28 +82,37 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, **options: Any) ->
         The swaps made, in module order.
 
     Raises:
-        ValueError: a grouped or dilated transposed convolution (no equivalent).
+        ValueError: a grouped or dilated transposed convolution (no equivalent), an
+            unknown ``init``, or ``init="project"`` onto a kind without a folded form.
     """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     name_kind, _ = parse_upsampler_spec(kind)
     targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.ConvTranspose1d)]
+    for name, old in targets:  # check all before changing any
+        if old.groups != 1 or old.dilation[0] != 1:
+            what = f"grouped (groups={old.groups})" if old.groups != 1 else f"dilated (dilation={old.dilation[0]})"
+            raise ValueError(f"{name}: {what} ConvTranspose1d cannot be replaced (no equivalent upsampler)")
     done: List[Replacement] = []
+    built = []  # every new layer is built (and projected) before the model is changed
     for name, old in targets:
-        if old.groups != 1:
-            raise ValueError(f"{name}: grouped ConvTranspose1d (groups={old.groups}) cannot be replaced")
         opts = dict(options)
-        if name_kind == "transposed" and "kernel_size" not in opts and old.dilation[0] == 1:
+        if name_kind == "transposed" and "kernel_size" not in opts:
             opts["kernel_size"] = max(old.kernel_size[0], old.stride[0])
         opts.setdefault("bias", old.bias is not None)
         new: nn.Module = build_upsampler(kind, old.in_channels, old.out_channels, old.stride[0], **opts)
         new = new.to(device=next(old.parameters()).device, dtype=next(old.parameters()).dtype)
-        wn = _has_weight_norm(old)
+        wn = has_weight_norm(old)
         if wn:
-            new = torch.nn.utils.parametrizations.weight_norm(new)
+            new = weight_norm(new)
+        residual = project_layer(old, new).residual_energy if init == "project" else None
         offset = _length_offset(old)
         if offset != 0:
             new = MatchLength(new, offset)
+        built.append((name, new))
+        done.append(Replacement(name, _describe(old), _describe(new), offset, wn, residual))
+    for name, new in built:
         _set_submodule(model, name, new)
-        done.append(Replacement(name, _describe(old), _describe(new), offset, wn))
     return done
 
 

@@ -111,8 +111,12 @@ class ResizeConv1d(nn.Module):
         mode: ``"nearest"``, ``"linear"`` or ``"sinc"`` (see :mod:`.interp`).
         pad_mode: edge padding of the convolution: ``"replicate"`` (default),
             ``"reflect"`` or ``"zeros"``.
-        fast: compute in folded (polyphase) form at the low rate (default). ``False``
-            runs the reference path (interpolate, pad, convolve). Both give the
+        fast: compute in folded (polyphase) form at the low rate when that needs
+            fewer multiplies than the plain path, which holds for nearest and linear
+            at their default kernels but not for sinc (its folded kernel is
+            ``2 * zeros * factor`` taps long): there the plain path runs anyway. The
+            attribute ``fast`` and the ``repr`` show the path actually used. ``False``
+            always runs the reference path (interpolate, pad, convolve). Both give the
             same output to float tolerance, edges included.
         zeros, rolloff, beta: sinc options (see :func:`.interp.interpolation_taps`).
 

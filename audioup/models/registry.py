@@ -1,7 +1,13 @@
-"""Generators by name: ``build_generator("hifigan", preset="v1", upsampler="resize-linear")``."""
+"""Generators by name, and the spec a checkpoint stores to rebuild one.
+
+``build_generator("hifigan", preset="v1", upsampler="resize-linear")`` builds a network;
+:func:`generator_config` expands a preset into the plain ``{"name", "kwargs"}`` spec that a
+checkpoint saves with the weights, and :func:`build_generator_from` rebuilds from it (no
+training code needed).
+"""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from torch import nn
 
@@ -23,12 +29,51 @@ def build_generator(name: str, preset: Optional[str] = None, **kwargs: Any) -> n
     Raises:
         ValueError: unknown generator, preset or argument.
     """
-    key = str(name).lower().replace("-", "")
-    if key not in GENERATORS:
-        raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}")
-    args = PRESETS[key](preset) if preset is not None else {}
-    args.update(kwargs)
+    key, args = _merge_preset(name, preset, kwargs)
     try:
         return GENERATORS[key](**args)
     except TypeError as err:  # an unknown keyword: name the generator and the problem
         raise ValueError(f"bad arguments for generator {name!r}: {err}") from None
+
+
+def _merge_preset(name: str, preset: Optional[str], kwargs: Mapping[str, Any]):
+    """``(key, arguments)``: the preset's constructor arguments with ``kwargs`` over them (the one merge)."""
+    key = str(name).lower().replace("-", "")
+    if key not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}")
+    args = PRESETS[key](preset) if preset else {}
+    args.update(kwargs)
+    return key, args
+
+
+def plain(value):
+    """``value`` with tuples turned into lists and dict keys into strings (YAML/checkpoint-safe)."""
+    if isinstance(value, (list, tuple)):
+        return [plain(x) for x in value]
+    if isinstance(value, dict):
+        return {str(k): plain(x) for k, x in value.items()}
+    return value
+
+
+def generator_config(name: str, preset: Optional[str] = None, kwargs: Optional[Mapping[str, Any]] = None,
+                     upsampler: Any = None, **fixed: Any) -> Dict[str, Any]:
+    """``{"name", "kwargs"}`` with the preset expanded, so a checkpoint rebuilds the generator alone.
+
+    Args:
+        name: generator name; preset: its preset (``None``: constructor defaults).
+        kwargs: arguments over the preset's; upsampler: the spec (``None`` keeps the preset's).
+        **fixed: set last (``sample_rate``, ``n_mels``).
+
+    Raises:
+        ValueError: unknown generator or preset (the message says which).
+    """
+    key, args = _merge_preset(name, preset, kwargs or {})
+    if upsampler is not None:
+        args["upsampler"] = upsampler
+    args.update(fixed)
+    return {"name": key, "kwargs": plain(args)}
+
+
+def build_generator_from(config: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a generator from a :func:`generator_config` spec (e.g. one saved in a checkpoint)."""
+    return build_generator(config["name"], **config["kwargs"])

@@ -15,7 +15,8 @@ from typing import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import weight_norm
+
+from ..layers.base import weight_norm
 
 LRELU_SLOPE = 0.1
 INIT_STD = 0.01

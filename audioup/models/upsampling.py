@@ -19,9 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import weight_norm
-
 from ..layers import build_upsampler, parse_upsampler_spec
+from ..layers.base import weight_norm
 from .resblocks import INIT_STD, remove_weight_norm_, weight_norm_conv
 
 UpsamplerSpec = Union[None, str, Dict[str, Any]]

@@ -10,58 +10,24 @@ crash never leaves a half-written checkpoint under the final name.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import pickle
 import random
-import re
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 
 from ..audio.fs import atomic_write, is_disk_full, remove_stale_temporaries
+# Reading lives in audioup.models.checkpoint (inference reads checkpoints without training code).
+from ..models.checkpoint import (FORMAT, REQUIRED_KEYS, VERSION, CheckpointError,  # noqa: F401
+                                 CorruptCheckpointError, checkpoint_dir, checkpoint_path,
+                                 list_checkpoints, load_checkpoint, resolve_checkpoint)
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; runs are not protected from each other
     fcntl = None
-
-FORMAT = "audioup-checkpoint"
-VERSION = 1
-_NAME = re.compile(r"^ckpt_(\d+)\.pt$")
-_OS_REASONS = (errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.EISDIR, errno.ELOOP)
-REQUIRED_KEYS = ("format", "version", "step", "generator", "generator_config", "mel", "sample_rate")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message names the file."""
-
-
-class CorruptCheckpointError(CheckpointError):
-    """A checkpoint file whose content does not decode (truncated, corrupt, foreign)."""
-
-
-def checkpoint_dir(run_dir) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def checkpoint_path(run_dir, step: int) -> Path:
-    return checkpoint_dir(run_dir) / f"ckpt_{step:08d}.pt"
-
-
-def list_checkpoints(run_dir) -> List[Tuple[int, Path]]:
-    """``(step, path)`` of the checkpoints in a run folder, oldest first (temporary files ignored)."""
-    folder = checkpoint_dir(run_dir)
-    if not folder.is_dir():
-        return []
-    found = []
-    for p in folder.iterdir():
-        m = _NAME.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def save_checkpoint(payload: Dict[str, Any], path) -> Path:
@@ -88,65 +54,6 @@ def prune_checkpoints(run_dir, keep_last: int) -> List[Path]:
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed
-
-
-def load_checkpoint(path, map_location="cpu") -> Dict[str, Any]:
-    """Load and sanity-check one checkpoint (``weights_only=True``).
-
-    Raises:
-        CorruptCheckpointError: truncated/corrupt, or not an audioup checkpoint.
-        CheckpointError: missing, unreadable for an OS reason (permissions, I/O error),
-            or written by a newer audioup.
-    """
-    path = Path(path)
-    try:
-        if not path.is_file():
-            raise CheckpointError(f"{path}: checkpoint not found")
-        if path.stat().st_size == 0:
-            raise CorruptCheckpointError(f"{path}: empty file (0 bytes); the write was probably interrupted")
-        with open(path, "rb"):  # permission denied shows here, before torch's own errors
-            pass
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except CheckpointError:
-        raise
-    except OSError as exc:
-        if exc.errno in _OS_REASONS:  # the file may be fine: never quarantine it
-            raise CheckpointError(f"{path}: cannot read checkpoint ({exc.strerror or exc})") from None
-        raise CorruptCheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
-    except pickle.UnpicklingError as exc:
-        if "Unsupported operand" in str(exc) or "load key" in str(exc):
-            raise CorruptCheckpointError(f"{path}: not an audioup/HiFi-GAN checkpoint "
-                                         "(not a torch file, or a corrupt one)") from None
-        raise CorruptCheckpointError(
-            f"{path}: not an audioup/HiFi-GAN checkpoint: it holds Python objects other than "
-            "tensors and plain containers, and must not be loaded unsafely (that could run "
-            "arbitrary code)") from None
-    except Exception as exc:  # zip errors, unexpected EOF ...
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CorruptCheckpointError(f"{path}: corrupt or unreadable checkpoint ({msg[:200]})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CorruptCheckpointError(f"{path}: not an audioup checkpoint")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise CorruptCheckpointError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})")
-    if not isinstance(data["version"], int) or data["version"] > VERSION:
-        raise CheckpointError(f"{path}: written by a newer audioup (checkpoint format {data['version']}, "
-                              f"this version reads up to {VERSION}); upgrade audioup")
-    return data
-
-
-def resolve_checkpoint(path_or_dir) -> Path:
-    """A checkpoint file, or the newest checkpoint of a run folder."""
-    p = Path(path_or_dir)
-    if p.is_dir():
-        run = p.parent if p.name == "checkpoints" and not (p / "checkpoints").is_dir() else p
-        found = list_checkpoints(run)
-        if not found:
-            raise CheckpointError(f"{p}: no checkpoints (ckpt_*.pt) in this run folder")
-        return found[-1][1]
-    if not p.exists():
-        raise CheckpointError(f"{p}: no such checkpoint file or run folder")
-    return p
 
 
 def load_newest(run_dir, map_location="cpu", log=print, quarantine: bool = True) -> Optional[Dict[str, Any]]:

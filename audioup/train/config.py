@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ..models.registry import plain
+
 REQUIRED = "???"
 
 # keys whose (relative) values are paths to input data, resolved against the YAML file
@@ -125,11 +127,13 @@ class LoopConfig:
     threads: Optional[int] = None     # CPU threads per process (null: torch's default)
     progress: bool = True
     write_rank_states: bool = False   # debug: every rank saves its generator at the end
+    discriminator_warmup: int = 0     # first steps train the discriminators only (fine-tuning)
 
 
 @dataclass
 class TrainConfig:
     run_dir: str = REQUIRED
+    init_from: Optional[str] = None   # fine-tuning: weights to start from (--init-from wins)
     max_steps: int = 2_500_000
     sample_rate: int = 22050
     seed: int = 1234
@@ -167,15 +171,6 @@ def from_dict(raw: Dict[str, Any], source: str = "config") -> TrainConfig:
     return _build(TrainConfig, raw, prefix="", source=source)
 
 
-def plain(value):
-    """``value`` with tuples turned into lists and dict keys into strings (YAML/checkpoint-safe)."""
-    if isinstance(value, (list, tuple)):
-        return [plain(x) for x in value]
-    if isinstance(value, dict):
-        return {str(k): plain(x) for k, x in value.items()}
-    return value
-
-
 def to_dict(cfg) -> Dict[str, Any]:
     """The config as plain Python containers (lists, not tuples) for YAML and checkpoints."""
     return plain(dataclasses.asdict(cfg))
@@ -197,6 +192,8 @@ def validate(cfg: TrainConfig) -> None:
         if value < 1:
             raise ConfigError(f"{name} must be >= 1 (got {value})")
     _check_ranges(cfg)
+    if cfg.train.discriminator_warmup < 0:
+        raise ConfigError(f"train.discriminator_warmup must be >= 0 (got {cfg.train.discriminator_warmup})")
     if cfg.data.segment_length % cfg.mel.hop_length:
         raise ConfigError(f"data.segment_length ({cfg.data.segment_length}) must be a multiple of "
                           f"mel.hop_length ({cfg.mel.hop_length})")

@@ -27,9 +27,10 @@ from torch import Tensor, nn
 from ..audio.fs import atomic_write
 from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, checkpoint_path,
-                         load_checkpoint, load_newest, prune_checkpoints, resolve_checkpoint,
-                         rng_state, run_lock, save_checkpoint, set_rng_state)
+                         load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
+                         set_rng_state)
 from .config import TrainConfig, to_dict
+from .finetune import discriminator_step, load_init
 from .setup import Context, build_context, build_data, mel_settings
 
 
@@ -74,6 +75,7 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
 
 def _train(cfg, info, device, init_from, log) -> Path:
     run_dir = Path(cfg.run_dir).resolve()
+    init_from = init_from or cfg.init_from
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
     ctx = build_context(cfg, device, info, log)
     state = new_state(cfg, ctx)
@@ -88,7 +90,10 @@ def _train(cfg, info, device, init_from, log) -> Path:
         if init_from:
             log(f"note: --init-from {init_from} ignored, the run folder already has checkpoints")
     elif init_from:
-        source = load_checkpoint(resolve_checkpoint(init_from))
+        try:
+            source = load_init(init_from, ctx.generator_config, log)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
         restore(state, source, ctx, full=False)
         log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
     if info.is_main:  # only once the settings are known to fit the run folder's checkpoints
@@ -109,7 +114,10 @@ def _train(cfg, info, device, init_from, log) -> Path:
     t0, steps_done = time.perf_counter(), 0
     try:
         for batch in epochs(loader, sampler, batches, state.step, steps_per_epoch):
-            losses = train_step(state, batch, ctx)
+            if state.step < cfg.train.discriminator_warmup:  # generator frozen (fine-tuning)
+                losses = discriminator_step(state, batch, ctx, _check_finite)
+            else:
+                losses = train_step(state, batch, ctx)
             state.step += 1
             steps_done += 1
             if state.step % steps_per_epoch == 0:  # epoch boundary: decay the learning rate

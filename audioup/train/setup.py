@@ -19,7 +19,9 @@ from ..audio.io import AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
-from .config import ConfigError, TrainConfig, plain
+from ..models import registry
+from ..models.registry import build_generator_from
+from .config import ConfigError, TrainConfig
 from .distributed import DistInfo
 
 
@@ -61,28 +63,13 @@ def mel_settings(cfg: TrainConfig) -> Dict[str, Any]:
 
 
 def generator_config(cfg: TrainConfig) -> Dict[str, Any]:
-    """``{"name", "kwargs"}`` with the preset expanded, so a checkpoint rebuilds the generator alone."""
-    from ..models.registry import PRESETS
-
-    name = str(cfg.model.generator).lower()
-    if name not in PRESETS:
-        raise ConfigError(f"model.generator: unknown generator {cfg.model.generator!r} "
-                          f"(known: {', '.join(PRESETS)})")
+    """The generator spec of a config (:func:`audioup.models.registry.generator_config`)."""
     try:
-        kwargs = PRESETS[name](cfg.model.preset) if cfg.model.preset else {}
+        return registry.generator_config(cfg.model.generator, cfg.model.preset, cfg.model.kwargs,
+                                         cfg.model.upsampler, sample_rate=cfg.sample_rate,
+                                         n_mels=cfg.mel.n_mels)
     except ValueError as exc:
-        raise ConfigError(f"model.preset: {exc}") from None
-    kwargs.update(cfg.model.kwargs)
-    if cfg.model.upsampler is not None:
-        kwargs["upsampler"] = cfg.model.upsampler
-    kwargs.update(sample_rate=cfg.sample_rate, n_mels=cfg.mel.n_mels)
-    return {"name": name, "kwargs": plain(kwargs)}
-
-
-def build_generator_from(config: Dict[str, Any]) -> nn.Module:
-    from ..models.registry import build_generator
-
-    return build_generator(config["name"], **config["kwargs"])
+        raise ConfigError(f"model: {exc}") from None
 
 
 def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=print) -> Context:
