@@ -26,7 +26,7 @@ COMMANDS = [
     ("mel", "audioup.commands.mel", "write log-mel spectrograms (.npy) of audio files, for vocode"),
     ("vocode", "audioup.inference", "turn WAV files or .npy mels into audio with a trained generator"),
     ("convert", "audioup.commands.convert",
-     "turn a trained transposed vocoder into resize-convolution (least-squares projection)"),
+     "convert a trained transposed vocoder to resize-convolution"),
     ("compare", "audioup.compare.cli", "train one vocoder per upsampler kind and write a comparison report"),
     ("demo", "audioup.demo", "offline demo: every upsampler kind on a tiny vocoder, on CPU"),
 ]
