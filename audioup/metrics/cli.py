@@ -8,17 +8,37 @@ from pathlib import Path
 DESCRIPTION = """\
 Measure tonal (checkerboard) artifacts of vocoder output.
 
-For each file: the tonal score (mean prominence in dB of the stationary spectrum
-at the lines the upsampling schedule predicts: every multiple of sr / hop, each
-attributed to a layer), the strongest predicted lines, and lines found blind
-anywhere in the spectrum. With --reference, also excess tonality over the
-ground truth, MR-STFT, log-mel L1, log-spectral distance, and PESQ-WB, STOI and
-periodicity when pesq / pystoi / torchcrepe are installed.
+For each file: the tonal score (v2): how far the lines the upsampling schedule
+predicts (every multiple of sr / hop) stand out of the stationary spectrum of
+the active frames, in dB, minus what shifted grids read (so audio without lines
+scores 0 +- the null spread shown next to it). Also: the strongest predicted
+line (prominence, level re the signal, layer), the score in pauses, the blind
+hop estimate, per-band figures (JSON) and warnings. With --reference, also
+excess tonality over the ground truth, MR-STFT, log-mel L1, log-spectral
+distance, and PESQ-WB, STOI and periodicity when pesq / pystoi / torchcrepe
+are installed.
+
+Pitched material (music, a held note, hum) can put lines where an upsampler
+would: such files get a pitched_content warning; measure them against a
+reference of the same content (--reference) and read excess dB. Measure at
+least 1 s of signal (too_short below 5 active frames).
 
 Bad files (empty, truncated, not audio, NaN, too short) get an error in their
 record and the run goes on; the exit code is 1 if any file failed. Several
 channels are mixed to mono. Without --factors or --hop the hop is 256.
 """
+
+
+def _hop(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -28,7 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     sched = p.add_mutually_exclusive_group()
     sched.add_argument("--factors", help="per-layer upsampling factors, e.g. 8,8,2,2 (HiFi-GAN V1)")
-    sched.add_argument("--hop", type=int, help="total upsampling factor when the layers are unknown (default 256)")
+    sched.add_argument("--hop", type=_hop, help="total upsampling factor when the layers are unknown "
+                       "(default 256); 'auto': the blind estimate of each file")
     p.add_argument("--reference", metavar="DIR", help="folder of ground-truth files with the same names")
     p.add_argument("--json", metavar="FILE", help="write one record per file (JSON list)")
     p.add_argument("--csv", metavar="FILE", help="write one row per file")
@@ -53,8 +74,10 @@ def run(args) -> int:
         factors = parse_factors(args.factors) if args.factors else None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    if args.hop is not None and args.hop < 1:
-        raise CommandError(f"--hop must be >= 1, got {args.hop}")
+    if args.n_fft is not None and args.n_fft < 16:
+        raise CommandError(f"--n-fft must be >= 16, got {args.n_fft}")
+    if args.n_fft is not None and isinstance(args.hop, int) and args.n_fft % args.hop:
+        raise CommandError(f"--n-fft {args.n_fft} must be a multiple of --hop {args.hop}")
     if args.jobs < 1:
         raise CommandError(f"--jobs must be >= 1, got {args.jobs}")
     if args.reference and not Path(args.reference).is_dir():
@@ -97,7 +120,7 @@ def format_table(records, with_reference: bool = False) -> str:
     def f(v, fmt="{:.2f}"):
         return "-" if v is None else fmt.format(v)
 
-    cols = ["file", "score dB", "max dB", "strongest", "detected"]
+    cols = ["file", "score dB", "+-null", "max dB", "strongest line", "pause dB", "hop~"]
     if with_reference:
         cols += ["excess dB", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
     cols.append("notes")
@@ -109,16 +132,20 @@ def format_table(records, with_reference: bool = False) -> str:
             rows.append([name] + ["-"] * (len(cols) - 2) + ["ERROR: " + msg])
             continue
         top = r["tones"][0] if r["tones"] else None
-        det = ", ".join(f"{d['freq_hz']:.0f}" for d in r["detected"][:3])
-        if len(r["detected"]) > 3:
-            det += f" +{len(r['detected']) - 3}"
-        row = [name, f(r["tonal_score_db"]), f(r["tonal_max_db"]),
-               "-" if top is None else f"{top['freq_hz']:.0f} Hz",
-               (det + " Hz") if det else "none"]
+        line = "-" if top is None else (f"{top['freq_hz']:.0f} Hz L{top['layer']} "
+                                        f"{top['prominence_db']:+.0f} dB ({top['level_db']:.0f} dB re sig)")
+        pause = (r.get("pause") or {}).get("tonal_score_db")
+        row = [name, f(r["tonal_score_db"]), f(r["null_spread_db"]), f(r["tonal_max_db"], "{:.1f}"), line,
+               f(pause, "{:.1f}"), f(r.get("estimated_hop"), "{:d}")]
         if with_reference:
             row += [f(r["excess_tonal_db"]), f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
                     f(r["pesq_wb"]), f(r["stoi"], "{:.3f}"), f(r["periodicity_rmse"], "{:.3f}")]
-        notes = list(r["warnings"]) + [f"{k}: {v}" for k, v in (r.get("unavailable") or {}).items()]
+        notes = [f"{w['code']}: {w['message']}" if w["code"] != "note" else w["message"]
+                 for w in r["warnings"]]
+        notes += [f"{k}: {v}" for k, v in (r.get("unavailable") or {}).items()]
+        if r.get("detected"):
+            notes.append(f"{len(r['detected'])} line(s) found blind, strongest "
+                         f"{r['detected'][0]['freq_hz']:.0f} Hz")
         row.append("; ".join(notes) if notes else "")
         rows.append(row)
     widths = [max(len(c), *(len(x[i]) for x in rows)) if rows else len(c) for i, c in enumerate(cols)]
@@ -127,4 +154,7 @@ def format_table(records, with_reference: bool = False) -> str:
     lines.append("  ".join("-" * w for w in widths))
     for x in rows:
         lines.append("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip())
+    if any(w["code"] == "pitched_content" for r in records for w in r.get("warnings") or []):
+        lines.append("pitched_content: a held note cannot always be told from an artifact without "
+                     "a reference; measure such files with --reference (same content)")
     return "\n".join(lines)
