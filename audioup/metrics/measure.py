@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
-import numpy as np
 
 from ..audio.io import AudioError, audio_info, find_audio_files, load_audio, read_blocks, wav_declared_frames
 from .record import REFERENCE_KEYS, Measurement

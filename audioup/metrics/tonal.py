@@ -345,7 +345,6 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     tones = [{"freq_hz": float(f), "prominence_db": round(float(pp), 3), "level_db": round(float(lv), 2),
               "layer": int(ly) + 1, "in_band": bool(ib)}
              for f, pp, lv, ly, ib in zip(freqs, p, level, layer_of, in_band)]
-    everything = np.ones(len(lines), bool)
     bands = []
     edges = [0.0, *[e for e in BAND_EDGES_HZ if e < sample_rate / 2], sample_rate / 2 + 1]
     for lo, hi in zip(edges[:-1], edges[1:]):

@@ -67,10 +67,10 @@ def test_cli_measures_a_folder_reports_each_bad_file_and_exits_nonzero(folder, t
         assert recs[name]["error"].startswith(str(gen / name)), recs[name]["error"]
         assert name in err
     # measured despite the others
-    assert recs["cut.wav"]["error"] is None and any("truncated" in w for w in recs["cut.wav"]["warnings"])
+    assert recs["cut.wav"]["error"] is None and any("truncated" in w["message"] for w in recs["cut.wav"]["warnings"])
     assert recs["stereo.wav"]["error"] is None and recs["stereo.wav"]["channels"] == 2
-    assert any("mixed 2 channels" in w for w in recs["stereo.wav"]["warnings"])
-    assert any("no reference" in w for w in recs["stereo.wav"]["warnings"])
+    assert any("mixed 2 channels" in w["message"] for w in recs["stereo.wav"]["warnings"])
+    assert any("no reference" in w["message"] for w in recs["stereo.wav"]["warnings"])
     # reference metrics: ideal for the identical file, excess tonality for the one with lines
     same, a = recs["same.wav"], recs["a.wav"]
     assert same["mrstft"] == pytest.approx(0, abs=1e-6) and same["mel_l1"] == pytest.approx(0, abs=1e-6)
