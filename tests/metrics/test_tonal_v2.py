@@ -63,8 +63,8 @@ def test_pauses_do_not_decide_the_score(speech30):
     level = _rms(x)
     cont = tonal_score(x + _comb(len(x), SR, -50, level), SR, factors=FACTORS)
     rng = np.random.default_rng(1)
-    for share in (0.7, 0.45, 0.35):  # speech in 0.5 s pieces, faint noise between them
-        parts, L = [], SR // 2
+    for share in (0.7, 0.45, 0.35):  # speech in 1 s pieces (phrases), faint noise between them
+        parts, L = [], SR
         for i in range(0, len(x), L):
             parts += [x[i:i + L], 1e-4 * rng.standard_normal(int(L * (1 - share) / share))]
         y = np.concatenate(parts)
