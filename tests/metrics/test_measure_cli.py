@@ -181,3 +181,27 @@ def test_identical_reference_has_no_excess_at_any_n_fft(tmp_path):
                        optional=(), detect=False)
     assert rec["error"] is None and rec["n_fft"] == 8192
     assert rec["excess_tonal_db"] == pytest.approx(0, abs=1e-6)
+
+
+def test_hop_auto_and_the_json_contract(tmp_path, arctic_files, capsys):
+    from audioup.audio import load_audio
+
+    sr = 22050
+    x = load_audio(arctic_files[0], sample_rate=sr).samples
+    t = np.arange(len(x)) / sr
+    comb = sum(np.cos(2 * np.pi * k * sr / 300 * t) for k in range(1, 150)) * 0.01 * np.sqrt(np.mean(x ** 2))
+    sf.write(tmp_path / "h300.wav", (x + comb).astype(np.float32), sr)
+    default = measure_file(tmp_path / "h300.wav")
+    assert default["hop"] == 256 and default["estimated_hop"] == 300
+    assert "hop_mismatch" in {w["code"] for w in default["warnings"]}
+    auto = measure_file(tmp_path / "h300.wav", hop="auto")
+    assert auto["hop"] == 300 and auto["tonal_score_db"] > default["tonal_score_db"] + 10
+    for key in ("tonal_score_db", "tonal_max_db", "null_spread_db", "bands", "tones", "pause",
+                "active_fraction", "estimated_hop", "warnings", "excess_tonal_db", "path", "error"):
+        assert key in auto, key
+    assert {"lo_hz", "hi_hz", "score_db"} <= set(auto["bands"][0])
+    assert {"freq_hz", "prominence_db", "level_db", "layer"} <= set(auto["tones"][0])
+    js = tmp_path / "out.json"
+    assert main(["measure", str(tmp_path / "h300.wav"), "--hop", "auto", "--json", str(js), "--quiet",
+                 "--no-optional"]) == 0
+    assert json.loads(js.read_text())[0]["hop"] == 300

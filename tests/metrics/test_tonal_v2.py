@@ -147,13 +147,19 @@ def test_exclusive_lines_attribute_a_layer3_line_to_layer3_only(speech30):
     assert abs(layers["layer1"]["mean_db"]) < 1 and abs(layers["layer2"]["mean_db"]) < 2
 
 
-@pytest.mark.parametrize("seconds", [1, 3, 30])
-def test_excerpt_of_the_reference_has_no_excess(speech30, seconds):
+@pytest.mark.parametrize("seconds", [1, 3])
+def test_excerpts_of_the_reference_show_no_excess_on_average(speech30, seconds):
+    """v1 read +0.4..0.6 dB for an excerpt against its whole; v2 has no length bias."""
     from audioup.metrics import excess_tonal_db
 
     ref = tonal_score(speech30, SR, factors=FACTORS)
-    part = tonal_score(speech30[5 * SR:5 * SR + seconds * SR] if seconds < 30 else speech30, SR, factors=FACTORS)
-    assert abs(excess_tonal_db(part, ref)) < 0.2 + 2 * part.null_spread_db * (seconds < 3)
+    assert excess_tonal_db(ref, tonal_score(speech30, SR, factors=FACTORS)) == 0
+    step = 3 * seconds  # excerpts spread over the 30 s
+    parts = [tonal_score(speech30[i * SR:(i + seconds) * SR], SR, factors=FACTORS)
+             for i in range(0, 30 - seconds + 1, step)]
+    excess = np.array([excess_tonal_db(p, ref) for p in parts])
+    assert abs(excess.mean()) < 0.2, excess
+    assert all(abs(e) < 4 * p.null_spread_db for e, p in zip(excess, parts)), excess
 
 
 def test_too_short_and_silence_are_reported():
