@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -66,42 +68,43 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..cli import CommandError
-    from ..audio.io import find_audio_files
-    from .measure import RecordWriter, measure_files, plot_name
+    from .measure import RecordWriter, measure_files, plot_names
     from .tones import parse_factors
 
     try:
-        factors = parse_factors(args.factors) if args.factors else None
+        factors = parse_factors(args.factors) if args.factors is not None else None
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(f"--factors: {exc}") from None
+    hop = math.prod(factors) if factors else (args.hop if isinstance(args.hop, int) else None)
+    if hop is not None and hop < 2:
+        raise CommandError(f"a hop of {hop} predicts no line below Nyquist; the hop must be >= 2")
     if args.n_fft is not None and args.n_fft < 16:
         raise CommandError(f"--n-fft must be >= 16, got {args.n_fft}")
-    if args.n_fft is not None and isinstance(args.hop, int) and args.n_fft % args.hop:
-        raise CommandError(f"--n-fft {args.n_fft} must be a multiple of --hop {args.hop}")
+    if args.n_fft is not None and args.n_fft % (hop or 256):
+        raise CommandError(f"--n-fft {args.n_fft} must be a multiple of the hop ({hop or 256}) "
+                           "so that predicted lines fall on bins")
     if args.jobs < 1:
         raise CommandError(f"--jobs must be >= 1, got {args.jobs}")
+    args.jobs = min(args.jobs, os.cpu_count() or 1)
     if args.reference and not Path(args.reference).is_dir():
         raise CommandError(f"--reference {args.reference}: not a folder")
-    for out in (args.json, args.csv):
-        if out and Path(out).exists() and not args.force:
-            raise CommandError(f"{out} exists; use --force to overwrite")
+    _check_outputs(args, CommandError)
     if args.plot and not args.force:
-        targets = []
-        for p in map(Path, args.paths):
-            if p.is_dir():
-                targets += [Path(args.plot) / plot_name(f, p) for f in find_audio_files([p])]
-            elif p.is_file():
-                targets.append(Path(args.plot) / plot_name(p))
+        targets = [Path(args.plot) / name for name in plot_names(_inputs(args.paths))]
         clash = [t for t in targets if t.exists()]
         if clash:
             raise CommandError(f"{clash[0]} exists; use --force to overwrite")
     kwargs = dict(n_fft=args.n_fft, crepe_model=args.crepe_model)
     if args.no_optional:
         kwargs["optional"] = ()
-    with RecordWriter(args.json, args.csv) as writer:
-        records = measure_files(args.paths, factors=factors, hop=args.hop,
-                                reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
-                                progress=not args.quiet, on_record=writer.add, **kwargs)
+    try:
+        with RecordWriter(args.json, args.csv) as writer:
+            records = measure_files(args.paths, factors=factors, hop=args.hop,
+                                    reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
+                                    progress=not args.quiet, on_record=writer.add, **kwargs)
+            writer.records = list(records)  # close() writes both files in input order
+    except OSError as exc:
+        raise CommandError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     if not records:
         print(f"audioup measure: no audio files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
@@ -113,6 +116,38 @@ def run(args) -> int:
     print(f"{len(records)} file(s): {len(records) - len(failed)} measured, {len(failed)} failed"
           + (f", {warned} with warnings" if warned else ""))
     return 1 if failed or not records else 0
+
+
+def _inputs(paths) -> list:
+    """``[(file, root folder or None)]`` of the inputs that exist (missing ones become error records)."""
+    from ..audio.io import find_audio_files
+
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += [(f, p) for f in find_audio_files([p])]
+        elif p.is_file():
+            out.append((p, None))
+    return out
+
+
+def _check_outputs(args, CommandError) -> None:
+    """Refuse --json/--csv that are folders, inputs, each other, or in a missing folder; no overwrite without --force."""
+    outs = [(flag, Path(v)) for flag, v in (("--json", args.json), ("--csv", args.csv)) if v]
+    if len(outs) == 2 and outs[0][1].resolve() == outs[1][1].resolve():
+        raise CommandError(f"--json and --csv name the same file {outs[0][1]}")
+    inputs = [f for f, _ in _inputs(args.paths)]
+    for flag, out in outs:
+        if out.is_dir():
+            raise CommandError(f"{flag} {out}: is a folder, expected a file name")
+        if out.parent != Path("") and not out.parent.is_dir():
+            if out.parent.exists():
+                raise CommandError(f"{flag} {out}: {out.parent} is not a folder")
+        if out.exists():
+            if any(os.path.samefile(out, f) for f in inputs if f.exists()):
+                raise CommandError(f"{flag} {out} is one of the inputs; refusing to overwrite it")
+            if not args.force:
+                raise CommandError(f"{out} exists; use --force to overwrite")
 
 
 def format_table(records, with_reference: bool = False) -> str:

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 
-from ..audio.io import AudioError, audio_info, find_audio_files, load_audio, read_blocks, wav_declared_frames
+from ..audio.io import (
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    AudioError,
+    audio_info,
+    find_audio_files,
+    load_audio,
+    read_blocks,
+    wav_declared_frames,
+)
 from .record import REFERENCE_KEYS, Measurement
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
@@ -129,7 +138,14 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop=None,
         factors, hop = resolve_schedule(factors, hop if (hop or factors) else DEFAULT_HOP)
         info = audio_info(path)
         sr = int(info.samplerate)
+        if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+            raise AudioError(path, f"unsupported sample rate {sr} Hz (expected {MIN_SAMPLE_RATE}.."
+                                   f"{MAX_SAMPLE_RATE} Hz)")
         n_fft = n_fft or default_n_fft(sr, hop)
+        if n_fft > info.frames:  # checked before anything the size of n_fft is allocated
+            raise AudioError(path, f"too short: {info.frames} samples ({info.frames / sr:.3f} s) at "
+                                   f"{sr} Hz, shorter than one analysis window of {n_fft} samples "
+                                   f"(hop {hop})")
         rec.sample_rate, rec.channels, rec.factors, rec.hop, rec.n_fft = sr, int(info.channels), list(factors), hop, n_fft
         rec.duration_s = round(info.frames / sr, 4)
         if info.frames == 0:
@@ -234,12 +250,12 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
         else:
             items.append((p, None))
     jobs_list = []
-    for f, root in items:
+    for (f, root), png in zip(items, plot_names(items)):
         kw = dict(kwargs, factors=factors, hop=hop)
         if reference_dir is not None:
             kw["reference"] = find_reference(f, Path(reference_dir), root)
         if plot_dir is not None:
-            kw["plot_path"] = Path(plot_dir) / plot_name(f, root)
+            kw["plot_path"] = Path(plot_dir) / png
         jobs_list.append((str(f), kw))
     records: List[Optional[dict]] = [None] * len(jobs_list)
     bar = _progress(len(jobs_list), progress)
@@ -270,15 +286,28 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
 
 
 def plot_name(path, root=None) -> str:
-    """PNG name for a measured file: its path under ``root`` with ``/`` -> ``__``."""
+    """PNG name for a measured file: its path under ``root`` (or the working folder) with ``/`` -> ``__``.
+
+    A file outside both is named by its name alone (:func:`plot_names` makes names unique).
+    """
     path = Path(path)
-    rel = path.name
-    if root is not None:
+    for base in ([root] if root is not None else []) + [Path.cwd()]:
         try:
-            rel = str(path.resolve().relative_to(Path(root).resolve()))
+            return "__".join(path.resolve().relative_to(Path(base).resolve()).parts) + ".png"
         except ValueError:
-            pass
-    return rel.replace(os.sep, "__") + ".png"
+            continue
+    return path.name + ".png"
+
+
+def plot_names(items) -> List[str]:
+    """:func:`plot_name` of ``[(file, root)]``, made unique (``name~2.png``, ...) in order."""
+    seen, out = {}, []
+    for f, root in items:
+        name = plot_name(f, root)
+        n = seen.get(name, 0) + 1
+        seen[name] = n
+        out.append(name if n == 1 else f"{name[:-4]}~{n}.png")
+    return out
 
 
 def _progress(total, enabled):
@@ -320,7 +349,7 @@ class RecordWriter:
         self._csv = None
         if self.csv_path is not None:
             self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv = open(self.csv_path, "w", newline="")
+            self._csv = open(self.csv_path, "w", newline="", errors="surrogateescape")
             self._writer = csv.DictWriter(self._csv, fieldnames=self.CSV_COLUMNS)
             self._writer.writeheader()
             self._csv.flush()
@@ -347,11 +376,23 @@ class RecordWriter:
         self._last_json = time.monotonic()
 
     def close(self) -> None:
+        """Write the JSON, and rewrite the CSV atomically in the order of ``records``."""
         if self.json_path is not None:
             self._write_json()
         if self._csv is not None:
             self._csv.close()
             self._csv = None
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.csv_path.name}.", dir=self.csv_path.parent)
+            try:
+                with os.fdopen(fd, "w", newline="", errors="surrogateescape") as f:
+                    w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
+                    w.writeheader()
+                    w.writerows(csv_row(r) for r in self.records)
+                os.replace(tmp, self.csv_path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
 
     def __enter__(self):
         return self

@@ -321,6 +321,8 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
         ValueError: ``n_fft`` is not a multiple of the hop, or fewer than 16 bins between lines.
     """
     factors, hop = resolve_schedule(factors, hop)
+    if hop < 2:
+        raise ValueError(f"a hop of {hop} predicts no line below Nyquist; the hop must be >= 2")
     res = spectra.active
     n_fft = 2 * (len(res.power) - 1)
     if n_fft % hop:

@@ -205,3 +205,40 @@ def test_hop_auto_and_the_json_contract(tmp_path, arctic_files, capsys):
     assert main(["measure", str(tmp_path / "h300.wav"), "--hop", "auto", "--json", str(js), "--quiet",
                  "--no-optional"]) == 0
     assert json.loads(js.read_text())[0]["hop"] == 300
+
+
+def test_outputs_that_are_inputs_or_clash_are_refused(folder, tmp_path, capsys):
+    gen, _ = folder
+    a = gen / "a.wav"
+    before = a.read_bytes()
+    assert main(["measure", str(a), "--csv", str(a), "--force", "--quiet"]) == 1
+    assert a.read_bytes() == before and "one of the inputs" in capsys.readouterr().err
+    out = tmp_path / "o.json"
+    assert main(["measure", str(a), "--json", str(out), "--csv", str(out), "--quiet"]) == 1
+    assert "same file" in capsys.readouterr().err
+    assert main(["measure", str(a), "--json", str(tmp_path), "--force", "--quiet"]) == 1
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_silly_schedules_are_clean_errors(folder, capsys):
+    a = str(folder[0] / "a.wav")
+    assert main(["measure", a, "--factors=", "--quiet"]) == 1
+    assert main(["measure", a, "--factors", "1", "--quiet"]) == 1
+    assert main(["measure", a, "--n-fft", "0", "--quiet"]) == 1
+    assert main(["measure", a, "--n-fft", "4097", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "--factors" in err and ">= 2" in err and ">= 16" in err and "multiple of the hop" in err
+    with pytest.raises(SystemExit):
+        main(["measure", a, "--hop", "1"])
+    rec = measure_file(a, hop=100_000_000)  # refused from the header, before allocating a window
+    assert "too short" in rec["error"]
+
+
+def test_same_names_in_two_folders_get_two_plots_and_csv_keeps_input_order(folder, tmp_path):
+    gen, ref = folder
+    plots, cs = tmp_path / "plots", tmp_path / "o.csv"
+    assert main(["measure", str(gen / "a.wav"), str(ref / "a.wav"), "--plot", str(plots), "--csv", str(cs),
+                 "--quiet", "--jobs", "2"]) == 0
+    assert len(list(plots.glob("*.png"))) == 2
+    rows = list(csv.DictReader(cs.open()))
+    assert [r["path"] for r in rows] == [str(gen / "a.wav"), str(ref / "a.wav")]
