@@ -162,6 +162,8 @@ class StationarySpectrum:
                 rows = np.concatenate(self._block) if len(self._block) > 1 else self._block[0]
                 self._push(0, _lower_median(rows))
                 self._block = []
+        if self._block and self._block[-1].base is not None:
+            self._block[-1] = self._block[-1].copy()  # do not keep the caller's whole batch alive
 
     def _push(self, level: int, row: np.ndarray) -> None:
         if level == len(self._levels):
@@ -198,13 +200,21 @@ class StationarySpectrum:
             power[self.bins] = kept
         return self._result(power)
 
-    def state(self) -> Tuple[np.ndarray, np.ndarray]:
-        """``(rows, weights)`` the median is taken over (to merge several accumulators)."""
+    def state(self, collapse_open: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """``(rows, weights)`` the median is taken over (to merge several accumulators).
+
+        ``collapse_open``: the open block enters as its own median (weight: its
+        frame count), as a full block would; merging many accumulators stays cheap.
+        """
         rows, weights = [], []
         if self._block:
             open_rows = np.concatenate(self._block)
-            rows.append(open_rows)
-            weights.append(np.ones(len(open_rows)))
+            if collapse_open and len(open_rows) > 1:
+                rows.append(_lower_median(open_rows)[None])
+                weights.append(np.array([float(len(open_rows))]))
+            else:
+                rows.append(open_rows)
+                weights.append(np.ones(len(open_rows)))
         for level, buf in enumerate(self._levels):
             if buf:
                 rows.append(np.stack(buf))
@@ -250,7 +260,9 @@ def merged_result(accs: Sequence["StationarySpectrum"]) -> StationaryResult:
     accs = [a for a in accs if a.n_frames]
     if not accs:
         raise ValueError("no frames")
-    rows, weights = zip(*(a.state() for a in accs))
+    if len(accs) == 1:
+        return accs[0].result()
+    rows, weights = zip(*(a.state(collapse_open=True) for a in accs))
     power = _weighted_median(np.concatenate(rows), np.concatenate(weights))
     res = accs[0]._result(power)
     res.n_frames = sum(a.n_frames for a in accs)

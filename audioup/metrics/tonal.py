@@ -162,7 +162,7 @@ class TonalScore:
 # ---------------------------------------------------------------------------------------------
 # Streaming analysis: one pass, frames sorted by level into buckets of remedians
 
-BUCKET_DB = 2.0  #: width of the frame-level buckets the active / pause split is made from
+BUCKET_DB = 3.0  #: width of the frame-level buckets the active / pause split is made from
 
 
 @dataclass
@@ -211,7 +211,7 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
     """
     n = int(n_fft)
     window = hann(n)
-    keep = _line_mask(n, hop)
+    lines = np.flatnonzero(~_line_mask(n, hop))
     win_ms = float(np.sum(window.astype(np.float64) ** 2))
     levels, powers, accs = [], [], {}
     pending, total = np.zeros(0, np.float32), 0
@@ -222,7 +222,7 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
         for s in range(0, len(fr), batch):
             power = stft_power(fr[s:s + batch], window)
             full = power.sum(axis=1, dtype=np.float64)
-            level = power[:, keep].sum(axis=1, dtype=np.float64)
+            level = full - power[:, lines].sum(axis=1, dtype=np.float64)
             powers.append(full)
             levels.append(level)
             with np.errstate(divide="ignore"):
@@ -415,6 +415,9 @@ def estimate_hop(db: np.ndarray, sample_rate: float, n_fft: int, min_hop: int = 
     lo_bin = int(np.ceil(50.0 * n_fft / sample_rate))
     pc[:lo_bin] = 0.0
     sd = float(pc[lo_bin:].std()) or 1.0
+    # a line between bins b and b + 1 reads the larger of the two; mirrored past Nyquist
+    ext = np.concatenate([pc, pc[-2:0:-1], pc[:2]])
+    pair = np.maximum(ext[:-1], ext[1:])
     best = None
     for h in range(min_hop, min(max_hop, n_fft // 8) + 1):
         s = n_fft / h
@@ -422,14 +425,9 @@ def estimate_hop(db: np.ndarray, sample_rate: float, n_fft: int, min_hop: int = 
         x = x[x <= nb - 1]
         if x.size < 2:
             continue
-
-        def at(pos):
-            pos = _mirror(pos, nb)
-            return np.maximum(pc[np.floor(pos).astype(int)], pc[_mirror(np.ceil(pos).astype(int), nb)]).mean()
-
-        on = at(x)
-        null = np.mean([at(x + f * s) for f in (0.25, 0.5, 0.75)])
-        z = (on - null) / (sd / np.sqrt(x.size))
+        grids = x[None, :] + np.array([0.0, 0.25, 0.5, 0.75])[:, None] * s
+        v = pair[np.floor(grids).astype(np.int64)].mean(axis=1)
+        z = (v[0] - v[1:].mean()) / (sd / np.sqrt(x.size))
         if best is None or z > best[1]:
             best = (h, float(z))
     if best is None or best[1] < HOP_MIN_Z:
