@@ -152,7 +152,7 @@ def read_blocks(path, block: int, info=None) -> Iterator[np.ndarray]:
     try:
         with sf.SoundFile(str(path)) as f:
             while True:
-                data = f.read(int(block), dtype="float32", always_2d=True)
+                data = f.read(int(block), dtype="float32", always_2d=f.channels > 1)
                 if data.shape[0] == 0:
                     return
                 if not np.isfinite(data).all():
@@ -160,7 +160,7 @@ def read_blocks(path, block: int, info=None) -> Iterator[np.ndarray]:
                     raise AudioError(path, f"contains NaN or Inf samples ({bad} in the block "
                                            f"starting at {read / info.samplerate:.2f} s)")
                 read += data.shape[0]
-                yield data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+                yield data.mean(axis=1) if data.ndim > 1 else data
     except AudioError:
         raise
     except Exception as exc:

@@ -51,7 +51,8 @@ def _analyse_file(path: Path, info, n_fft: int, hop: int, factors, extra: Option
 
     def blocks():
         nonlocal read
-        for block in read_blocks(path, max(n_fft, int(block_seconds * sr)), info):
+        # whole frames per block, so that no block is copied to join a frame across blocks
+        for block in read_blocks(path, n_fft * max(1, round(block_seconds * sr / n_fft)), info):
             read += block.size
             if extra is not None:
                 extra.update(block)

@@ -255,14 +255,21 @@ def _lower_median(rows: np.ndarray) -> np.ndarray:
     return np.partition(rows, k, axis=0)[k].copy()
 
 
-def merged_result(accs: Sequence["StationarySpectrum"]) -> StationaryResult:
-    """The median over the frames of several accumulators of the same shape (all bins)."""
+def merged_result(accs: Sequence["StationarySpectrum"], max_rows: int = 512) -> StationaryResult:
+    """The median over the frames of several accumulators of the same shape (all bins).
+
+    Exact over every row held while they are at most ``max_rows``; beyond, each
+    open block enters as its own median (weight: its frames), which bounds the
+    cost of the merge.
+    """
     accs = [a for a in accs if a.n_frames]
     if not accs:
         raise ValueError("no frames")
     if len(accs) == 1:
         return accs[0].result()
-    rows, weights = zip(*(a.state(collapse_open=True) for a in accs))
+    rows, weights = zip(*(a.state() for a in accs))
+    if sum(len(r) for r in rows) > max_rows:  # long signals: open blocks enter as their medians
+        rows, weights = zip(*(a.state(collapse_open=True) for a in accs))
     power = _weighted_median(np.concatenate(rows), np.concatenate(weights))
     res = accs[0]._result(power)
     res.n_frames = sum(a.n_frames for a in accs)
