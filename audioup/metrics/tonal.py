@@ -512,7 +512,9 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         elif not on_integer_hop:
             pitched = (f"stationary lines at harmonics of {f0:.2f} Hz, which no integer hop produces: "
                        "a held note or other pitched content")
-        elif hop % h == 0 and not is_layer_rate:
+        elif hop % h == 0 and not is_layer_rate and not (
+                est is not None and any(abs(sr / est[0] - r) < 0.5 * df for r in rates)):
+            # (a full comb at a layer rate, found blind, explains lines at its multiples)
             pitched = (f"lines only at multiples of {f0:.2f} Hz, which is on the predicted grid but "
                        f"not a layer's input rate ({rate_list} Hz): probably a held note")
     if est is not None and _is_hum(sr / est[0]):
