@@ -22,17 +22,16 @@ Modules:
 """
 __version__ = "0.1.0"
 
-from .layers import (  # noqa: E402
-    UPSAMPLER_KINDS,
-    ResizeConv1d,
-    SincConv1d,
-    SubpixelConv1d,
-    TransposedConv1d,
-    build_upsampler,
-    replace_upsamplers,
-)
+_LAZY = ("UPSAMPLER_KINDS", "ResizeConv1d", "SincConv1d", "SubpixelConv1d", "TransposedConv1d",
+         "build_upsampler", "replace_upsamplers")
 
-__all__ = [
-    "__version__", "UPSAMPLER_KINDS", "build_upsampler", "replace_upsamplers",
-    "TransposedConv1d", "ResizeConv1d", "SubpixelConv1d", "SincConv1d",
-]
+
+def __getattr__(name):  # PEP 562: the layers import torch, which `audioup measure` must not load
+    if name in _LAZY:
+        from . import layers
+
+        return getattr(layers, name)
+    raise AttributeError(f"module 'audioup' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_LAZY]

@@ -1,17 +1,23 @@
 """Speed and memory of the reference-free tonal score on a 1-hour 22.05 kHz file, against Welch.
 
+``--table`` instead prints the tonal score of the issue-9 signals (pitched notes,
+pauses, rates, lengths, a wrong hop, ...) as JSON; run it once with this tree and
+once with a checkout of the v1 metric on PYTHONPATH to compare the two definitions
+(``tonal_score(x, sr, factors=...).tonal_score_db`` exists in both).
+
 Builds a 1-hour 16-bit WAV (the bundled speech, tiled with varying gain, plus
 faint lines at the hop-256 frequencies) in a temporary folder, then on one
 thread:
 
-1. in memory: ``tonal_score`` (median over frames at the predicted bins and
-   their floors), the full stationary spectrum with persistence (what
-   ``audioup measure`` computes for detection as well), and
+1. in memory: ``tonal_score`` (v2: one pass of non-overlapping frames into
+   level-bucketed medians, scoring, null grids, hop search), the full
+   stationary spectrum with persistence (what ``audioup measure`` adds for
+   blind detection), and
    ``scipy.signal.welch`` (nperseg 4096, 50 % overlap, Hann, the same frames)
    over the same samples in 60 s pieces. Rounds are interleaved and the
    medians compared, so machine noise hits all alike.
-2. streamed from the file in a fresh process each: the score alone and a full
-   ``measure_file`` record; peak resident memory above the process's baseline
+2. streamed from the file in a fresh process each: ``measure_file`` without
+   detection (the score) and a full ``measure_file`` record; peak resident memory above the process's baseline
    after imports (VmHWM), and the peak of all allocations in a second pass
    under tracemalloc (numpy reports its buffers to it).
 
@@ -87,7 +93,7 @@ def in_memory(path: Path, rounds: int) -> dict:
             scipy.signal.welch(x[i:i + piece], SR, window="hann", nperseg=4096, noverlap=2048)
 
     runs = {
-        "tonal_score (predicted bins)": lambda: tonal_score(x, SR, hop=HOP),
+        "tonal_score (v2)": lambda: tonal_score(x, SR, hop=HOP),
         "full stationary spectrum + persistence": lambda: StationarySpectrum(SR, 4096, persistence=True).update(x).result(),
         "scipy.signal.welch (same frames)": welch,
     }
@@ -117,17 +123,14 @@ def peak_rss_kib() -> float:
 def child(mode: str, path: str) -> None:
     """Runs in a fresh process: stream the file, print JSON with times and memory."""
     from audioup.metrics import measure_file
-    from audioup.metrics.measure import _stream
-    from audioup.metrics.tonal import score_bins, score_spectrum
     import scipy.fft  # noqa: F401  (imported by the first FFT; count it in the baseline)
 
     import tracemalloc
 
     def run():
-        if mode == "score":
-            return score_spectrum(_stream(Path(path), SR, 4096, False, False, 60.0, [],
-                                          bins=score_bins(4096, HOP))[0], SR, hop=HOP).tonal_score_db
-        return measure_file(path, hop=HOP)["tonal_score_db"]
+        rec = measure_file(path, hop=HOP, detect=mode != "score")
+        assert rec["error"] is None, rec["error"]
+        return rec["tonal_score_db"]
 
     base = peak_rss_kib()
     c, w, score = timed(run)
@@ -136,7 +139,69 @@ def child(mode: str, path: str) -> None:
     run()
     traced = tracemalloc.get_traced_memory()[1]
     print(json.dumps({"cpu": c, "wall": w, "extra_mb": (peak - base) / 1024, "base_mb": base / 1024,
-                      "traced_mb": traced / 2**20, "score": score}))
+                      "peak_mb": peak / 1024, "traced_mb": traced / 2**20, "score": score,
+                      "torch": "torch" in sys.modules}))
+
+
+def signal_table() -> dict:
+    """Tonal score (hop 256 / 8,8,2,2 unless named) of the signals issue 9 lists, by name."""
+    from audioup.audio import load_audio
+    from audioup.metrics import tonal_score
+
+    files = sorted((REPO / "data" / "cmu_arctic").glob("*.wav"))
+    rng = np.random.default_rng(0)
+
+    def speech(sr):
+        return np.concatenate([load_audio(p, sample_rate=sr).samples for p in files])
+
+    def rms(x):
+        return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+    def comb(n, sr, level, ref, hop=256):
+        t = np.arange(n) / sr
+        amp = ref * 10 ** (level / 20) * np.sqrt(2)
+        return sum(amp * np.cos(2 * np.pi * f * t + rng.uniform(0, 6.3)) for f in np.arange(1, hop // 2 + 1) * sr / hop)
+
+    def saw(f0, n, sr, top=None):
+        t = np.arange(n) / sr
+        return 0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, int((top or sr / 2) // f0) + 1))
+
+    def score(x, sr=SR, **kw):
+        kw = kw or {"factors": (8, 8, 2, 2)}
+        return round(float(tonal_score(np.asarray(x, np.float32), sr, **kw).tonal_score_db), 2)
+
+    x = speech(SR)
+    long = np.concatenate([x * g for g in rng.uniform(0.4, 1.0, 6)])[:30 * SR]
+    n3 = 3 * SR
+    quiet = 1e-4 * rng.standard_normal(n3)
+    out = {}
+    out["sawtooth 172.27 Hz (on grid)"] = score(saw(SR / 128, n3, SR) + quiet)
+    out["sawtooth A440 band-limited 5 kHz"] = score(saw(440, n3, SR, 5000) + quiet)
+    out["C major chord (C4 E4 G4)"] = score(sum(saw(f, n3, SR, 6000) for f in (261.63, 329.63, 392.0)) + quiet)
+    out["speech + 50 Hz hum sawtooth"] = score(x[:n3] + 0.03 * saw(50, n3, SR))
+    notes = [score(saw(110 * 2 ** (i / 12), n3, SR, 8000) + quiet) for i in range(25)]
+    out["25 notes A2-A4: median"] = float(np.median(notes))
+    out["25 notes A2-A4: max"] = float(np.max(notes))
+    for L in (1, 3, 30):
+        out[f"clean speech {L} s"] = score(long[:L * SR])
+    level = rms(long[:20 * SR])
+    out["speech + comb -50 dB/line, continuous"] = score(long[:20 * SR] + comb(20 * SR, SR, -50, level))
+    for share in (0.7, 0.45, 0.35):
+        parts = []
+        for i in range(0, 20 * SR, SR):
+            parts += [long[i:i + SR], 1e-4 * rng.standard_normal(int(SR * (1 - share) / share))]
+        y = np.concatenate(parts)
+        out[f"speech + comb -50 dB/line, {share:.0%} active"] = score(y + comb(len(y), SR, -50, level))
+    for sr in (22050, 44100, 48000):
+        y = speech(sr)
+        out[f"speech + comb -50 dB/line at {sr} Hz (hop 256)"] = score(y + comb(len(y), sr, -50, rms(y)), sr, hop=256)
+    t = np.arange(len(x)) / SR
+    out["speech + 5512.5 + 11025 Hz at -30 dB"] = score(
+        x + rms(x) * np.sqrt(2) * 10 ** (-1.5) * (np.cos(2 * np.pi * 5512.5 * t) + np.cos(2 * np.pi * 11025 * t)))
+    y = x[:n3] + comb(n3, SR, -40, rms(x), hop=300)
+    out["hop-300 comb -40 dB measured with hop 256"] = score(y, hop=256)
+    out["hop-300 comb -40 dB measured with hop 300"] = score(y, hop=300)
+    return out
 
 
 def main() -> None:
@@ -144,9 +209,12 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
+    ap.add_argument("--table", action="store_true", help="print the issue-9 signal table (JSON) and exit")
     args = ap.parse_args()
     if args.child:
         return child(*args.child)
+    if args.table:
+        return print(json.dumps(signal_table(), indent=1))
     import scipy
     import torch
 
@@ -172,9 +240,9 @@ def main() -> None:
             r = json.loads(out.stdout.strip().splitlines()[-1])
             label = "tonal score from file" if mode == "score" else "measure_file (score + detection)"
             print(f"  {label:40s} cpu {r['cpu']:6.2f} s ({sec / r['cpu']:5.0f}x RT), wall {r['wall']:6.2f} s "
-                  f"({sec / r['wall']:5.0f}x RT), peak RSS +{r['extra_mb']:.0f} MB over {r['base_mb']:.0f} MB, "
-                  f"traced peak {r['traced_mb']:.0f} MB, "
-                  f"score {r['score']:.2f} dB")
+                  f"({sec / r['wall']:5.0f}x RT), peak RSS {r['peak_mb']:.0f} MB (+{r['extra_mb']:.0f} MB "
+                  f"over {r['base_mb']:.0f} MB after imports), traced peak {r['traced_mb']:.0f} MB, "
+                  f"score {r['score']:.2f} dB, torch imported: {r['torch']}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,15 @@
   inference and metrics (HiFi-GAN's convention by default).
 """
 from .io import AudioError, AudioFile, load_audio, save_audio, audio_info, find_audio_files
-from .mel import MelSpectrogram, mel_spectrogram
+
+
+def __getattr__(name):  # PEP 562: mel imports torch; reading files (audioup measure) must not
+    if name in ("MelSpectrogram", "mel_spectrogram"):
+        from . import mel
+
+        return getattr(mel, name)
+    raise AttributeError(f"module 'audioup.audio' has no attribute {name!r}")
+
 
 __all__ = [
     "AudioError", "AudioFile", "load_audio", "save_audio", "audio_info", "find_audio_files",

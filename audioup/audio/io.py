@@ -12,7 +12,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -142,6 +142,66 @@ def load_audio(
     samples = data[0] if data.shape[0] == 1 else data
     return AudioFile(np.ascontiguousarray(samples, dtype=np.float32), int(sr), str(path),
                      channels, int(info.samplerate), notes)
+
+
+def read_blocks(path, block: int, info=None) -> Iterator[np.ndarray]:
+    """Stream a file as mono float32 blocks of ``block`` samples (the last one shorter).
+
+    Channels are mixed down with the mean. Memory is one block, whatever the
+    file's length.
+
+    Raises:
+        AudioError: NaN or Inf samples (with where), or samples that cannot be
+            decoded (the file may be truncated).
+    """
+    import soundfile as sf
+
+    info = info or audio_info(path)
+    read = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            while True:
+                data = f.read(int(block), dtype="float32", always_2d=f.channels > 1)
+                if data.shape[0] == 0:
+                    return
+                if not np.isfinite(data).all():
+                    bad = int((~np.isfinite(data)).sum())
+                    raise AudioError(path, f"contains NaN or Inf samples ({bad} in the block "
+                                           f"starting at {read / info.samplerate:.2f} s)")
+                read += data.shape[0]
+                yield data.mean(axis=1) if data.ndim > 1 else data
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise AudioError(path, f"could not decode samples after {read / info.samplerate:.2f} s "
+                               f"({type(exc).__name__}: {exc}); the file may be truncated") from None
+
+
+_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def wav_declared_frames(path, info) -> Optional[int]:
+    """Frames a RIFF/WAVE header's ``data`` chunk declares (``None`` if not a plain WAV).
+
+    libsndfile quietly reads a truncated WAV as a shorter one; comparing the
+    declared size with what was read tells the user their file was cut.
+    """
+    width = _SAMPLE_BYTES.get(getattr(info, "subtype", ""))
+    if width is None or getattr(info, "format", "WAV") not in ("WAV", "WAVEX"):
+        return None
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"data":
+            if size in (0, 0xFFFFFFFF):  # streamed or RF64 placeholder
+                return None
+            return size // (width * max(1, info.channels))
+        pos += 8 + size + (size & 1)
+    return None
 
 
 def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:

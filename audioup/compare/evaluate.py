@@ -72,41 +72,29 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         pesq: compute wide-band PESQ (skipped with a note when the package is missing).
 
     Returns:
-        ``{"tonal_score_db", "max_db", "per_layer", "level_db", "mrstft", "mel_l1", "pesq_wb",
-        "notes", "files", "spectrum", "seconds"}`` (``level_db``: RMS level re the reference); a metric that could not be computed is ``None``
-        and ``notes`` says why.
+        ``{"tonal_score_db", "tonal_max_db", "null_spread_db", "per_layer", "level_db", "mrstft",
+        "mel_l1", "pesq_wb", "notes", "files", "spectrum", "seconds"}`` (``level_db``: RMS level
+        re the reference; ``files``: one :class:`audioup.metrics.Measurement` dict per clip, its
+        name in ``path``); a metric that could not be computed is ``None`` and ``notes`` says why.
     """
-    from ..metrics import (MetricUnavailable, default_n_fft, mel_l1_distance, mrstft_distance,
-                           pesq_wb, stationary_spectrum, tonal_score)
+    from ..metrics import default_n_fft, measure_signal, stationary_spectrum
 
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
     notes, files, layers = [], [], {}
     for i, out in enumerate(outputs):
-        rec = {"name": names[i], "tonal_score_db": None, "max_db": None}
-        try:
-            score = tonal_score(out, sample_rate, factors=factors)
-            rec.update(tonal_score_db=score.tonal_score_db, max_db=score.max_db)
-            for layer, info in score.per_layer.items():
-                layers.setdefault(layer, {"factor": info["factor"],
-                                          "input_rate_hz": info["input_rate_hz"], "values": []})
-                layers[layer]["values"].append(info["mean_db"])
-        except ValueError as exc:
-            notes.append(f"{names[i]}: no tonal score ({exc})")
-        if references is not None:
-            ref = references[i]
-            rms = [float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in (out, ref)]
-            rec["level_db"] = 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
-            rec["mrstft"] = mrstft_distance(out, ref, sample_rate)
-            rec["mel_l1"] = mel_l1_distance(out, ref, sample_rate)
-            rec["pesq_wb"] = None
-            if pesq:
-                try:
-                    rec["pesq_wb"] = pesq_wb(out, ref, sample_rate)
-                except MetricUnavailable as exc:
-                    note = f"PESQ: {exc}"
-                    if note not in notes:
-                        notes.append(note)
-        files.append(rec)
+        m = measure_signal(out, sample_rate, factors=factors, name=names[i], pesq=pesq,
+                           reference=None if references is None else references[i])
+        if m.error:
+            notes.append(f"{names[i]}: {m.error}")
+        for layer, info in (m.per_layer or {}).items():
+            layers.setdefault(layer, {"factor": info["factor"],
+                                      "input_rate_hz": info["input_rate_hz"], "values": []})
+            layers[layer]["values"].append(info["mean_db"])
+        for key, why in m.unavailable.items():
+            note = f"{'PESQ' if key == 'pesq_wb' else key}: {why}"
+            if note not in notes:
+                notes.append(note)
+        files.append(m.to_dict())
     hop = math.prod(factors)
     n_fft = default_n_fft(sample_rate, hop)
     joined = np.concatenate([np.asarray(o, dtype=np.float32) for o in outputs])
@@ -114,10 +102,11 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
     if joined.size >= n_fft:
         _, db = stationary_spectrum(joined, sample_rate, n_fft=n_fft)
         spectrum = {"n_fft": n_fft, "sample_rate": sample_rate, "db": np.round(db, 2).tolist()}
-    maxima = [f["max_db"] for f in files if f["max_db"] is not None]
+    maxima = [f["tonal_max_db"] for f in files if f["tonal_max_db"] is not None]
     record = {
         "tonal_score_db": _mean(f["tonal_score_db"] for f in files),
-        "max_db": float(max(maxima)) if maxima else None,
+        "tonal_max_db": float(max(maxima)) if maxima else None,
+        "null_spread_db": _mean(f["null_spread_db"] for f in files),
         "per_layer": {k: {"factor": v["factor"], "input_rate_hz": v["input_rate_hz"],
                           "mean_db": _mean(v["values"])} for k, v in layers.items()},
         "level_db": None, "mrstft": None, "mel_l1": None, "pesq_wb": None,

@@ -74,14 +74,14 @@ def table(comp, step: int, reference: bool = True) -> List[List[str]]:
     if reference and comp.reference:
         ref = comp.reference
         rows.append(["real audio (test set)", "-", fmt(ref["tonal_score_db"], ".1f"),
-                     fmt(ref["max_db"], ".1f"), "0", "-", "-", "-", "-"])
+                     fmt(ref["tonal_max_db"], ".1f"), "0", "-", "-", "-", "-"])
     for rec in comp.rows(step):
         if "error" in rec:
             rows.append([rec["kind"], "failed: " + rec["error"].splitlines()[0]] + [""] * 7)
             continue
         speed = comp.speed.get(rec["kind"])
         rows.append([rec["kind"], fmt_params(rec.get("params")), fmt(rec["tonal_score_db"], ".1f"),
-                     fmt(rec["max_db"], ".1f"), fmt(rec.get("level_db"), "+.0f"), fmt(rec["mrstft"], ".2f"), fmt(rec["mel_l1"], ".2f"),
+                     fmt(rec["tonal_max_db"], ".1f"), fmt(rec.get("level_db"), "+.0f"), fmt(rec["mrstft"], ".2f"), fmt(rec["mel_l1"], ".2f"),
                      fmt(rec["pesq_wb"], ".2f"), fmt_speed(speed)])
     return rows
 

@@ -7,9 +7,12 @@ Modules:
     stationary  the stationary spectrum: per-bin median over STFT frames,
                 streamed in bounded memory (:class:`StationarySpectrum`,
                 :func:`stationary_spectrum`).
-    tonal       reference-free metrics: the tonal score (:func:`tonal_score`,
-                prominence of the predicted lines over the local floor) and
-                blind line detection (:func:`detect_tones`).
+    tonal       the tonal score v2 (:func:`tonal_score`: null-corrected
+                prominence of the predicted lines in the active frames, pause
+                figure, bands, blind hop estimate, warnings) and blind line
+                detection (:func:`detect_tones`).
+    record      one measurement record for every caller (:class:`Measurement`,
+                :func:`measure_signal`).
     reference   against a ground truth: MR-STFT, log-mel L1, log-spectral
                 distance, and PESQ / STOI / periodicity when their packages are
                 installed (:func:`reference_metrics`).
@@ -30,8 +33,20 @@ from .reference import (
     reference_metrics,
     stoi,
 )
+from .record import Measurement, measure_signal
 from .stationary import StationaryResult, StationarySpectrum, stationary_spectrum
-from .tonal import TonalScore, detect_lines, detect_tones, score_spectrum, tonal_score
+from .tonal import (
+    WARNING_CODES,
+    Spectra,
+    TonalScore,
+    analyse,
+    detect_lines,
+    detect_tones,
+    estimate_hop,
+    excess_tonal_db,
+    score_spectra,
+    tonal_score,
+)
 from .tones import PredictedTone, default_n_fft, parse_factors, predicted_tones
 
 
@@ -50,8 +65,9 @@ def __getattr__(name):  # measure / plot import lazily (they pull in soundfile, 
 __all__ = [
     "PredictedTone", "predicted_tones", "default_n_fft", "parse_factors",
     "StationarySpectrum", "StationaryResult", "stationary_spectrum",
-    "TonalScore", "tonal_score", "score_spectrum", "detect_tones", "detect_lines",
+    "TonalScore", "tonal_score", "score_spectra", "analyse", "Spectra", "estimate_hop",
+    "excess_tonal_db", "WARNING_CODES", "detect_tones", "detect_lines",
     "mrstft_distance", "mel_l1_distance", "log_spectral_distance", "pesq_wb", "stoi",
     "periodicity", "reference_metrics", "MetricUnavailable",
-    "measure_file", "measure_files", "RecordWriter", "plot_tonal",
+    "Measurement", "measure_signal", "measure_file", "measure_files", "RecordWriter", "plot_tonal",
 ]

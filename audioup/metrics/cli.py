@@ -2,23 +2,45 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
 DESCRIPTION = """\
 Measure tonal (checkerboard) artifacts of vocoder output.
 
-For each file: the tonal score (mean prominence in dB of the stationary spectrum
-at the lines the upsampling schedule predicts: every multiple of sr / hop, each
-attributed to a layer), the strongest predicted lines, and lines found blind
-anywhere in the spectrum. With --reference, also excess tonality over the
-ground truth, MR-STFT, log-mel L1, log-spectral distance, and PESQ-WB, STOI and
-periodicity when pesq / pystoi / torchcrepe are installed.
+For each file: the tonal score (v2): how far the lines the upsampling schedule
+predicts (every multiple of sr / hop) stand out of the stationary spectrum of
+the active frames, in dB, minus what shifted grids read (so audio without lines
+scores 0 +- the null spread shown next to it). Also: the strongest predicted
+line (prominence, level re the signal, layer), the score in pauses, the blind
+hop estimate, per-band figures (JSON) and warnings. With --reference, also
+excess tonality over the ground truth, MR-STFT, log-mel L1, log-spectral
+distance, and PESQ-WB, STOI and periodicity when pesq / pystoi / torchcrepe
+are installed.
+
+Pitched material (music, a held note, hum) can put lines where an upsampler
+would: such files get a pitched_content warning; measure them against a
+reference of the same content (--reference) and read excess dB. Measure at
+least 1 s of signal (too_short below 5 active frames).
 
 Bad files (empty, truncated, not audio, NaN, too short) get an error in their
 record and the run goes on; the exit code is 1 if any file failed. Several
 channels are mixed to mono. Without --factors or --hop the hop is 256.
 """
+
+
+def _hop(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -28,7 +50,8 @@ def register(subparsers) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     sched = p.add_mutually_exclusive_group()
     sched.add_argument("--factors", help="per-layer upsampling factors, e.g. 8,8,2,2 (HiFi-GAN V1)")
-    sched.add_argument("--hop", type=int, help="total upsampling factor when the layers are unknown (default 256)")
+    sched.add_argument("--hop", type=_hop, help="total upsampling factor when the layers are unknown "
+                       "(default 256); 'auto': the blind estimate of each file")
     p.add_argument("--reference", metavar="DIR", help="folder of ground-truth files with the same names")
     p.add_argument("--json", metavar="FILE", help="write one record per file (JSON list)")
     p.add_argument("--csv", metavar="FILE", help="write one row per file")
@@ -45,40 +68,43 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..errors import CommandError
-    from ..audio.io import find_audio_files
-    from .measure import RecordWriter, measure_files, plot_name
+    from .measure import RecordWriter, measure_files, plot_names
     from .tones import parse_factors
 
     try:
-        factors = parse_factors(args.factors) if args.factors else None
+        factors = parse_factors(args.factors) if args.factors is not None else None
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    if args.hop is not None and args.hop < 1:
-        raise CommandError(f"--hop must be >= 1, got {args.hop}")
+        raise CommandError(f"--factors: {exc}") from None
+    hop = math.prod(factors) if factors else (args.hop if isinstance(args.hop, int) else None)
+    if hop is not None and hop < 2:
+        raise CommandError(f"a hop of {hop} predicts no line below Nyquist; the hop must be >= 2")
+    if args.n_fft is not None and args.n_fft < 16:
+        raise CommandError(f"--n-fft must be >= 16, got {args.n_fft}")
+    if args.n_fft is not None and args.n_fft % (hop or 256):
+        raise CommandError(f"--n-fft {args.n_fft} must be a multiple of the hop ({hop or 256}) "
+                           "so that predicted lines fall on bins")
     if args.jobs < 1:
         raise CommandError(f"--jobs must be >= 1, got {args.jobs}")
+    args.jobs = min(args.jobs, os.cpu_count() or 1)
     if args.reference and not Path(args.reference).is_dir():
         raise CommandError(f"--reference {args.reference}: not a folder")
-    for out in (args.json, args.csv):
-        if out and Path(out).exists() and not args.force:
-            raise CommandError(f"{out} exists; use --force to overwrite")
+    _check_outputs(args, CommandError)
     if args.plot and not args.force:
-        targets = []
-        for p in map(Path, args.paths):
-            if p.is_dir():
-                targets += [Path(args.plot) / plot_name(f, p) for f in find_audio_files([p])]
-            elif p.is_file():
-                targets.append(Path(args.plot) / plot_name(p))
+        targets = [Path(args.plot) / name for name in plot_names(_inputs(args.paths))]
         clash = [t for t in targets if t.exists()]
         if clash:
             raise CommandError(f"{clash[0]} exists; use --force to overwrite")
     kwargs = dict(n_fft=args.n_fft, crepe_model=args.crepe_model)
     if args.no_optional:
         kwargs["optional"] = ()
-    with RecordWriter(args.json, args.csv) as writer:
-        records = measure_files(args.paths, factors=factors, hop=args.hop,
-                                reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
-                                progress=not args.quiet, on_record=writer.add, **kwargs)
+    try:
+        with RecordWriter(args.json, args.csv) as writer:
+            records = measure_files(args.paths, factors=factors, hop=args.hop,
+                                    reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
+                                    progress=not args.quiet, on_record=writer.add, **kwargs)
+            writer.records = list(records)  # close() writes both files in input order
+    except OSError as exc:
+        raise CommandError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     if not records:
         print(f"audioup measure: no audio files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
@@ -92,12 +118,44 @@ def run(args) -> int:
     return 1 if failed or not records else 0
 
 
+def _inputs(paths) -> list:
+    """``[(file, root folder or None)]`` of the inputs that exist (missing ones become error records)."""
+    from ..audio.io import find_audio_files
+
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += [(f, p) for f in find_audio_files([p])]
+        elif p.is_file():
+            out.append((p, None))
+    return out
+
+
+def _check_outputs(args, CommandError) -> None:
+    """Refuse --json/--csv that are folders, inputs, each other, or in a missing folder; no overwrite without --force."""
+    outs = [(flag, Path(v)) for flag, v in (("--json", args.json), ("--csv", args.csv)) if v]
+    if len(outs) == 2 and outs[0][1].resolve() == outs[1][1].resolve():
+        raise CommandError(f"--json and --csv name the same file {outs[0][1]}")
+    inputs = [f for f, _ in _inputs(args.paths)]
+    for flag, out in outs:
+        if out.is_dir():
+            raise CommandError(f"{flag} {out}: is a folder, expected a file name")
+        if out.parent != Path("") and not out.parent.is_dir():
+            if out.parent.exists():
+                raise CommandError(f"{flag} {out}: {out.parent} is not a folder")
+        if out.exists():
+            if any(os.path.samefile(out, f) for f in inputs if f.exists()):
+                raise CommandError(f"{flag} {out} is one of the inputs; refusing to overwrite it")
+            if not args.force:
+                raise CommandError(f"{out} exists; use --force to overwrite")
+
+
 def format_table(records, with_reference: bool = False) -> str:
     """A plain-text table, one line per record."""
     def f(v, fmt="{:.2f}"):
         return "-" if v is None else fmt.format(v)
 
-    cols = ["file", "score dB", "max dB", "strongest", "detected"]
+    cols = ["file", "score dB", "+-null", "max dB", "strongest line", "pause dB", "hop~"]
     if with_reference:
         cols += ["excess dB", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
     cols.append("notes")
@@ -109,16 +167,20 @@ def format_table(records, with_reference: bool = False) -> str:
             rows.append([name] + ["-"] * (len(cols) - 2) + ["ERROR: " + msg])
             continue
         top = r["tones"][0] if r["tones"] else None
-        det = ", ".join(f"{d['freq_hz']:.0f}" for d in r["detected"][:3])
-        if len(r["detected"]) > 3:
-            det += f" +{len(r['detected']) - 3}"
-        row = [name, f(r["tonal_score_db"]), f(r["tonal_max_db"]),
-               "-" if top is None else f"{top['freq_hz']:.0f} Hz",
-               (det + " Hz") if det else "none"]
+        line = "-" if top is None else (f"{top['freq_hz']:.0f} Hz L{top['layer']} "
+                                        f"{top['prominence_db']:+.0f} dB ({top['level_db']:.0f} dB re sig)")
+        pause = (r.get("pause") or {}).get("tonal_score_db")
+        row = [name, f(r["tonal_score_db"]), f(r["null_spread_db"]), f(r["tonal_max_db"], "{:.1f}"), line,
+               f(pause, "{:.1f}"), f(r.get("estimated_hop"), "{:d}")]
         if with_reference:
             row += [f(r["excess_tonal_db"]), f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
                     f(r["pesq_wb"]), f(r["stoi"], "{:.3f}"), f(r["periodicity_rmse"], "{:.3f}")]
-        notes = list(r["warnings"]) + [f"{k}: {v}" for k, v in (r.get("unavailable") or {}).items()]
+        notes = [f"{w['code']}: {w['message']}" if w["code"] != "note" else w["message"]
+                 for w in r["warnings"]]
+        notes += [f"{k}: {v}" for k, v in (r.get("unavailable") or {}).items()]
+        if r.get("detected"):
+            notes.append(f"{len(r['detected'])} line(s) found blind, strongest "
+                         f"{r['detected'][0]['freq_hz']:.0f} Hz")
         row.append("; ".join(notes) if notes else "")
         rows.append(row)
     widths = [max(len(c), *(len(x[i]) for x in rows)) if rows else len(c) for i, c in enumerate(cols)]
@@ -127,4 +189,7 @@ def format_table(records, with_reference: bool = False) -> str:
     lines.append("  ".join("-" * w for w in widths))
     for x in rows:
         lines.append("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip())
+    if any(w["code"] == "pitched_content" for r in records for w in r.get("warnings") or []):
+        lines.append("pitched_content: a held note cannot always be told from an artifact without "
+                     "a reference; measure such files with --reference (same content)")
     return "\n".join(lines)

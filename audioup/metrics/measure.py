@@ -18,95 +18,66 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
-import numpy as np
 
-from ..audio.io import AudioError, audio_info, find_audio_files, load_audio
+from ..audio.io import (
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    AudioError,
+    audio_info,
+    find_audio_files,
+    load_audio,
+    read_blocks,
+    wav_declared_frames,
+)
+from .record import REFERENCE_KEYS, Measurement
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
-from .tonal import MIN_DETECT_FRAMES, detect_lines, score_spectrum
+from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_spectra
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
-REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
 
 
 def empty_record(path) -> dict:
     """A record with every field present (``None`` until measured)."""
-    rec = {"path": str(path), "error": None, "warnings": [], "sample_rate": None,
-           "duration_s": None, "channels": None, "factors": None, "hop": None, "n_fft": None,
-           "tonal_score_db": None, "tonal_max_db": None, "per_layer": None, "tones": [],
-           "detected": [], "reference": None, "reference_tonal_score_db": None,
-           "excess_tonal_db": None, "unavailable": {}, "plot": None}
-    rec.update({k: None for k in REFERENCE_KEYS})
-    return rec
+    return Measurement(path=str(path)).to_dict()
 
 
-def _stream(path: Path, sample_rate: int, n_fft: int, detect: bool, plot: bool,
-            block_seconds: float, notes: List[str], bins=None):
-    """Feed a file block by block into a :class:`StationarySpectrum`; returns (result, frames read)."""
-    import soundfile as sf
-
-    info = audio_info(path)
-    n_frames_est = max(1, 1 + (info.frames - n_fft) // (n_fft // 2))
-    acc = StationarySpectrum(sample_rate, n_fft, persistence=detect, bins=bins,
-                             spectrogram_pool=math.ceil(n_frames_est / 800) if plot else 0)
+def _analyse_file(path: Path, info, n_fft: int, hop: int, factors, extra: Optional[StationarySpectrum],
+                  rec: Measurement, block_seconds: float) -> TonalScore:
+    """Stream a file once into the tonal analysis (and ``extra``, for detection / plots); score it."""
+    sr = int(info.samplerate)
     read = 0
-    block = max(n_fft, int(block_seconds * sample_rate))
+
+    def blocks():
+        nonlocal read
+        # whole frames per block, so that no block is copied to join a frame across blocks
+        for block in read_blocks(path, n_fft * max(1, round(block_seconds * sr / n_fft)), info):
+            read += block.size
+            if extra is not None:
+                extra.update(block)
+            yield block
+
     try:
-        with sf.SoundFile(str(path)) as f:
-            while True:
-                data = f.read(block, dtype="float32", always_2d=True)
-                if data.shape[0] == 0:
-                    break
-                if not np.isfinite(data).all():
-                    bad = int((~np.isfinite(data)).sum())
-                    raise AudioError(path, f"contains NaN or Inf samples ({bad} in the block "
-                                           f"starting at {read / sample_rate:.2f} s)")
-                acc.update(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0])
-                read += data.shape[0]
-    except AudioError:
-        raise
-    except Exception as exc:
-        raise AudioError(path, f"could not decode samples after {read / sample_rate:.2f} s "
-                               f"({type(exc).__name__}: {exc}); the file may be truncated") from None
-    if info.channels > 1 and f"mixed {info.channels} channels down to mono (mean)" not in notes:
-        notes.append(f"mixed {info.channels} channels down to mono (mean)")
+        spectra = analyse(blocks(), sr, n_fft, hop)
+    except ValueError as exc:
+        if "too short" in str(exc):
+            raise AudioError(path, f"too short: {read} samples ({read / sr:.3f} s) at {sr} Hz, "
+                                   f"shorter than one analysis window of {n_fft} samples "
+                                   f"({n_fft / sr:.3f} s)") from None
+        raise AudioError(path, str(exc)) from None
+    finally:
+        rec.duration_s = round(read / sr, 4)
+    if info.channels > 1:
+        rec.warn("note", f"mixed {info.channels} channels down to mono (mean)")
     declared = wav_declared_frames(path, info)
-    if read < info.frames or (declared is not None and declared > read):
-        notes.append(f"truncated: the header declares {max(info.frames, declared or 0)} samples, "
-                     f"the file holds {read}; measured what is there")
-    if read < n_fft:
-        raise AudioError(path, f"too short: {read} samples ({read / sample_rate:.3f} s) at "
-                               f"{sample_rate} Hz, shorter than one analysis window of {n_fft} "
-                               f"samples ({n_fft / sample_rate:.3f} s)")
-    return acc.result(), read
-
-
-_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-
-
-def wav_declared_frames(path: Path, info) -> Optional[int]:
-    """Frames a RIFF/WAVE header's ``data`` chunk declares (``None`` if not a plain WAV).
-
-    libsndfile quietly reads a truncated WAV as a shorter one; comparing the
-    declared size with what was read tells the user their file was cut.
-    """
-    width = _SAMPLE_BYTES.get(getattr(info, "subtype", ""))
-    if width is None:
-        return None
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    pos = 12
-    while pos + 8 <= len(head):
-        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
-        if cid == b"data":
-            if size in (0, 0xFFFFFFFF):  # streamed or RF64 placeholder
-                return None
-            return size // (width * max(1, info.channels))
-        pos += 8 + size + (size & 1)
-    return None
+    if declared is not None and declared > read:
+        rec.warn("truncated", f"truncated: the header declares {declared} samples, "
+                              f"the file holds {read}; measured what is there")
+    elif declared is None and info.format in ("WAV", "WAVEX", "FLAC", "AIFF") and read < info.frames:
+        rec.warn("truncated", f"truncated: the header declares {info.frames} samples, "
+                              f"the file holds {read}; measured what is there")
+    return score_spectra(spectra, sr, factors)
 
 
 def find_reference(path: Path, reference_dir: Path, root: Optional[Path] = None) -> Path:
@@ -121,7 +92,16 @@ def find_reference(path: Path, reference_dir: Path, root: Optional[Path] = None)
     return reference_dir / Path(path).name
 
 
-def measure_file(path, factors: Optional[Sequence[int]] = None, hop: Optional[int] = None,
+def resolve_auto_hop(path, n_fft: Optional[int] = None, block_seconds: float = 60.0) -> Optional[int]:
+    """``--hop auto``: the blind hop estimate of a file analysed with the default hop (``None``: no comb)."""
+    info = audio_info(path)
+    rec = Measurement(path=str(path))
+    n = n_fft or default_n_fft(info.samplerate, DEFAULT_HOP)
+    return _analyse_file(Path(path), info, n, DEFAULT_HOP, (DEFAULT_HOP,), None, rec,
+                         block_seconds).estimated_hop
+
+
+def measure_file(path, factors: Optional[Sequence[int]] = None, hop=None,
                  reference_dir=None, *, reference=None, n_fft: Optional[int] = None,
                  detect: bool = True, max_tones: int = 16, plot_path=None,
                  optional: Sequence[str] = OPTIONAL_METRICS, crepe_model: str = "tiny",
@@ -130,7 +110,8 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop: Optional[in
 
     Args:
         path: audio file (any rate libsndfile reads; several channels are mixed to mono).
-        factors, hop: the generator's upsampling schedule (default: hop 256).
+        factors, hop: the generator's upsampling schedule (default: hop 256);
+            ``hop="auto"`` uses the blind estimate (:func:`resolve_auto_hop`).
         reference_dir: folder holding the ground truth under the same name.
         reference: the ground-truth file itself (overrides ``reference_dir``).
         n_fft: analysis size (default :func:`default_n_fft` for the hop).
@@ -143,31 +124,49 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop: Optional[in
         max_reference_s: reference metrics use at most this much of both files.
 
     Returns:
-        The record ``audioup measure --json`` writes (see :func:`empty_record`).
+        The record ``audioup measure --json`` writes (:meth:`Measurement.to_dict`).
     """
-    rec = empty_record(path)
+    rec = Measurement(path=str(path))
     path = Path(path)
     try:
+        if hop == "auto":
+            est = resolve_auto_hop(path, n_fft, block_seconds)
+            if est is None:
+                rec.warn("note", f"--hop auto: no comb stands out; used hop {DEFAULT_HOP}")
+            hop = est or DEFAULT_HOP
+            if n_fft and n_fft % hop:
+                n_fft = None
         factors, hop = resolve_schedule(factors, hop if (hop or factors) else DEFAULT_HOP)
         info = audio_info(path)
         sr = int(info.samplerate)
+        if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+            raise AudioError(path, f"unsupported sample rate {sr} Hz (expected {MIN_SAMPLE_RATE}.."
+                                   f"{MAX_SAMPLE_RATE} Hz)")
         n_fft = n_fft or default_n_fft(sr, hop)
-        rec.update(sample_rate=sr, channels=int(info.channels), factors=list(factors), hop=hop,
-                   n_fft=n_fft, duration_s=round(info.frames / sr, 4))
+        if n_fft > info.frames:  # checked before anything the size of n_fft is allocated
+            raise AudioError(path, f"too short: {info.frames} samples ({info.frames / sr:.3f} s) at "
+                                   f"{sr} Hz, shorter than one analysis window of {n_fft} samples "
+                                   f"(hop {hop})")
+        rec.sample_rate, rec.channels, rec.factors, rec.hop, rec.n_fft = sr, int(info.channels), list(factors), hop, n_fft
+        rec.duration_s = round(info.frames / sr, 4)
         if info.frames == 0:
             raise AudioError(path, "contains no samples")
-        notes: List[str] = []
-        res, read = _stream(path, sr, n_fft, detect, plot_path is not None, block_seconds, notes)
-        rec["duration_s"] = round(read / sr, 4)
-        rec["warnings"].extend(notes)
-        score = score_spectrum(res, sr, factors)
-        rec.update(tonal_score_db=round(score.tonal_score_db, 3), tonal_max_db=round(score.max_db, 3),
-                   per_layer=score.per_layer, tones=score.strongest(max_tones))
-        detected = detect_lines(res) if detect else []
-        if detect and res.n_frames < MIN_DETECT_FRAMES:
-            rec["warnings"].append(f"too short for blind line detection ({res.n_frames} frames of "
-                                   f"{n_fft} samples; needs {MIN_DETECT_FRAMES})")
-        rec["detected"] = detected
+        extra = None
+        if detect or plot_path is not None:
+            n_est = max(1, 1 + (info.frames - n_fft) // (n_fft // 2))
+            extra = StationarySpectrum(sr, n_fft, persistence=detect,
+                                       spectrogram_pool=math.ceil(n_est / 800) if plot_path else 0)
+        score = _analyse_file(path, info, n_fft, hop, factors, extra, rec, block_seconds)
+        rec.add_score(score, max_tones)
+        rec.factors = list(factors)
+        detected = []
+        if detect:
+            res = extra.result()
+            detected = detect_lines(res)
+            if res.n_frames < MIN_DETECT_FRAMES:
+                rec.warn("note", f"too short for blind line detection ({res.n_frames} frames of "
+                                 f"{n_fft} samples; needs {MIN_DETECT_FRAMES})")
+        rec.detected = detected
         if reference is None and reference_dir is not None:
             reference = find_reference(path, Path(reference_dir))
         if reference is not None:
@@ -177,54 +176,54 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop: Optional[in
             try:
                 from .plot import plot_tonal
 
-                plot_tonal(res, score, detected, plot_path, title=path.name)
-                rec["plot"] = str(plot_path)
+                plot_tonal(extra.result() if extra is not None else score.spectrum, score, detected,
+                           plot_path, title=path.name)
+                rec.plot = str(plot_path)
             except Exception as exc:  # a failed plot must not lose the numbers
-                rec["warnings"].append(f"plot failed: {type(exc).__name__}: {exc}")
+                rec.warn("note", f"plot failed: {type(exc).__name__}: {exc}")
     except AudioError as exc:
-        rec["error"] = str(exc)
+        rec.error = str(exc)
     except Exception as exc:  # keep the batch going whatever happens to one file
-        rec["error"] = f"{path}: {type(exc).__name__}: {exc}"
-    return rec
+        rec.error = f"{path}: {type(exc).__name__}: {exc}"
+    return rec.to_dict()
 
 
-def _measure_reference(rec, path, ref_path, sr, factors, n_fft, optional, crepe_model,
+def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, optional, crepe_model,
                        block_seconds, max_reference_s) -> None:
-    rec["reference"] = str(ref_path)
+    rec.reference = str(ref_path)
     if not ref_path.is_file():
-        rec["warnings"].append(f"no reference: {ref_path} does not exist; reference metrics skipped")
+        rec.warn("note", f"no reference: {ref_path} does not exist; reference metrics skipped")
         return
     try:
         ref_info = audio_info(ref_path)
+        # same n_fft as the generated file: same bins between lines, same floor, comparable scores
+        ref_score = _analyse_file(ref_path, ref_info, n_fft, rec.hop, factors, None,
+                                  Measurement(path=str(ref_path)), block_seconds)
+        rec.add_reference_score(ref_score)
         limit = int(max_reference_s * sr)
         gen = load_audio(path, frames=limit).samples
         ref_file = load_audio(ref_path, sample_rate=sr,
                               frames=int(max_reference_s * ref_info.samplerate) + 1)
         ref = ref_file.samples[:limit]
-        rec["warnings"].extend(f"reference {n}" for n in ref_file.notes)
-        if rec["duration_s"] > max_reference_s:
-            rec["warnings"].append(f"reference metrics use the first {max_reference_s:g} s")
+        for n in ref_file.notes:
+            rec.warn("note", f"reference {n}")
+        if rec.duration_s > max_reference_s:
+            rec.warn("note", f"reference metrics use the first {max_reference_s:g} s")
         if abs(len(gen) - len(ref)) > max(0.01 * len(ref), sr * 0.05):
-            rec["warnings"].append(f"generated ({len(gen) / sr:.2f} s) and reference "
-                                   f"({len(ref) / sr:.2f} s) lengths differ; compared the "
-                                   f"first {min(len(gen), len(ref)) / sr:.2f} s")
-        # same n_fft as the generated file: same bins between lines, same floor, comparable scores
-        ref_res, _ = _stream(ref_path, int(ref_info.samplerate), n_fft, False, False, block_seconds, [])
-        ref_score = score_spectrum(ref_res, ref_info.samplerate, factors)
-        rec["reference_tonal_score_db"] = round(ref_score.tonal_score_db, 3)
-        rec["excess_tonal_db"] = round(rec["tonal_score_db"] - ref_score.tonal_score_db, 3)
+            rec.warn("note", f"generated ({len(gen) / sr:.2f} s) and reference "
+                             f"({len(ref) / sr:.2f} s) lengths differ; compared the "
+                             f"first {min(len(gen), len(ref)) / sr:.2f} s")
         m = reference_metrics(gen, ref, sr, optional=optional, crepe_model=crepe_model)
     except AudioError as exc:
-        rec["warnings"].append(f"reference unusable: {exc}; reference metrics skipped")
+        rec.warn("note", f"reference unusable: {exc}; reference metrics skipped")
         return
-    rec["unavailable"] = m.pop("unavailable")
-    rec.update({k: (None if v is None else round(float(v), 5)) for k, v in m.items()})
+    rec.unavailable = m.pop("unavailable")
+    for k, v in m.items():
+        setattr(rec, k, None if v is None else round(float(v), 5))
 
 
 def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # torch, if a reference metric loads it, reads this
 
 
 def _measure_job(job):
@@ -252,12 +251,12 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
         else:
             items.append((p, None))
     jobs_list = []
-    for f, root in items:
+    for (f, root), png in zip(items, plot_names(items)):
         kw = dict(kwargs, factors=factors, hop=hop)
         if reference_dir is not None:
             kw["reference"] = find_reference(f, Path(reference_dir), root)
         if plot_dir is not None:
-            kw["plot_path"] = Path(plot_dir) / plot_name(f, root)
+            kw["plot_path"] = Path(plot_dir) / png
         jobs_list.append((str(f), kw))
     records: List[Optional[dict]] = [None] * len(jobs_list)
     bar = _progress(len(jobs_list), progress)
@@ -288,15 +287,28 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
 
 
 def plot_name(path, root=None) -> str:
-    """PNG name for a measured file: its path under ``root`` with ``/`` -> ``__``."""
+    """PNG name for a measured file: its path under ``root`` (or the working folder) with ``/`` -> ``__``.
+
+    A file outside both is named by its name alone (:func:`plot_names` makes names unique).
+    """
     path = Path(path)
-    rel = path.name
-    if root is not None:
+    for base in ([root] if root is not None else []) + [Path.cwd()]:
         try:
-            rel = str(path.resolve().relative_to(Path(root).resolve()))
+            return "__".join(path.resolve().relative_to(Path(base).resolve()).parts) + ".png"
         except ValueError:
-            pass
-    return rel.replace(os.sep, "__") + ".png"
+            continue
+    return path.name + ".png"
+
+
+def plot_names(items) -> List[str]:
+    """:func:`plot_name` of ``[(file, root)]``, made unique (``name~2.png``, ...) in order."""
+    seen, out = {}, []
+    for f, root in items:
+        name = plot_name(f, root)
+        n = seen.get(name, 0) + 1
+        seen[name] = n
+        out.append(name if n == 1 else f"{name[:-4]}~{n}.png")
+    return out
 
 
 def _progress(total, enabled):
@@ -325,7 +337,8 @@ class RecordWriter:
     """
 
     CSV_COLUMNS = ["path", "error", "warnings", "sample_rate", "duration_s", "hop",
-                   "tonal_score_db", "tonal_max_db", "strongest_hz", "strongest_db",
+                   "tonal_score_db", "null_spread_db", "tonal_max_db", "strongest_hz", "strongest_db",
+                   "strongest_level_db", "active_fraction", "estimated_hop", "comb_level_db",
                    "n_detected", "detected", "excess_tonal_db", *REFERENCE_KEYS]
 
     def __init__(self, json_path=None, csv_path=None, json_interval: float = 1.0):
@@ -337,7 +350,7 @@ class RecordWriter:
         self._csv = None
         if self.csv_path is not None:
             self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv = open(self.csv_path, "w", newline="")
+            self._csv = open(self.csv_path, "w", newline="", errors="surrogateescape")
             self._writer = csv.DictWriter(self._csv, fieldnames=self.CSV_COLUMNS)
             self._writer.writeheader()
             self._csv.flush()
@@ -364,11 +377,23 @@ class RecordWriter:
         self._last_json = time.monotonic()
 
     def close(self) -> None:
+        """Write the JSON, and rewrite the CSV atomically in the order of ``records``."""
         if self.json_path is not None:
             self._write_json()
         if self._csv is not None:
             self._csv.close()
             self._csv = None
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.csv_path.name}.", dir=self.csv_path.parent)
+            try:
+                with os.fdopen(fd, "w", newline="", errors="surrogateescape") as f:
+                    w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
+                    w.writeheader()
+                    w.writerows(csv_row(r) for r in self.records)
+                os.replace(tmp, self.csv_path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
 
     def __enter__(self):
         return self
@@ -380,10 +405,11 @@ class RecordWriter:
 def csv_row(rec: dict) -> dict:
     """Flat CSV row of a record."""
     row = {k: rec.get(k) for k in RecordWriter.CSV_COLUMNS if k in rec}
-    row["warnings"] = "; ".join(rec.get("warnings") or [])
+    row["warnings"] = "; ".join(w["message"] for w in rec.get("warnings") or [])
     top = rec["tones"][0] if rec.get("tones") else None
     row["strongest_hz"] = None if top is None else round(top["freq_hz"], 3)
     row["strongest_db"] = None if top is None else top["prominence_db"]
+    row["strongest_level_db"] = None if top is None else top["level_db"]
     det = rec.get("detected") or []
     row["n_detected"] = len(det) if rec.get("error") is None else None
     row["detected"] = "; ".join(f"{d['freq_hz']:.1f} Hz {d['prominence_db']:.1f} dB" for d in det)

@@ -26,9 +26,25 @@ score reads (``benchmarks/bench_metrics.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+
+#: The one dB floor of the metrics: powers are floored this many dB below the
+#: spectrum's peak before taking logs (a digital-silence bin reads -150 dB re peak).
+DB_RANGE = 150.0
+
+
+def power_db(power: np.ndarray, ref: Optional[float] = None) -> np.ndarray:
+    """``10 log10(power)`` floored :data:`DB_RANGE` dB below ``ref`` (default: the peak of ``power``)."""
+    ref = float(np.nanmax(power)) if ref is None else float(ref)
+    eps = max(ref, 1e-30) * 10.0 ** (-DB_RANGE / 10.0)
+    return 10.0 * np.log10(np.asarray(power, dtype=np.float64) + eps)
+
+
+def hann(n_fft: int) -> np.ndarray:
+    """The periodic Hann window every analysis here uses (float32)."""
+    return np.hanning(int(n_fft) + 1)[:-1].astype(np.float32)
 
 
 @dataclass
@@ -54,11 +70,9 @@ class StationaryResult:
     spectrogram: Optional[np.ndarray] = None
     frame_seconds: float = 0.0
 
-    def power_db(self, eps: Optional[float] = None) -> np.ndarray:
-        """``10 log10(power)``, floored 150 dB below the spectrum's peak."""
-        if eps is None:
-            eps = max(float(np.nanmax(self.power)), 1e-30) * 1e-15
-        return 10.0 * np.log10(self.power + eps)
+    def power_db(self) -> np.ndarray:
+        """``10 log10(power)``, floored :data:`DB_RANGE` dB below the spectrum's peak."""
+        return power_db(self.power)
 
 
 # Neighbour offsets (in bins) for the per-frame "stands above its neighbours" test.
@@ -97,7 +111,7 @@ class StationarySpectrum:
         self.step = int(step) if step else self.n_fft // 2
         self.block_frames, self.base = int(block_frames), int(base)
         self.peak_ratio = float(peak_ratio)
-        self.window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+        self.window = hann(self.n_fft)
         self.n_bins = self.n_fft // 2 + 1
         self.bins = None if bins is None else np.unique(np.asarray(bins, dtype=np.int64))
         if self.bins is not None and (persistence or spectrogram_pool):
@@ -127,11 +141,12 @@ class StationarySpectrum:
             frames = np.lib.stride_tricks.as_strided(
                 buf[start * self.step:], shape=(stop - start, self.n_fft),
                 strides=(self.step * buf.strides[0], buf.strides[0]), writeable=False)
-            self._add_power(_power(frames, self.window, self.bins))
+            self.add_power(stft_power(frames, self.window, self.bins))
         self._pending = np.array(buf[n * self.step:], dtype=np.float32)
         return self
 
-    def _add_power(self, power: np.ndarray) -> None:
+    def add_power(self, power: np.ndarray) -> None:
+        """Add ``(frames, bins)`` power rows computed elsewhere (by :func:`stft_power`)."""
         self.n_frames += power.shape[0]
         if self._counts is not None:
             self._counts += _stands_out(power, self.peak_ratio).sum(axis=0)
@@ -147,6 +162,8 @@ class StationarySpectrum:
                 rows = np.concatenate(self._block) if len(self._block) > 1 else self._block[0]
                 self._push(0, _lower_median(rows))
                 self._block = []
+        if self._block and self._block[-1].base is not None:
+            self._block[-1] = self._block[-1].copy()  # do not keep the caller's whole batch alive
 
     def _push(self, level: int, row: np.ndarray) -> None:
         if level == len(self._levels):
@@ -175,21 +192,36 @@ class StationarySpectrum:
         """The median spectrum so far (the accumulator may keep being updated)."""
         if self.n_frames == 0:
             raise ValueError(f"no complete frame yet: need at least n_fft={self.n_fft} samples")
-        rows, weights = [], []
-        if self._block:
-            open_rows = np.concatenate(self._block)
-            rows.append(open_rows)
-            weights.append(np.ones(len(open_rows)))
-        for level, buf in enumerate(self._levels):
-            if buf:
-                rows.append(np.stack(buf))
-                weights.append(np.full(len(buf), float(self.block_frames * self.base ** level)))
-        kept = _weighted_median(np.concatenate(rows), np.concatenate(weights))
+        kept = _weighted_median(*self.state())
         if self.bins is None:
             power = kept
         else:
             power = np.full(self.n_bins, np.nan)
             power[self.bins] = kept
+        return self._result(power)
+
+    def state(self, collapse_open: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """``(rows, weights)`` the median is taken over (to merge several accumulators).
+
+        ``collapse_open``: the open block enters as its own median (weight: its
+        frame count), as a full block would; merging many accumulators stays cheap.
+        """
+        rows, weights = [], []
+        if self._block:
+            open_rows = np.concatenate(self._block)
+            if collapse_open and len(open_rows) > 1:
+                rows.append(_lower_median(open_rows)[None])
+                weights.append(np.array([float(len(open_rows))]))
+            else:
+                rows.append(open_rows)
+                weights.append(np.ones(len(open_rows)))
+        for level, buf in enumerate(self._levels):
+            if buf:
+                rows.append(np.stack(buf))
+                weights.append(np.full(len(buf), float(self.block_frames * self.base ** level)))
+        return np.concatenate(rows), np.concatenate(weights)
+
+    def _result(self, power: np.ndarray) -> StationaryResult:
         freqs = np.arange(self.n_bins) * (self.sample_rate / self.n_fft)
         persistence = None if self._counts is None else self._counts / float(self.n_frames)
         spec = None
@@ -202,8 +234,11 @@ class StationarySpectrum:
                                 self.spectrogram_pool * self.step / self.sample_rate)
 
 
-def _power(frames: np.ndarray, window: np.ndarray, bins=None) -> np.ndarray:
-    """``|rfft(frames * window)|^2`` in float32, ``(F, n_fft) -> (F, n_fft // 2 + 1)`` (or ``(F, len(bins))``)."""
+def stft_power(frames: np.ndarray, window: np.ndarray, bins=None) -> np.ndarray:
+    """The one STFT-power helper: ``|rfft(frames * window)|^2`` in float32.
+
+    Shape: ``(F, n_fft) -> (F, n_fft // 2 + 1)`` (or ``(F, len(bins))``).
+    """
     import scipy.fft
 
     spec = scipy.fft.rfft(frames * window, axis=1, workers=1, overwrite_x=True)
@@ -218,6 +253,28 @@ def _lower_median(rows: np.ndarray) -> np.ndarray:
     """Per-column lower median of ``(n, bins)`` (exact median for odd ``n``)."""
     k = (rows.shape[0] - 1) // 2
     return np.partition(rows, k, axis=0)[k].copy()
+
+
+def merged_result(accs: Sequence["StationarySpectrum"], max_rows: int = 512) -> StationaryResult:
+    """The median over the frames of several accumulators of the same shape (all bins).
+
+    Exact over every row held while they are at most ``max_rows``; beyond, each
+    open block enters as its own median (weight: its frames), which bounds the
+    cost of the merge.
+    """
+    accs = [a for a in accs if a.n_frames]
+    if not accs:
+        raise ValueError("no frames")
+    if len(accs) == 1:
+        return accs[0].result()
+    rows, weights = zip(*(a.state() for a in accs))
+    if sum(len(r) for r in rows) > max_rows:  # long signals: open blocks enter as their medians
+        rows, weights = zip(*(a.state(collapse_open=True) for a in accs))
+    power = _weighted_median(np.concatenate(rows), np.concatenate(weights))
+    res = accs[0]._result(power)
+    res.n_frames = sum(a.n_frames for a in accs)
+    res.persistence = None
+    return res
 
 
 def _weighted_median(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -114,13 +114,15 @@ def predicted_tones(sample_rate: float, factors: Optional[Sequence[int]] = None,
 
 
 def default_n_fft(sample_rate: float, hop: int, min_lines_spacing: int = 16,
-                  min_seconds: float = 0.09) -> int:
+                  window_seconds: float = 0.186) -> int:
     """Analysis FFT size for a hop: a multiple of ``hop`` so predicted lines fall on bins.
 
     ``n_fft = hop * m`` with ``m >= min_lines_spacing`` (so there are ``m`` bins
-    between neighbouring predicted lines, room for a local floor) and a window of
-    at least ``min_seconds`` (so speech harmonics, which move, smear out).
-    For 22.05 kHz and hop 256 this is 4096 (5.4 Hz bins).
+    between neighbouring predicted lines, room for a local floor and shifted
+    grids) and ``m`` the nearest to a window of ``window_seconds`` otherwise, so
+    that bins are about 5.4 Hz wide at every rate (prominences over a floor
+    depend on the bin width) and speech harmonics, which move, smear out.
+    22.05 kHz, hop 256: 4096; 44.1 kHz: 8192; 48 kHz: 8960.
     """
-    m = max(int(min_lines_spacing), math.ceil(min_seconds * sample_rate / hop))
+    m = max(int(min_lines_spacing), round(window_seconds * sample_rate / hop))
     return int(hop) * m

@@ -186,16 +186,22 @@ def _valid_clip(path, cfg: TrainConfig, log=print) -> Optional[Tensor]:
     return torch.from_numpy(samples[:n].copy())
 
 
+def _tonal(m) -> float:
+    if m.error:
+        raise ValueError(m.error)
+    return m.tonal_score_db
+
+
 def _metric_functions(cfg: TrainConfig, generator: nn.Module, log):
     """Validation metrics from :mod:`audioup.metrics` (one that fails is noted once, then skipped)."""
-    from ..metrics import mrstft_distance, tonal_score
+    from ..metrics import measure_signal, mrstft_distance
 
     sr, factors = cfg.sample_rate, list(getattr(generator, "upsample_factors", []) or [])
     hop = cfg.mel.hop_length
     functions = {
         "val/mrstft": lambda f, r: mrstft_distance(f, r, sr),
-        "val/tonal_score_db": lambda f, r: tonal_score(f, sr, factors=factors or None,
-                                                       hop=None if factors else hop).tonal_score_db,
+        "val/tonal_score_db": lambda f, r: _tonal(measure_signal(f, sr, factors=factors or None,
+                                                                 hop=None if factors else hop)),
     }
     failed = set()
 

@@ -67,10 +67,10 @@ def test_cli_measures_a_folder_reports_each_bad_file_and_exits_nonzero(folder, t
         assert recs[name]["error"].startswith(str(gen / name)), recs[name]["error"]
         assert name in err
     # measured despite the others
-    assert recs["cut.wav"]["error"] is None and any("truncated" in w for w in recs["cut.wav"]["warnings"])
+    assert recs["cut.wav"]["error"] is None and any("truncated" in w["message"] for w in recs["cut.wav"]["warnings"])
     assert recs["stereo.wav"]["error"] is None and recs["stereo.wav"]["channels"] == 2
-    assert any("mixed 2 channels" in w for w in recs["stereo.wav"]["warnings"])
-    assert any("no reference" in w for w in recs["stereo.wav"]["warnings"])
+    assert any("mixed 2 channels" in w["message"] for w in recs["stereo.wav"]["warnings"])
+    assert any("no reference" in w["message"] for w in recs["stereo.wav"]["warnings"])
     # reference metrics: ideal for the identical file, excess tonality for the one with lines
     same, a = recs["same.wav"], recs["a.wav"]
     assert same["mrstft"] == pytest.approx(0, abs=1e-6) and same["mel_l1"] == pytest.approx(0, abs=1e-6)
@@ -181,3 +181,64 @@ def test_identical_reference_has_no_excess_at_any_n_fft(tmp_path):
                        optional=(), detect=False)
     assert rec["error"] is None and rec["n_fft"] == 8192
     assert rec["excess_tonal_db"] == pytest.approx(0, abs=1e-6)
+
+
+def test_hop_auto_and_the_json_contract(tmp_path, arctic_files, capsys):
+    from audioup.audio import load_audio
+
+    sr = 22050
+    x = load_audio(arctic_files[0], sample_rate=sr).samples
+    t = np.arange(len(x)) / sr
+    comb = sum(np.cos(2 * np.pi * k * sr / 300 * t) for k in range(1, 150)) * 0.01 * np.sqrt(np.mean(x ** 2))
+    sf.write(tmp_path / "h300.wav", (x + comb).astype(np.float32), sr)
+    default = measure_file(tmp_path / "h300.wav")
+    assert default["hop"] == 256 and default["estimated_hop"] == 300
+    assert "hop_mismatch" in {w["code"] for w in default["warnings"]}
+    auto = measure_file(tmp_path / "h300.wav", hop="auto")
+    assert auto["hop"] == 300 and auto["tonal_score_db"] > default["tonal_score_db"] + 10
+    for key in ("tonal_score_db", "tonal_max_db", "null_spread_db", "bands", "tones", "pause",
+                "active_fraction", "estimated_hop", "warnings", "excess_tonal_db", "path", "error"):
+        assert key in auto, key
+    assert {"lo_hz", "hi_hz", "score_db"} <= set(auto["bands"][0])
+    assert {"freq_hz", "prominence_db", "level_db", "layer"} <= set(auto["tones"][0])
+    js = tmp_path / "out.json"
+    assert main(["measure", str(tmp_path / "h300.wav"), "--hop", "auto", "--json", str(js), "--quiet",
+                 "--no-optional"]) == 0
+    assert json.loads(js.read_text())[0]["hop"] == 300
+
+
+def test_outputs_that_are_inputs_or_clash_are_refused(folder, tmp_path, capsys):
+    gen, _ = folder
+    a = gen / "a.wav"
+    before = a.read_bytes()
+    assert main(["measure", str(a), "--csv", str(a), "--force", "--quiet"]) == 1
+    assert a.read_bytes() == before and "one of the inputs" in capsys.readouterr().err
+    out = tmp_path / "o.json"
+    assert main(["measure", str(a), "--json", str(out), "--csv", str(out), "--quiet"]) == 1
+    assert "same file" in capsys.readouterr().err
+    assert main(["measure", str(a), "--json", str(tmp_path), "--force", "--quiet"]) == 1
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_silly_schedules_are_clean_errors(folder, capsys):
+    a = str(folder[0] / "a.wav")
+    assert main(["measure", a, "--factors=", "--quiet"]) == 1
+    assert main(["measure", a, "--factors", "1", "--quiet"]) == 1
+    assert main(["measure", a, "--n-fft", "0", "--quiet"]) == 1
+    assert main(["measure", a, "--n-fft", "4097", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "--factors" in err and ">= 2" in err and ">= 16" in err and "multiple of the hop" in err
+    with pytest.raises(SystemExit):
+        main(["measure", a, "--hop", "1"])
+    rec = measure_file(a, hop=100_000_000)  # refused from the header, before allocating a window
+    assert "too short" in rec["error"]
+
+
+def test_same_names_in_two_folders_get_two_plots_and_csv_keeps_input_order(folder, tmp_path):
+    gen, ref = folder
+    plots, cs = tmp_path / "plots", tmp_path / "o.csv"
+    assert main(["measure", str(gen / "a.wav"), str(ref / "a.wav"), "--plot", str(plots), "--csv", str(cs),
+                 "--quiet", "--jobs", "2"]) == 0
+    assert len(list(plots.glob("*.png"))) == 2
+    rows = list(csv.DictReader(cs.open()))
+    assert [r["path"] for r in rows] == [str(gen / "a.wav"), str(ref / "a.wav")]

@@ -1,0 +1,141 @@
+"""One measurement record: the keys ``audioup measure``, compare and training validation share.
+
+:class:`Measurement` holds every figure of one signal (``None`` until
+measured); :func:`measure_signal` fills one from an in-memory waveform (and its
+ground truth), :func:`audioup.metrics.measure.measure_file` from a file. Both
+take the tonal figures from :meth:`Measurement.add_score`, so a key means the
+same thing everywhere. ``to_dict()`` is the JSON record.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .tonal import TonalScore, excess_tonal_db, tonal_score, warning
+
+REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
+TONAL_KEYS = ("tonal_score_db", "tonal_max_db", "null_spread_db", "null_max_db", "comb_level_db",
+              "bands", "tones", "per_layer", "pause", "active_fraction", "estimated_hop", "signal_band_hz")
+
+
+@dataclass
+class Measurement:
+    """Everything measured about one signal (JSON via :meth:`to_dict`).
+
+    Tonal keys are those of :class:`~audioup.metrics.tonal.TonalScore` (``tones``
+    keeps the strongest lines, strongest first); ``warnings`` are
+    ``{"code", "message"}``; ``level_db`` is the RMS level re the reference;
+    ``excess_tonal_db`` the tonal score above the reference's.
+    """
+
+    path: str
+    error: Optional[str] = None
+    warnings: List[dict] = field(default_factory=list)
+    sample_rate: Optional[int] = None
+    duration_s: Optional[float] = None
+    channels: Optional[int] = None
+    factors: Optional[List[int]] = None
+    hop: Optional[int] = None
+    n_fft: Optional[int] = None
+    tonal_score_db: Optional[float] = None
+    tonal_max_db: Optional[float] = None
+    null_spread_db: Optional[float] = None
+    null_max_db: Optional[float] = None
+    comb_level_db: Optional[float] = None
+    bands: Optional[List[dict]] = None
+    tones: List[dict] = field(default_factory=list)
+    per_layer: Optional[Dict[str, dict]] = None
+    pause: Optional[dict] = None
+    active_fraction: Optional[float] = None
+    estimated_hop: Optional[int] = None
+    signal_band_hz: Optional[float] = None
+    detected: List[dict] = field(default_factory=list)
+    reference: Optional[str] = None
+    reference_tonal_score_db: Optional[float] = None
+    excess_tonal_db: Optional[float] = None
+    level_db: Optional[float] = None
+    mrstft: Optional[float] = None
+    mel_l1: Optional[float] = None
+    lsd_db: Optional[float] = None
+    pesq_wb: Optional[float] = None
+    stoi: Optional[float] = None
+    periodicity_rmse: Optional[float] = None
+    vuv_f1: Optional[float] = None
+    unavailable: Dict[str, str] = field(default_factory=dict)
+    plot: Optional[str] = None
+
+    def warn(self, code: str, message: str) -> None:
+        """Add a warning once."""
+        w = warning(code, message)
+        if w not in self.warnings:
+            self.warnings.append(w)
+
+    def add_score(self, score: TonalScore, max_tones: int = 16) -> None:
+        """Copy the tonal figures of ``score`` (its warnings too)."""
+        d = score.to_dict(max_tones)
+        for k in TONAL_KEYS:
+            setattr(self, k, d[k])
+        self.factors, self.hop, self.n_fft = list(score.factors), score.hop, score.n_fft
+        for w in score.warnings:
+            self.warn(w["code"], w["message"])
+
+    def add_reference_score(self, ref: TonalScore) -> None:
+        self.reference_tonal_score_db = ref.tonal_score_db
+        if self.tonal_score_db is not None:
+            self.excess_tonal_db = round(self.tonal_score_db - ref.tonal_score_db, 3)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = None,
+                   hop: Optional[int] = None, reference=None, name: str = "",
+                   max_tones: int = 16, pesq: bool = False) -> Measurement:
+    """Measure an in-memory waveform (and its ground truth): one :class:`Measurement`.
+
+    Args:
+        wav: ``(T,)`` generated samples.
+        sample_rate: Hz.
+        factors, hop: the upsampling schedule.
+        reference: ``(T,)`` ground truth (adds ``excess_tonal_db``, ``level_db``,
+            ``mrstft``, ``mel_l1`` and, with ``pesq``, ``pesq_wb``; these import torch).
+        name: stored as ``path``.
+        pesq: also wide-band PESQ (``unavailable`` says why when it cannot run).
+
+    A signal the tonal score refuses (too short, silent) gets ``error``; the
+    reference metrics are still computed.
+    """
+    rec = Measurement(path=name, sample_rate=int(sample_rate))
+    x = np.asarray(wav.detach().cpu().numpy() if hasattr(wav, "detach") else wav, dtype=np.float32)
+    rec.duration_s = round(x.size / sample_rate, 4)
+    try:
+        rec.add_score(tonal_score(x, sample_rate, factors=factors, hop=hop), max_tones)
+    except ValueError as exc:
+        rec.error = f"no tonal score ({exc})"
+    if reference is None:
+        return rec
+    from .reference import MetricUnavailable, mel_l1_distance, mrstft_distance, pesq_wb
+
+    ref = np.asarray(reference.detach().cpu().numpy() if hasattr(reference, "detach") else reference,
+                     dtype=np.float32)
+    if rec.error is None:
+        try:
+            rec.add_reference_score(tonal_score(ref, sample_rate, factors=factors, hop=hop))
+        except ValueError as exc:
+            rec.warn("note", f"reference: no tonal score ({exc})")
+    rms = [float(np.sqrt(np.mean(np.square(v, dtype=np.float64)))) for v in (x, ref)]
+    rec.level_db = 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
+    rec.mrstft = mrstft_distance(x, ref, sample_rate)
+    rec.mel_l1 = mel_l1_distance(x, ref, sample_rate)
+    if pesq:
+        try:
+            rec.pesq_wb = pesq_wb(x, ref, sample_rate)
+        except MetricUnavailable as exc:
+            rec.unavailable["pesq_wb"] = str(exc)
+    return rec
+
+
+__all__ = ["Measurement", "measure_signal", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db"]

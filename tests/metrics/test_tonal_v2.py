@@ -1,0 +1,182 @@
+"""The v2 tonal score's properties (issue 9) on synthesised signals and the bundled speech."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from audioup.audio import load_audio
+from audioup.metrics import tonal_score
+
+SR, FACTORS = 22050, (8, 8, 2, 2)
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def _comb(n, sr, level_db, ref_rms, hop=256, seed=0):
+    """Every multiple of sr / hop, each line at ``level_db`` re ``ref_rms``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sr
+    amp = ref_rms * 10 ** (level_db / 20) * np.sqrt(2)
+    return sum(amp * np.cos(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+               for f in np.arange(1, hop // 2 + 1) * sr / hop)
+
+
+def _saw(f0, n, sr, top=None):
+    t = np.arange(n) / sr
+    return 0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, int((top or sr / 2) // f0) + 1))
+
+
+@pytest.fixture(scope="module")
+def speech30(arctic_files):
+    """30 s of the bundled speech (tiled with varying gain) at 22.05 kHz."""
+    x = np.concatenate([load_audio(p, sample_rate=SR).samples for p in arctic_files])
+    gains = np.random.default_rng(0).uniform(0.4, 1.0, 6)
+    return np.concatenate([x * g for g in gains])[:30 * SR].astype(np.float32)
+
+
+def _codes(s):
+    return {w["code"] for w in s.warnings}
+
+
+@pytest.mark.parametrize("seconds", [1, 3, 30])
+def test_clean_speech_is_zero_within_the_null_spread_at_any_length(speech30, seconds):
+    s = tonal_score(speech30[:seconds * SR], SR, factors=FACTORS)
+    assert abs(s.tonal_score_db) <= 3 * s.null_spread_db + 0.05, (s.tonal_score_db, s.null_spread_db)
+    assert s.null_spread_db < 0.5
+
+
+def test_a_minus_50_db_comb_on_3_s_of_speech_stands_far_above_clean(speech30):
+    x = speech30[:3 * SR]
+    clean = tonal_score(x, SR, factors=FACTORS)
+    s = tonal_score(x + _comb(len(x), SR, -50, _rms(x)), SR, factors=FACTORS)
+    assert s.tonal_score_db > clean.tonal_score_db + 10 * max(s.null_spread_db, 0.2)
+    assert s.estimated_hop == 256 and not _codes(s) & {"hop_mismatch", "pitched_content"}
+    # 128 lines at -50 dB each: the comb's power is -29 dB re the signal
+    assert s.comb_level_db == pytest.approx(-50 + 10 * np.log10(128), abs=5)
+
+
+def test_pauses_do_not_decide_the_score(speech30):
+    x = speech30[:20 * SR]
+    level = _rms(x)
+    cont = tonal_score(x + _comb(len(x), SR, -50, level), SR, factors=FACTORS)
+    rng = np.random.default_rng(1)
+    for share in (0.7, 0.45, 0.35):  # speech in 1 s pieces (phrases), faint noise between them
+        parts, L = [], SR
+        for i in range(0, len(x), L):
+            parts += [x[i:i + L], 1e-4 * rng.standard_normal(int(L * (1 - share) / share))]
+        y = np.concatenate(parts)
+        s = tonal_score(y + _comb(len(y), SR, -50, level), SR, factors=FACTORS)
+        assert abs(s.tonal_score_db - cont.tonal_score_db) < 3, (share, s.tonal_score_db, cont.tonal_score_db)
+        assert s.active_fraction == pytest.approx(share, abs=0.12)
+        assert s.pause is not None and s.pause["tonal_score_db"] > 20  # the comb alone in the pauses
+    assert "mostly_silence" not in _codes(cont)
+
+
+def test_same_speech_and_comb_score_alike_at_22_44_and_48_khz(arctic_files):
+    scores = {}
+    for sr in (22050, 44100, 48000):
+        x = np.concatenate([load_audio(p, sample_rate=sr).samples for p in arctic_files])
+        scores[sr] = tonal_score(x + _comb(len(x), sr, -50, _rms(x)), sr, hop=256).tonal_score_db
+    assert max(scores.values()) - min(scores.values()) < 3, scores
+    assert min(scores.values()) > 8, scores
+
+
+def test_the_nyquist_line_stands_out_in_max_top_lines_and_bands(speech30):
+    x = speech30[:5 * SR]
+    t = np.arange(len(x)) / SR
+    y = x + _rms(x) * np.sqrt(2) * 10 ** (-30 / 20) * (np.cos(2 * np.pi * 5512.5 * t) + np.cos(2 * np.pi * 11025 * t))
+    s = tonal_score(y, SR, factors=FACTORS)
+    top = s.strongest(2)
+    assert {round(t["freq_hz"], 1) for t in top} == {5512.5, 11025.0}
+    assert s.tonal_max_db > s.null_max_db + 20
+    assert {t["layer"] for t in top} == {3, 4}
+    band = [b for b in s.bands if b["lo_hz"] <= 11025 <= b["hi_hz"]][0]
+    assert band["max_db"] == pytest.approx(s.tonal_max_db)
+    assert top[0]["level_db"] == pytest.approx(-30, abs=3) or top[1]["level_db"] == pytest.approx(-30, abs=3)
+
+
+@pytest.mark.parametrize("f0, top", [(SR / 128, None), (440.0, 5000.0), (110 * 2 ** (7 / 12), 8000.0)])
+def test_held_notes_are_named_or_score_within_the_null(f0, top):
+    n = 3 * SR
+    x = _saw(f0, n, SR, top) + 1e-4 * np.random.default_rng(0).standard_normal(n)
+    s = tonal_score(x, SR, factors=FACTORS)
+    assert "pitched_content" in _codes(s) or abs(s.tonal_score_db) < 3 * s.null_spread_db + 0.3, s.warnings
+    assert "hop_mismatch" not in _codes(s)
+
+
+def test_hum_is_named_not_a_hop_mismatch(speech30):
+    x = speech30[:3 * SR]
+    s = tonal_score(x + 0.03 * _saw(50.0, len(x), SR), SR, factors=FACTORS)
+    assert "pitched_content" in _codes(s) and "hop_mismatch" not in _codes(s)
+    assert abs(s.tonal_score_db) < 3 * s.null_spread_db + 0.5
+
+
+def test_a_hop_300_comb_measured_with_hop_256_is_flagged_and_the_estimate_finds_300(speech30):
+    x = speech30[:3 * SR]
+    y = x + _comb(len(x), SR, -40, _rms(x), hop=300)
+    wrong = tonal_score(y, SR, hop=256)
+    assert "hop_mismatch" in _codes(wrong) and wrong.estimated_hop == 300
+    right = tonal_score(y, SR, hop=wrong.estimated_hop)
+    assert right.tonal_score_db > wrong.tonal_score_db + 10 and "hop_mismatch" not in _codes(right)
+
+
+@pytest.mark.parametrize("sr, hop", [(16000, 300), (24000, 240), (24000, 480), (22050, 512)])
+def test_blind_hop_estimate_finds_common_hops(speech30, sr, hop):
+    x = np.random.default_rng(2).standard_normal(3 * sr).astype(np.float32) * 0.1
+    s = tonal_score(x + _comb(len(x), sr, -20, 0.1, hop=hop), sr, hop=hop)
+    assert s.estimated_hop == hop and not _codes(s) & {"hop_mismatch"}
+
+
+def test_a_comb_whose_spacing_is_no_layer_rate_is_reported(speech30):
+    x = speech30[:3 * SR]
+    s = tonal_score(x + _comb(len(x), SR, -40, _rms(x), hop=64), SR, factors=FACTORS)
+    assert s.estimated_hop == 64
+    assert _codes(s) & {"unmatched_comb", "pitched_content"}
+
+
+def test_exclusive_lines_attribute_a_layer3_line_to_layer3_only(speech30):
+    x = speech30[:3 * SR]
+    t = np.arange(len(x)) / SR
+    s = tonal_score(x + _rms(x) * 0.05 * np.cos(2 * np.pi * 5512.5 * t), SR, factors=FACTORS)
+    layers = s.per_layer
+    assert layers["layer3"]["n_tones"] == 1 and layers["layer4"]["n_tones"] == 1  # 5512.5 and 11025 Hz
+    assert layers["layer3"]["mean_db"] > 10
+    assert abs(layers["layer1"]["mean_db"]) < 1 and abs(layers["layer2"]["mean_db"]) < 2
+
+
+@pytest.mark.parametrize("seconds", [1, 3])
+def test_excerpts_of_the_reference_show_no_excess_on_average(speech30, seconds):
+    """v1 read +0.4..0.6 dB for an excerpt against its whole; v2 has no length bias."""
+    from audioup.metrics import excess_tonal_db
+
+    ref = tonal_score(speech30, SR, factors=FACTORS)
+    assert excess_tonal_db(ref, tonal_score(speech30, SR, factors=FACTORS)) == 0
+    step = 3 * seconds  # excerpts spread over the 30 s
+    parts = [tonal_score(speech30[i * SR:(i + seconds) * SR], SR, factors=FACTORS)
+             for i in range(0, 30 - seconds + 1, step)]
+    excess = np.array([excess_tonal_db(p, ref) for p in parts])
+    assert abs(excess.mean()) < 0.2, excess
+    assert all(abs(e) < 4 * p.null_spread_db for e, p in zip(excess, parts)), excess
+
+
+def test_too_short_and_silence_are_reported():
+    rng = np.random.default_rng(3)
+    s = tonal_score(rng.standard_normal(SR // 2).astype(np.float32), SR, hop=256)
+    assert "too_short" in _codes(s)
+    with pytest.raises(ValueError, match="silence"):
+        tonal_score(np.zeros(3 * SR), SR, hop=256)
+
+
+def test_measuring_does_not_import_torch():
+    code = ("import audioup.metrics, sys; from audioup.metrics.measure import measure_file; "
+            "import audioup.metrics.cli; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_top_level_api_still_imports_lazily():
+    import audioup
+
+    assert callable(audioup.build_upsampler) and "transposed" in audioup.UPSAMPLER_KINDS
