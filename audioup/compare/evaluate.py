@@ -53,6 +53,26 @@ def load_test_clips(files: Sequence, sample_rate: int, min_samples: int, log=pri
     return clips
 
 
+# reference-based quality metrics every record carries (see audioup.metrics.reference_metrics)
+QUALITY_KEYS = ("mrstft", "mel_l1", "pesq_wb", "periodicity_rmse", "vuv_f1")
+# generated audio is written as 32-bit float: re-measuring the saved file gives the same numbers
+WAV_SUBTYPE = "FLOAT"
+
+
+def level_db(out, ref) -> float:
+    """RMS level of ``out`` relative to ``ref`` in dB, each with its mean (DC) removed.
+
+    A constant offset is not sound: an untrained generator's output is mostly DC, and
+    counting it would report a near-silent output as loud.
+
+    >>> round(level_db(np.array([1.0, 1.5, 1.0, 1.5]), np.array([0.5, -0.5, 0.5, -0.5])), 1)
+    -6.0
+    """
+    rms = [float(np.sqrt(np.mean(np.square(np.asarray(x, dtype=np.float64) - np.mean(x)))))
+           for x in (out, ref)]
+    return 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
+
+
 def _mean(values) -> Optional[float]:
     values = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(values)) if values else None
@@ -69,17 +89,19 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         factors: the generator's per-layer upsampling factors (where its lines are predicted).
         references: ground truth for each clip (``None``: reference-free metrics only).
         names: clip names for the per-file records.
-        pesq: compute wide-band PESQ (skipped with a note when the package is missing).
+        pesq: compute the optional quality metrics, wide-band PESQ and periodicity RMSE /
+            V-UV F1 (each skipped with a note when its package is missing).
 
     Returns:
         ``{"tonal_score_db", "max_db", "per_layer", "level_db", "mrstft", "mel_l1", "pesq_wb",
-        "notes", "files", "spectrum", "seconds"}`` (``level_db``: RMS level re the reference); a metric that could not be computed is ``None``
+        "periodicity_rmse", "vuv_f1", "notes", "files", "spectrum", "seconds"}`` (``level_db``:
+        :func:`level_db` re the reference); a metric that could not be computed is ``None``
         and ``notes`` says why.
     """
-    from ..metrics import (MetricUnavailable, default_n_fft, mel_l1_distance, mrstft_distance,
-                           pesq_wb, stationary_spectrum, tonal_score)
+    from ..metrics import default_n_fft, reference_metrics, stationary_spectrum, tonal_score
 
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
+    optional = ("pesq_wb", "periodicity") if pesq else ()
     notes, files, layers = [], [], {}
     for i, out in enumerate(outputs):
         rec = {"name": names[i], "tonal_score_db": None, "max_db": None}
@@ -93,19 +115,13 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         except ValueError as exc:
             notes.append(f"{names[i]}: no tonal score ({exc})")
         if references is not None:
-            ref = references[i]
-            rms = [float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in (out, ref)]
-            rec["level_db"] = 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
-            rec["mrstft"] = mrstft_distance(out, ref, sample_rate)
-            rec["mel_l1"] = mel_l1_distance(out, ref, sample_rate)
-            rec["pesq_wb"] = None
-            if pesq:
-                try:
-                    rec["pesq_wb"] = pesq_wb(out, ref, sample_rate)
-                except MetricUnavailable as exc:
-                    note = f"PESQ: {exc}"
-                    if note not in notes:
-                        notes.append(note)
+            rec["level_db"] = level_db(out, references[i])
+            quality = reference_metrics(out, references[i], sample_rate, optional=optional)
+            rec.update({key: quality[key] for key in QUALITY_KEYS})
+            for name, why in quality["unavailable"].items():
+                note = f"{name}: {why}"
+                if note not in notes:
+                    notes.append(note)
         files.append(rec)
     hop = math.prod(factors)
     n_fft = default_n_fft(sample_rate, hop)
@@ -120,12 +136,12 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         "max_db": float(max(maxima)) if maxima else None,
         "per_layer": {k: {"factor": v["factor"], "input_rate_hz": v["input_rate_hz"],
                           "mean_db": _mean(v["values"])} for k, v in layers.items()},
-        "level_db": None, "mrstft": None, "mel_l1": None, "pesq_wb": None,
+        "level_db": None, **{key: None for key in QUALITY_KEYS},
         "seconds": float(joined.size / sample_rate), "notes": notes, "files": files,
         "spectrum": spectrum,
     }
     if references is not None:
-        for key in ("level_db", "mrstft", "mel_l1", "pesq_wb"):
+        for key in ("level_db", *QUALITY_KEYS):
             record[key] = _mean(f[key] for f in files)
     return record
 
@@ -136,7 +152,9 @@ def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: b
     Args:
         vocoder: an :class:`audioup.inference.Vocoder`.
         clips: from :func:`load_test_clips`, at the vocoder's sample rate.
-        audio_dir: if given, the generated clips are written there as ``NAME.wav``.
+        audio_dir: if given, the generated clips are written there as ``NAME.wav``
+            (32-bit float) and the metrics are computed on the files as read back, so
+            re-measuring a saved file gives the reported numbers.
         pesq: see :func:`measure_outputs`.
 
     Returns:
@@ -144,14 +162,16 @@ def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: b
     """
     import torch
 
-    from ..audio.io import save_audio
+    from ..audio.io import load_audio, save_audio
 
     outputs = []
     for clip in clips:
-        out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy()
-        outputs.append(out)
+        out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy().astype(np.float32)
         if audio_dir is not None:
-            save_audio(Path(audio_dir) / f"{clip.name}.wav", out, vocoder.sample_rate)
+            path = save_audio(Path(audio_dir) / f"{clip.name}.wav", out, vocoder.sample_rate,
+                              subtype=WAV_SUBTYPE)
+            out = load_audio(path).samples
+        outputs.append(out)
     factors = list(vocoder.generator.upsample_factors)
     return measure_outputs(outputs, vocoder.sample_rate, factors,
                            references=[c.samples for c in clips], names=[c.name for c in clips],
@@ -159,7 +179,7 @@ def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: b
 
 
 def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: int,
-                  repeats: int = 3) -> Dict[str, float]:
+                  repeats: int = 3, rounds: Optional[Dict[str, List[float]]] = None) -> Dict[str, float]:
     """Inference speed of each generator as a multiple of real time, measured side by side.
 
     Every generator runs once to warm up, then ``repeats`` rounds run each generator in
@@ -170,6 +190,8 @@ def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: i
         generators: name -> generator (eval mode) taking ``(1, n_mels, N)``.
         mel: ``(1, n_mels, N)`` log-mel input.
         sample_rate, hop: to turn ``N`` frames into seconds of audio.
+        rounds: if given, receives name -> the speed of every timed round (its spread
+            tells how loaded the machine was).
 
     Returns:
         name -> seconds of audio generated per second of compute (higher is faster).
@@ -186,5 +208,8 @@ def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: i
                 if mel.is_cuda:
                     torch.cuda.synchronize(mel.device)
                 if round_:  # round 0 warms up
-                    best[name] = min(best[name], time.perf_counter() - start)
+                    took = time.perf_counter() - start
+                    best[name] = min(best[name], took)
+                    if rounds is not None:
+                        rounds.setdefault(name, []).append(seconds / took)
     return {name: seconds / t for name, t in best.items()}

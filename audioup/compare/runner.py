@@ -49,7 +49,8 @@ class Comparison:
             plus ``kind``, ``step``, ``params``), or ``{"kind", "step", "error"}`` for a
             kind whose training failed.
         reference: the same reference-free metrics for the real test audio.
-        speed: kind -> seconds of audio per second of compute on ``device``.
+        speed: kind -> seconds of audio per second of compute on ``device`` (best round).
+        speed_rounds: kind -> the speed of every timed round (the spread shows the load).
         info: setup facts for the report (generator, factors, test files, threads, ...).
         report: path of ``report.md`` once written.
     """
@@ -61,6 +62,7 @@ class Comparison:
     results: Dict[int, Dict[str, dict]] = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
     speed: Dict[str, float] = field(default_factory=dict)
+    speed_rounds: Dict[str, List[float]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     report: Optional[Path] = None
 
@@ -248,7 +250,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
             comp.report = write_report(comp, report_text or {})
         if speed:
             log("timing inference of every upsampler side by side")
-            comp.speed = _speed(cfgs, clips[0], device)
+            comp.speed = _speed(cfgs, clips[0], device, rounds=comp.speed_rounds)
             comp.report = write_report(comp, report_text or {})
     finally:
         torch.set_num_threads(threads)
@@ -356,7 +358,8 @@ def _setup_info(cfg, clips, device, factors) -> dict:
             "torch": torch.__version__}
 
 
-def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0) -> Dict[str, float]:
+def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0,
+           rounds: Optional[Dict[str, List[float]]] = None) -> Dict[str, float]:
     import torch
 
     from .evaluate import measure_speed
@@ -367,4 +370,4 @@ def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0) -> Dict[str, floa
     n -= n % any_voc.hop_length
     mel = any_voc.mel(torch.from_numpy(clip.samples[:n]).to(any_voc.device).unsqueeze(0))
     return measure_speed({k: v.generator for k, v in vocoders.items()}, mel,
-                         any_voc.sample_rate, any_voc.hop_length)
+                         any_voc.sample_rate, any_voc.hop_length, repeats=5, rounds=rounds)
