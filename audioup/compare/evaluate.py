@@ -80,7 +80,8 @@ def _mean(values) -> Optional[float]:
 
 def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Sequence[int],
                     references: Optional[Sequence[np.ndarray]] = None,
-                    names: Optional[Sequence[str]] = None, pesq: bool = True) -> dict:
+                    names: Optional[Sequence[str]] = None, pesq: bool = True,
+                    periodicity: bool = True) -> dict:
     """Metrics of generated clips, averaged over the clips.
 
     Args:
@@ -89,8 +90,9 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         factors: the generator's per-layer upsampling factors (where its lines are predicted).
         references: ground truth for each clip (``None``: reference-free metrics only).
         names: clip names for the per-file records.
-        pesq: compute the optional quality metrics, wide-band PESQ and periodicity RMSE /
-            V-UV F1 (each skipped with a note when its package is missing).
+        pesq: compute wide-band PESQ (skipped with a note when the package is missing).
+        periodicity: compute periodicity RMSE and V/UV F1 with torchcrepe (likewise; about
+            5 s of CPU per second of audio on one thread, so a CPU run may leave it out).
 
     Returns:
         ``{"tonal_score_db", "max_db", "per_layer", "level_db", "mrstft", "mel_l1", "pesq_wb",
@@ -101,7 +103,7 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
     from ..metrics import default_n_fft, reference_metrics, stationary_spectrum, tonal_score
 
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
-    optional = ("pesq_wb", "periodicity") if pesq else ()
+    optional = ("pesq_wb",) * pesq + ("periodicity",) * periodicity
     notes, files, layers = [], [], {}
     for i, out in enumerate(outputs):
         rec = {"name": names[i], "tonal_score_db": None, "max_db": None}
@@ -146,7 +148,8 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
     return record
 
 
-def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True) -> dict:
+def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True,
+                     periodicity: bool = True) -> dict:
     """Vocode every test clip (analysis-synthesis) and measure the result.
 
     Args:
@@ -155,7 +158,7 @@ def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: b
         audio_dir: if given, the generated clips are written there as ``NAME.wav``
             (32-bit float) and the metrics are computed on the files as read back, so
             re-measuring a saved file gives the reported numbers.
-        pesq: see :func:`measure_outputs`.
+        pesq, periodicity: see :func:`measure_outputs`.
 
     Returns:
         The record of :func:`measure_outputs`.
@@ -175,7 +178,7 @@ def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: b
     factors = list(vocoder.generator.upsample_factors)
     return measure_outputs(outputs, vocoder.sample_rate, factors,
                            references=[c.samples for c in clips], names=[c.name for c in clips],
-                           pesq=pesq)
+                           pesq=pesq, periodicity=periodicity)
 
 
 def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: int,

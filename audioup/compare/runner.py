@@ -183,7 +183,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
                        init: bool = True, trained: bool = True, overrides: Sequence[str] = (),
                        test_files: Optional[Sequence] = None, max_test_files: Optional[int] = None,
                        device: str = "cpu", speed: bool = True, pesq: bool = True,
-                       report_text: Optional[dict] = None,
+                       periodicity: bool = True, report_text: Optional[dict] = None,
                        log: Callable[[str], object] = print) -> Comparison:
     """Train and evaluate one generator per upsampler kind; write ``out_dir/report.md``.
 
@@ -201,6 +201,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
         device: where the evaluation and the speed measurement run.
         speed: measure inference speed.
         pesq: compute PESQ when the package is installed.
+        periodicity: compute periodicity RMSE and V/UV F1 when torchcrepe is installed.
         report_text: optional ``{"title", "intro", "limits", "command"}`` for the report.
         log: receives one line per stage and kind.
 
@@ -240,8 +241,8 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
             log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
             for i, kind in enumerate(kinds, 1):
                 try:
-                    record = _stage_result(comp, cfgs[kind], kind, step, clips, device, pesq,
-                                           f"[{i}/{len(kinds)}] {kind}", log)
+                    record = _stage_result(comp, cfgs[kind], kind, step, clips, device,
+                                           (pesq, periodicity), f"[{i}/{len(kinds)}] {kind}", log)
                 except TrainingError as exc:  # e.g. a non-finite loss: report it, go on
                     record = {"kind": kind, "step": step, "error": str(exc)}
                     log(f"  [{i}/{len(kinds)}] {kind}: training failed: {exc}")
@@ -257,7 +258,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     return comp
 
 
-def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dict:
+def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) -> dict:
     from .evaluate import evaluate_vocoder
     from .report import fmt
 
@@ -272,7 +273,7 @@ def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dic
     else:
         vocoder = trained_vocoder(cfg, step, device, label, log)
     record = evaluate_vocoder(vocoder, clips, comp.out_dir / "audio" / stage_dir(step) / kind_slug(kind),
-                              pesq=pesq)
+                              pesq=optional[0], periodicity=optional[1])
     record.update(kind=kind, step=step, params=parameter_count(cfg))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

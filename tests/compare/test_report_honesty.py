@@ -52,6 +52,20 @@ def test_scores_are_those_of_the_files_written(tmp_path):
     assert record["level_db"] == pytest.approx(-60.0, abs=0.1)
 
 
+@pytest.mark.slow  # torchcrepe loads and runs: ~25 s on a shared CPU
+def test_periodicity_and_vuv_sit_beside_pesq():
+    pytest.importorskip("torchcrepe")
+    torch.set_num_threads(1)
+    ref = _speechlike(0.4)
+    noisy = ref + 0.05 * np.random.default_rng(3).standard_normal(ref.size).astype(np.float32)
+    same = measure_outputs([ref], RATE, (8, 8, 4), references=[ref], pesq=False)
+    other = measure_outputs([noisy], RATE, (8, 8, 4), references=[ref], pesq=False)
+    assert same["periodicity_rmse"] == pytest.approx(0.0, abs=1e-6) and same["vuv_f1"] == 1.0
+    assert other["periodicity_rmse"] > 0.01
+    off = measure_outputs([noisy], RATE, (8, 8, 4), references=[ref], pesq=False, periodicity=False)
+    assert off["periodicity_rmse"] is None and off["mel_l1"] == other["mel_l1"]
+
+
 def test_speed_shows_its_spread_or_is_left_out():
     assert fmt_speed(290.0, [290.0, 260.0, 280.0]) == "290× (260×)"
     assert fmt_speed(290.0, [290.0, 100.0]).startswith("busy (100-290×")
