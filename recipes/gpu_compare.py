@@ -9,19 +9,22 @@ on held-out speakers (unseen Fillets characters) with the tonal score and the qu
 metrics (MR-STFT, mel L1, PESQ, periodicity, V/UV F1). How the budget is spent:
 
   1. every kind at initialisation (this also times one evaluation),
-  2. the first kind trains WARMUP steps, then PROBE more: seconds per step,
+  2. the first kind trains WARMUP steps, then PROBE more: seconds per step (the loop's
+     own clock) and the set-up every training run pays (reading the data),
   3. the plan: steps per kind = what the rest of the budget allows (printed first),
   4. audioup's compare trains every kind to that step (the first kind resumes) and
      writes the report; a bundle (report.md, PNGs, JSON, a few WAVs; < 60 MB) is
      copied to --bundle and a section is appended to benchmarks/RESULTS.md.
 
-    # on a machine with apt: prepare and pack the data (about 128 min of speech in 43 MiB)
-    python data_scripts/prepare_offline.py --out data/offline --max-minutes 120 --format ogg
+    # on a machine with apt: prepare and pack the data (60 min of training speech, ~25 MiB)
+    python data_scripts/prepare_offline.py --out data/offline --max-minutes 60 --format ogg
     # on the GPU (8 minutes in all)
     python recipes/gpu_compare.py --data data/offline/speech_packed_ogg --device cuda
     # CPU proof with the tiny model
-    python recipes/gpu_compare.py --data data/offline/speech_packed_ogg --device cpu \\
-        --config recipes/tiny.yaml --budget-s 1500 --results /tmp/R.md
+    python data_scripts/prepare_offline.py --out data/offline --pack-only --max-minutes 20 \\
+        --packed-out data/offline/speech_packed_cpu      # less to decode at every start
+    python recipes/gpu_compare.py --data data/offline/speech_packed_cpu --device cpu \\
+        --config recipes/tiny.yaml --budget-s 1500 --no-periodicity --results /tmp/R.md
 """
 from __future__ import annotations
 
@@ -103,6 +106,15 @@ def bundle(out: Path, dest: Path, limit_mb: float = BUNDLE_LIMIT_MB) -> float:
     return size
 
 
+def logged_rate(run_dir: Path) -> float:
+    """The last ``steps_per_second`` the training loop wrote to TensorBoard (set-up excluded)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "logs"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return float(acc.Scalars("steps_per_second")[-1].value)
+
+
 def device_name(device: str) -> str:
     import platform
 
@@ -142,23 +154,29 @@ def main(argv=None) -> int:
           f"in all; config {args.config}; data {data}; {len(tests)} held-out test clips. Plan: evaluate "
           f"at step 0, probe {args.warmup}+{args.probe} steps, then as many steps per kind as fit.",
           flush=True)
-    log = lambda line: print(line, flush=True)  # noqa: E731
+
+    def log(line):
+        print(line, flush=True)
+
     common = dict(kinds=kinds, overrides=overrides, test_files=tests, device=args.device,
                   periodicity=not args.no_periodicity)
     t = time.perf_counter()
     compare_upsamplers(args.config, out, init=True, trained=False, speed=False, log=log, **common)
     eval_s = (time.perf_counter() - t) / len(kinds)
-    first = kind_configs(args.config, out, kinds[:1], args.warmup, overrides)[kinds[0]]
-    train(first, log=lambda line: None)
+    probe = [*overrides, f"train.log_interval={args.probe}"]
+    train(kind_configs(args.config, out, kinds[:1], args.warmup, probe)[kinds[0]], log=lambda line: None)
     t = time.perf_counter()
-    timed = kind_configs(args.config, out, kinds[:1], args.warmup + args.probe, overrides)[kinds[0]]
-    train(timed, log=lambda line: None)
-    step_s = (time.perf_counter() - t) / args.probe
+    run_dir = Path(train(kind_configs(args.config, out, kinds[:1], args.warmup + args.probe, probe)[kinds[0]],
+                         log=lambda line: None))
+    wall = time.perf_counter() - t
+    step_s = 1.0 / logged_rate(run_dir)  # the loop's own clock: set-up (reading the data) excluded
+    setup_s = max(wall - args.probe * step_s, 0.0)  # paid again by every kind's training run
     elapsed = time.perf_counter() - start
-    steps = plan_steps(args.budget_s, elapsed, eval_s, step_s, len(kinds), args.warmup + args.probe)
-    print(f"plan: {steps} steps per kind ({step_s:.3f} s/step measured on {kinds[0]}, {eval_s:.0f} s per "
-          f"evaluation, {elapsed:.0f} s spent) -> about {elapsed + len(kinds) * (eval_s + steps * step_s):.0f} "
-          f"of {args.budget_s:.0f} s", flush=True)
+    steps = plan_steps(args.budget_s, elapsed, eval_s, step_s, len(kinds), args.warmup + args.probe, setup_s)
+    print(f"plan: {steps} steps per kind ({step_s:.3f} s/step and {setup_s:.0f} s of set-up measured on "
+          f"{kinds[0]}, {eval_s:.0f} s per evaluation, {elapsed:.0f} s spent) -> about "
+          f"{elapsed + len(kinds) * (eval_s + setup_s) + (len(kinds) * steps - args.warmup - args.probe) * step_s:.0f}"
+          f" of {args.budget_s:.0f} s", flush=True)
     comp = compare_upsamplers(args.config, out, steps=steps, init=True, trained=True, speed=True,
                               report_text={"title": f"Upsampler comparison: {steps} steps per kind on {name}",
                                            "command": "python recipes/gpu_compare.py " + " ".join(sys.argv[1:])},

@@ -36,10 +36,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from .debian import DebPackage, apt_download, extract_deb
-from .prepare import hash_select, write_filelist
+from .prepare import PreparedDataset, hash_select, write_filelist
 
 SPEECH_RATE = 22050
 MUSIC_RATE = 44100
@@ -81,17 +81,11 @@ class Item:
 
 
 @dataclass
-class OfflineCorpus:
-    """Result of :func:`prepare_offline`: the corpus folder, its filelists, counts and minutes."""
+class OfflineCorpus(PreparedDataset):
+    """Result of :func:`prepare_offline`: a :class:`PreparedDataset` with minutes and speakers per split."""
 
-    name: str
-    root: Path
-    sample_rate: int
-    filelists: Dict[str, Path]
-    counts: Dict[str, int]
-    minutes: Dict[str, float]
-    speakers: Dict[str, List[str]]
-    errors: List[str] = field(default_factory=list)
+    minutes: Dict[str, float] = field(default_factory=dict)
+    speakers: Dict[str, List[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         parts = ", ".join(f"{s} {self.counts[s]} files / {self.minutes[s]:.1f} min" for s in self.counts)
@@ -266,4 +260,5 @@ def prepare_offline(out, corpus: str = "speech", any_version: bool = False,
         counts[split] = write_filelist(filelists[split], [done[i][0] for i in kept], corpus_dir)
         minutes[split] = sum(done[i][1] for i in kept) / 60
         speakers[split] = sorted({i.speaker for i in kept})
-    return OfflineCorpus(corpus, corpus_dir, rate, filelists, counts, minutes, speakers, errors + skipped)
+    return OfflineCorpus(corpus, corpus_dir, rate, filelists, counts, errors + skipped, minutes=minutes,
+                         speakers=speakers)
