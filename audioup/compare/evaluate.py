@@ -105,6 +105,8 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
     optional = ("pesq_wb",) * pesq + ("periodicity",) * periodicity
     notes, files, layers = [], [], {}
+    if references is not None and not periodicity:
+        notes.append("periodicity and V/UV F1: left out (periodicity=False; torchcrepe is slow on a CPU)")
     for i, out in enumerate(outputs):
         rec = {"name": names[i], "tonal_score_db": None, "max_db": None}
         try:

@@ -64,6 +64,7 @@ def test_periodicity_and_vuv_sit_beside_pesq():
     assert other["periodicity_rmse"] > 0.01
     off = measure_outputs([noisy], RATE, (8, 8, 4), references=[ref], pesq=False, periodicity=False)
     assert off["periodicity_rmse"] is None and off["mel_l1"] == other["mel_l1"]
+    assert any("left out" in n for n in off["notes"])
 
 
 def test_speed_shows_its_spread_or_is_left_out():
