@@ -21,9 +21,9 @@ INSET_KHZ = 2.0
 
 
 def quiet_kinds(comp, threshold_db: float = -20.0) -> set:
-    """Kinds whose output at the last stage is more than ``-threshold_db`` dB below the real audio."""
-    last = comp.stages[-1] if comp.stages else None
-    rows = comp.results.get(last, {}) if last is not None else {}
+    """Kinds whose output at the last evaluated stage is more than ``-threshold_db`` dB below the real audio."""
+    done = [s for s in comp.stages if comp.results.get(s)]
+    rows = comp.results[done[-1]] if done else {}
     return {k for k, r in rows.items() if r.get("level_db") is not None and r["level_db"] < threshold_db}
 
 

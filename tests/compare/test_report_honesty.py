@@ -82,3 +82,13 @@ def test_verdict_is_relative_to_the_real_audio_and_flags_quiet_outputs():
     quiet = verdict({"kind": "resize-linear", "step": 0, "level_db": -45.0, "tonal_score_db": 9.0,
                      "mel_l1": 3.0, "pesq_wb": 1.1}, reference)
     assert "+7.0 dB" in quiet and "clearly above" in quiet and "Too quiet" in quiet
+
+
+def test_quiet_kinds_follow_the_last_evaluated_stage():
+    from audioup.compare.plots import quiet_kinds
+
+    comp = SimpleNamespace(stages=[0, 100], results={0: {"sinc": {"level_db": -70.0},
+                                                         "transposed": {"level_db": -10.0}}})
+    assert quiet_kinds(comp) == {"sinc"}  # step 100 not evaluated yet
+    comp.results[100] = {"sinc": {"level_db": -5.0}, "transposed": {"level_db": -30.0}}
+    assert quiet_kinds(comp) == {"transposed"}
