@@ -59,7 +59,7 @@ def measure(vocoder, speech) -> dict:
     from audioup.commands.convert import evaluate
 
     rows = [evaluate(vocoder, wav) for wav in speech]
-    out = {k: sum(r[k] for r in rows) / len(rows) for k in ("mel_l1", "mrstft", "tonal_score_db", "max_db")}
+    out = {k: sum(r[k] for r in rows) / len(rows) for k in ("mel_l1", "mrstft", "tonal_score_db", "tonal_max_db")}
     pesq = [r["pesq_wb"] for r in rows if r["pesq_wb"] is not None]
     out["pesq_wb"] = sum(pesq) / len(pesq) if pesq else None
     strongest = max((t for r in rows for t in r["strongest"]), key=lambda t: t["prominence_db"], default=None)

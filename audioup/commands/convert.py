@@ -43,7 +43,7 @@ def evaluate(vocoder: Vocoder, real: np.ndarray, lines: int = 3) -> Dict[str, An
     out = vocoder.wav_to_wav(torch.from_numpy(real)).numpy()
     score = tonal_score(out, sr, factors=list(vocoder.generator.upsample_factors))
     row: Dict[str, Any] = {"mel_l1": mel_l1_distance(out, real, sr), "mrstft": mrstft_distance(out, real, sr),
-                           "tonal_score_db": score.tonal_score_db, "max_db": score.max_db,
+                           "tonal_score_db": score.tonal_score_db, "tonal_max_db": score.tonal_max_db,
                            "strongest": [{"freq_hz": t["freq_hz"], "prominence_db": t["prominence_db"],
                                           "layer": t["layer"]} for t in score.strongest(lines)]}
     try:
@@ -140,7 +140,7 @@ def _evaluate_pair(source, config, state, test: Optional[str]) -> Dict[str, Any]
     for name, row in (("before", before), ("after", after)):
         pesq = f"{row['pesq_wb']:.2f}" if row["pesq_wb"] is not None else "n/a"
         print(f"  {name:8} {row['mel_l1']:7.3f} {row['mrstft']:7.3f} {pesq:>5} {row['tonal_score_db']:5.1f}dB "
-              f"{row['max_db']:7.1f}dB")
+              f"{row['tonal_max_db']:7.1f}dB")
     print(f"  output change (after vs before): mel L1 {change['mel_l1']:.3f}, M-STFT {change['mrstft']:.3f}")
     for t in before["strongest"]:
         print(f"  line {t['freq_hz']:8.1f} Hz (layer {t['layer']}): {t['prominence_db']:+.1f} dB -> "

@@ -53,6 +53,12 @@ def load_test_clips(files: Sequence, sample_rate: int, min_samples: int, log=pri
     return clips
 
 
+# reference-based quality metrics every record carries (see audioup.metrics.reference_metrics)
+QUALITY_KEYS = ("mrstft", "mel_l1", "pesq_wb", "periodicity_rmse", "vuv_f1")
+# generated audio is written as 32-bit float: re-measuring the saved file gives the same numbers
+WAV_SUBTYPE = "FLOAT"
+
+
 def _mean(values) -> Optional[float]:
     values = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(values)) if values else None
@@ -60,7 +66,8 @@ def _mean(values) -> Optional[float]:
 
 def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Sequence[int],
                     references: Optional[Sequence[np.ndarray]] = None,
-                    names: Optional[Sequence[str]] = None, pesq: bool = True) -> dict:
+                    names: Optional[Sequence[str]] = None, pesq: bool = True,
+                    periodicity: bool = True) -> dict:
     """Metrics of generated clips, averaged over the clips.
 
     Args:
@@ -70,19 +77,25 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         references: ground truth for each clip (``None``: reference-free metrics only).
         names: clip names for the per-file records.
         pesq: compute wide-band PESQ (skipped with a note when the package is missing).
+        periodicity: compute periodicity RMSE and V/UV F1 with torchcrepe (likewise; about
+            5 s of CPU per second of audio on one thread, so a CPU run may leave it out).
 
     Returns:
         ``{"tonal_score_db", "tonal_max_db", "null_spread_db", "per_layer", "level_db", "mrstft",
-        "mel_l1", "pesq_wb", "notes", "files", "spectrum", "seconds"}`` (``level_db``: RMS level
-        re the reference; ``files``: one :class:`audioup.metrics.Measurement` dict per clip, its
-        name in ``path``); a metric that could not be computed is ``None`` and ``notes`` says why.
+        "mel_l1", "pesq_wb", "periodicity_rmse", "vuv_f1", "notes", "files", "spectrum", "seconds"}``
+        (``level_db``: :func:`audioup.metrics.level_db` re the reference, DC removed; ``files``:
+        one :class:`audioup.metrics.Measurement` dict per clip, its name in ``path``); a metric
+        that could not be computed is ``None`` and ``notes`` says why.
     """
     from ..metrics import default_n_fft, measure_signal, stationary_spectrum
 
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
+    optional = ("pesq_wb",) * pesq + ("periodicity",) * periodicity
     notes, files, layers = [], [], {}
+    if references is not None and not periodicity:
+        notes.append("periodicity and V/UV F1: left out (periodicity=False; torchcrepe is slow on a CPU)")
     for i, out in enumerate(outputs):
-        m = measure_signal(out, sample_rate, factors=factors, name=names[i], pesq=pesq,
+        m = measure_signal(out, sample_rate, factors=factors, name=names[i], optional=optional,
                            reference=None if references is None else references[i])
         if m.error:
             notes.append(f"{names[i]}: {m.error}")
@@ -109,46 +122,51 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         "null_spread_db": _mean(f["null_spread_db"] for f in files),
         "per_layer": {k: {"factor": v["factor"], "input_rate_hz": v["input_rate_hz"],
                           "mean_db": _mean(v["values"])} for k, v in layers.items()},
-        "level_db": None, "mrstft": None, "mel_l1": None, "pesq_wb": None,
+        "level_db": None, **{key: None for key in QUALITY_KEYS},
         "seconds": float(joined.size / sample_rate), "notes": notes, "files": files,
         "spectrum": spectrum,
     }
     if references is not None:
-        for key in ("level_db", "mrstft", "mel_l1", "pesq_wb"):
+        for key in ("level_db", *QUALITY_KEYS):
             record[key] = _mean(f[key] for f in files)
     return record
 
 
-def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True) -> dict:
+def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True,
+                     periodicity: bool = True) -> dict:
     """Vocode every test clip (analysis-synthesis) and measure the result.
 
     Args:
         vocoder: an :class:`audioup.inference.Vocoder`.
         clips: from :func:`load_test_clips`, at the vocoder's sample rate.
-        audio_dir: if given, the generated clips are written there as ``NAME.wav``.
-        pesq: see :func:`measure_outputs`.
+        audio_dir: if given, the generated clips are written there as ``NAME.wav``
+            (32-bit float) and the metrics are computed on the files as read back, so
+            re-measuring a saved file gives the reported numbers.
+        pesq, periodicity: see :func:`measure_outputs`.
 
     Returns:
         The record of :func:`measure_outputs`.
     """
     import torch
 
-    from ..audio.io import save_audio
+    from ..audio.io import load_audio, save_audio
 
     outputs = []
     for clip in clips:
-        out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy()
-        outputs.append(out)
+        out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy().astype(np.float32)
         if audio_dir is not None:
-            save_audio(Path(audio_dir) / f"{clip.name}.wav", out, vocoder.sample_rate)
+            path = save_audio(Path(audio_dir) / f"{clip.name}.wav", out, vocoder.sample_rate,
+                              subtype=WAV_SUBTYPE)
+            out = load_audio(path).samples
+        outputs.append(out)
     factors = list(vocoder.generator.upsample_factors)
     return measure_outputs(outputs, vocoder.sample_rate, factors,
                            references=[c.samples for c in clips], names=[c.name for c in clips],
-                           pesq=pesq)
+                           pesq=pesq, periodicity=periodicity)
 
 
 def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: int,
-                  repeats: int = 3) -> Dict[str, float]:
+                  repeats: int = 3, rounds: Optional[Dict[str, List[float]]] = None) -> Dict[str, float]:
     """Inference speed of each generator as a multiple of real time, measured side by side.
 
     Every generator runs once to warm up, then ``repeats`` rounds run each generator in
@@ -159,6 +177,8 @@ def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: i
         generators: name -> generator (eval mode) taking ``(1, n_mels, N)``.
         mel: ``(1, n_mels, N)`` log-mel input.
         sample_rate, hop: to turn ``N`` frames into seconds of audio.
+        rounds: if given, receives name -> the speed of every timed round (its spread
+            tells how loaded the machine was).
 
     Returns:
         name -> seconds of audio generated per second of compute (higher is faster).
@@ -175,5 +195,8 @@ def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: i
                 if mel.is_cuda:
                     torch.cuda.synchronize(mel.device)
                 if round_:  # round 0 warms up
-                    best[name] = min(best[name], time.perf_counter() - start)
+                    took = time.perf_counter() - start
+                    best[name] = min(best[name], took)
+                    if rounds is not None:
+                        rounds.setdefault(name, []).append(seconds / took)
     return {name: seconds / t for name, t in best.items()}

@@ -16,6 +16,17 @@ def _color(kind: str, i: int):
     return KIND_COLORS.get(kind, plt.get_cmap("tab10")(i % 10))
 
 
+QUIET_COLOR = "0.7"
+INSET_KHZ = 2.0
+
+
+def quiet_kinds(comp, threshold_db: float = -20.0) -> set:
+    """Kinds whose output at the last evaluated stage is more than ``-threshold_db`` dB below the real audio."""
+    done = [s for s in comp.stages if comp.results.get(s)]
+    rows = comp.results[done[-1]] if done else {}
+    return {k for k, r in rows.items() if r.get("level_db") is not None and r["level_db"] < threshold_db}
+
+
 def _spectrum(record: Optional[dict]):
     spec = (record or {}).get("spectrum")
     if not spec:
@@ -51,28 +62,39 @@ def plot_spectra(comp, path) -> Optional[Path]:
     lows = [np.percentile(db, 2) - top for st in comp.stages for k in kinds
             for _, db in [_spectrum(comp.results.get(st, {}).get(k))] if db is not None]
     floor = float(np.clip(min(lows + [np.percentile(ref_db, 2) - top]) - 5, -200, -80))
+    quiet = quiet_kinds(comp)
     for i, kind in enumerate(kinds):
         ax = axes[i, 0]
-        ax.plot(khz, ref_db - top, color="0.6", lw=0.8, label="real audio")
+        inset = ax.inset_axes([0.62, 0.08, 0.22, 0.55])  # 0-2 kHz: where the first lines sit
+        color = QUIET_COLOR if kind in quiet else _color(kind, i)
+        for a in (ax, inset):
+            a.plot(khz, ref_db - top, color="0.45" if kind in quiet else "0.6", lw=0.8,
+                   label="real audio")
         for j, step in enumerate(comp.stages):
             f, db = _spectrum(comp.results.get(step, {}).get(kind))
             if f is None:
                 continue
             trained = step > 0
-            ax.plot(f, db - top, color=_color(kind, i), lw=0.8 if trained else 0.6,
-                    alpha=1.0 if trained or len(comp.stages) == 1 else 0.45,
-                    ls="-" if trained or len(comp.stages) == 1 else "--",
-                    label="at initialisation" if step == 0 else f"after {step} steps")
+            for a in (ax, inset):
+                a.plot(f, db - top, color=color, lw=0.8 if trained else 0.6,
+                       alpha=1.0 if trained or len(comp.stages) == 1 else 0.45,
+                       ls="-" if trained or len(comp.stages) == 1 else "--",
+                       label="at initialisation" if step == 0 else f"after {step} steps")
+        inset.set_xlim(0, INSET_KHZ)
+        inset.set_ylim(floor, 10)
+        inset.tick_params(labelsize=6)
+        inset.set_title(f"0-{INSET_KHZ:g} kHz", fontsize=7, pad=2)
         for t in tones:  # taller ticks for later layers (sparser, stronger lines)
             height = (0.04 + 0.05 * t.layer) * (10 - floor)
             ax.plot([t.freq_hz / 1000] * 2, [floor, floor + height], color="k", lw=0.5, alpha=0.6)
         ax.set_ylim(floor, 10)
         ax.set_ylabel("dB")
         ax.grid(alpha=0.25)
-        ax.text(0.006, 0.93, kind, transform=ax.transAxes, fontsize=10, fontweight="bold",
-                va="top", color=_color(kind, i), zorder=5,
+        label = kind + ("  (> 20 dB below the real audio: greyed)" if kind in quiet else "")
+        ax.text(0.006, 0.93, label, transform=ax.transAxes, fontsize=10, fontweight="bold",
+                va="top", color=color, zorder=5,
                 bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
-        ax.legend(loc="upper right", fontsize=7, ncol=3, framealpha=0.8)
+        ax.legend(loc="upper right", fontsize=7, ncol=4, framealpha=0.8)
     axes[-1, 0].set_xlabel("frequency (kHz)")
     axes[-1, 0].set_xlim(0, khz[-1])
     fig.suptitle(f"Stationary spectra of the vocoded test audio (dB re the real audio's peak); "
@@ -99,6 +121,7 @@ def plot_per_layer(comp, path) -> Optional[Path]:
                              squeeze=False)
     width = 0.8 / max(len(comp.kinds), 1)
     top = 1.0
+    quiet = quiet_kinds(comp)
     for s, step in enumerate(stages):
         ax = axes[0, s]
         for i, kind in enumerate(comp.kinds):
@@ -107,7 +130,9 @@ def plot_per_layer(comp, path) -> Optional[Path]:
             heights = [v if v is not None else 0.0 for v in values]
             top = max(top, *heights)
             x = np.arange(len(layers)) + (i - (len(comp.kinds) - 1) / 2) * width
-            ax.bar(x, heights, width, color=_color(kind, i), label=kind)
+            ax.bar(x, heights, width, color=QUIET_COLOR if kind in quiet else _color(kind, i),
+                   label=kind + (" (too quiet)" if kind in quiet else ""),
+                   hatch="//" if kind in quiet else None)
         ref = [comp.reference["per_layer"][layer]["mean_db"] or 0.0 for layer in layers]
         ax.scatter(np.arange(len(layers)), ref, marker="_", s=900, color="0.35", zorder=3,
                    label="real audio")

@@ -14,7 +14,9 @@ from typing import List, Optional, Sequence
 from ..audio.fs import atomic_write
 
 COLUMNS = ("upsampler", "params", "tonal score (dB) ↓", "strongest line (dB)", "level (dB)",
-           "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "speed (× real time) ↑")
+           "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "periodicity ↓", "V/UV F1 ↑", "speed (× real time) ↑")
+QUIET_DB = -20.0  # outputs further below the real audio are too quiet for their scores to mean much
+LOADED_SPREAD = 1.5  # fastest / slowest timed round above this: the machine was busy, speed left out
 
 INTRO = """\
 Upsampling layers can add **tonal artifacts**: a layer that raises the rate by a factor
@@ -31,14 +33,20 @@ METRICS = """\
   of the stationary spectrum (median over frames) at every frequency where the upsampling
   layers predict a line; real speech scores about 0-3 dB. **strongest line**: the largest
   prominence. Both reference-free (`audioup.metrics.tonal_score`) and blind to loudness:
-  read them together with **level**, the RMS level of the output relative to the real audio
-  (an almost silent output can score low or high without meaning much).
+  read them together with **level**, the RMS level of the output relative to the real audio,
+  both with their mean (DC) removed (an almost silent output can score low or high without
+  meaning much; kinds more than 20 dB below the real audio are greyed in the figures).
 - **MR-STFT**: multi-resolution STFT distance to the real audio (spectral convergence + log
   magnitude, 3 resolutions); **mel L1**: mean absolute log-mel difference (HiFi-GAN's
-  validation error); **PESQ**: wide-band PESQ at 16 kHz (-0.5 to 4.64), when `pesq` is installed.
-  Lower is better for the distances, higher for PESQ.
+  validation error); **PESQ**: wide-band PESQ at 16 kHz (-0.5 to 4.64), when `pesq` is installed;
+  **periodicity** (RMSE) and **V/UV F1** (voiced/unvoiced agreement) from torchcrepe as CARGAN
+  defines them, when `torchcrepe` is installed. Lower is better for the distances and the
+  periodicity error, higher for PESQ and F1. Every score is computed on the WAV files as
+  written (32-bit float), so re-measuring a saved file gives the same number.
 - **params**: generator parameters as trained (weight norm included). **speed**: seconds of
-  audio generated per second of compute, {speed_where}, all kinds timed side by side (best of 3).
+  audio generated per second of compute, {speed_where}, all kinds timed side by side: the best
+  of 5 rounds, with the slowest in brackets; left out when they differ by more than 1.5× (a
+  busy machine).
 - Test audio is vocoded by analysis-synthesis: real audio -> mel -> generator."""
 
 LIMITS = """\
@@ -61,11 +69,20 @@ def fmt_params(n: Optional[int]) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
 
 
-def fmt_speed(x: Optional[float]) -> str:
-    """``290×``, ``4.2×``, ``0.85×``: two significant digits at least."""
+def fmt_speed(x: Optional[float], rounds: Optional[Sequence[float]] = None) -> str:
+    """``290×``, ``4.2×``, ``0.85×`` (two significant digits at least); with ``rounds``,
+    ``290× (250×)`` with the slowest round, or ``busy (250-400×)`` when they differ by > 1.5×."""
+    def one(v):
+        return f"{v:.0f}×" if v >= 10 else f"{v:.2g}×"
+
     if x is None:
         return "n/a"
-    return f"{x:.0f}×" if x >= 10 else f"{x:.2g}×"
+    if not rounds:
+        return one(x)
+    low, high = min(rounds), max(rounds)
+    if high > LOADED_SPREAD * low:
+        return f"busy ({one(low)[:-1]}-{one(high)})"
+    return f"{one(x)} ({one(low)})"
 
 
 def table(comp, step: int, reference: bool = True) -> List[List[str]]:
@@ -74,15 +91,17 @@ def table(comp, step: int, reference: bool = True) -> List[List[str]]:
     if reference and comp.reference:
         ref = comp.reference
         rows.append(["real audio (test set)", "-", fmt(ref["tonal_score_db"], ".1f"),
-                     fmt(ref["tonal_max_db"], ".1f"), "0", "-", "-", "-", "-"])
+                     fmt(ref["tonal_max_db"], ".1f"), "0", "-", "-", "-", "-", "-", "-"])
     for rec in comp.rows(step):
         if "error" in rec:
-            rows.append([rec["kind"], "failed: " + rec["error"].splitlines()[0]] + [""] * 7)
+            rows.append([rec["kind"], "failed: " + rec["error"].splitlines()[0]] + [""] * 9)
             continue
-        speed = comp.speed.get(rec["kind"])
-        rows.append([rec["kind"], fmt_params(rec.get("params")), fmt(rec["tonal_score_db"], ".1f"),
-                     fmt(rec["tonal_max_db"], ".1f"), fmt(rec.get("level_db"), "+.0f"), fmt(rec["mrstft"], ".2f"), fmt(rec["mel_l1"], ".2f"),
-                     fmt(rec["pesq_wb"], ".2f"), fmt_speed(speed)])
+        speed = fmt_speed(comp.speed.get(rec["kind"]), getattr(comp, "speed_rounds", {}).get(rec["kind"]))
+        rows.append([rec["kind"], fmt_params(rec.get("params")), fmt(rec.get("tonal_score_db"), ".1f"),
+                     fmt(rec.get("tonal_max_db"), ".1f"), fmt(rec.get("level_db"), "+.0f"),
+                     fmt(rec.get("mrstft"), ".2f"), fmt(rec.get("mel_l1"), ".2f"),
+                     fmt(rec.get("pesq_wb"), ".2f"), fmt(rec.get("periodicity_rmse"), ".3f"),
+                     fmt(rec.get("vuv_f1"), ".2f"), speed])
     return rows
 
 
@@ -170,6 +189,34 @@ def summary(comp) -> List[str]:
     return lines
 
 
+def step0_levels(comp) -> Optional[str]:
+    """``"transposed -63 dB, sinc -72 dB, ..."``: every kind's output level at initialisation."""
+    rows = [r for r in comp.rows(0) if "error" not in r and r.get("level_db") is not None]
+    if not rows:
+        return None
+    return ", ".join(f"{r['kind']} {r['level_db']:+.0f} dB" for r in rows)
+
+
+def verdict(rec: dict, reference: dict) -> str:
+    """One plain line for one kind, in dB relative to the real audio."""
+    kind = rec["kind"]
+    if "error" in rec:
+        return f"{kind}: training failed ({rec['error'].splitlines()[0]})."
+    level, tonal, real = rec.get("level_db"), rec.get("tonal_score_db"), reference.get("tonal_score_db")
+    where = "at initialisation" if rec.get("step") == 0 else f"after {rec.get('step')} steps"
+    parts = [f"{kind} {where}: output {fmt(level, '+.0f')} dB re the real audio"]
+    if tonal is not None and real is not None:
+        excess = tonal - real
+        parts.append(f"lines {excess:+.1f} dB over the real audio's tonal score"
+                     + (" (as clean as the real audio)" if excess < 1.0 else
+                        " (clearly above the real audio)" if excess > 3.0 else ""))
+    parts.append(f"mel L1 {fmt(rec.get('mel_l1'), '.2f')}, PESQ {fmt(rec.get('pesq_wb'), '.2f')}")
+    line = "; ".join(parts) + "."
+    if level is not None and level < QUIET_DB:
+        line += f" Too quiet (< {QUIET_DB:.0f} dB) for its tonal score to mean much."
+    return line
+
+
 def write_report(comp, text: dict) -> Path:
     """Write ``report.md`` with both tables and figures into ``comp.out_dir``; returns its path.
 
@@ -190,8 +237,14 @@ def write_report(comp, text: dict) -> Path:
     parts = [f"# {text.get('title') or 'Upsampler comparison'}", "", text.get("intro") or INTRO, "",
              "## Setup", "", setup_text(comp), ""]
     facts = summary(comp)
+    levels = step0_levels(comp)
+    if levels:
+        facts.append(f"Output level at initialisation (DC removed, re the real audio): {levels}.")
     if facts:
         parts += ["## In short", "", *[f"- {f}" for f in facts], ""]
+    last = comp.stages[-1] if comp.stages else None
+    if last is not None and comp.rows(last):
+        parts += ["## Verdict per kind", "", *[f"- {verdict(r, comp.reference)}" for r in comp.rows(last)], ""]
     for step in comp.stages:
         parts += [f"## {stage_title(step)}", "", markdown_table(table(comp, step)), ""]
         notes = sorted({n for r in comp.rows(step) for n in r.get("notes", [])})

@@ -51,7 +51,8 @@ class Comparison:
             plus ``kind``, ``step``, ``params``), or ``{"kind", "step", "error"}`` for a
             kind whose training failed.
         reference: the same reference-free metrics for the real test audio.
-        speed: kind -> seconds of audio per second of compute on ``device``.
+        speed: kind -> seconds of audio per second of compute on ``device`` (best round).
+        speed_rounds: kind -> the speed of every timed round (the spread shows the load).
         info: setup facts for the report (generator, factors, test files, threads, ...).
         report: path of ``report.md`` once written.
     """
@@ -63,6 +64,7 @@ class Comparison:
     results: Dict[int, Dict[str, dict]] = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
     speed: Dict[str, float] = field(default_factory=dict)
+    speed_rounds: Dict[str, List[float]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     report: Optional[Path] = None
 
@@ -183,7 +185,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
                        init: bool = True, trained: bool = True, overrides: Sequence[str] = (),
                        test_files: Optional[Sequence] = None, max_test_files: Optional[int] = None,
                        device: str = "cpu", speed: bool = True, pesq: bool = True,
-                       report_text: Optional[dict] = None,
+                       periodicity: bool = True, report_text: Optional[dict] = None,
                        log: Callable[[str], object] = print) -> Comparison:
     """Train and evaluate one generator per upsampler kind; write ``out_dir/report.md``.
 
@@ -201,6 +203,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
         device: where the evaluation and the speed measurement run.
         speed: measure inference speed.
         pesq: compute PESQ when the package is installed.
+        periodicity: compute periodicity RMSE and V/UV F1 when torchcrepe is installed.
         report_text: optional ``{"title", "intro", "limits", "command"}`` for the report.
         log: receives one line per stage and kind.
 
@@ -249,8 +252,8 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
             log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
             for i, kind in enumerate(kinds, 1):
                 try:
-                    record = _stage_result(comp, cfgs[kind], kind, step, clips, device, pesq,
-                                           f"[{i}/{len(kinds)}] {kind}", log)
+                    record = _stage_result(comp, cfgs[kind], kind, step, clips, device,
+                                           (pesq, periodicity), f"[{i}/{len(kinds)}] {kind}", log)
                 except TrainingError as exc:  # e.g. a non-finite loss: report it, go on
                     record = {"kind": kind, "step": step, "error": str(exc)}
                     log(f"  [{i}/{len(kinds)}] {kind}: training failed: {exc}")
@@ -259,14 +262,14 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
             comp.report = write_report(comp, report_text or {})
         if speed:
             log("timing inference of every upsampler side by side")
-            comp.speed = _speed(cfgs, clips[0], device)
+            comp.speed = _speed(cfgs, clips[0], device, rounds=comp.speed_rounds)
             comp.report = write_report(comp, report_text or {})
     finally:
         torch.set_num_threads(threads)
     return comp
 
 
-def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dict:
+def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) -> dict:
     from .evaluate import evaluate_vocoder
     from .report import fmt
 
@@ -281,7 +284,7 @@ def _stage_result(comp, cfg, kind, step, clips, device, pesq, label, log) -> dic
     else:
         vocoder = trained_vocoder(cfg, step, device, label, log)
     record = evaluate_vocoder(vocoder, clips, comp.out_dir / "audio" / stage_dir(step) / kind_slug(kind),
-                              pesq=pesq)
+                              pesq=optional[0], periodicity=optional[1])
     record.update(kind=kind, step=step, params=parameter_count(cfg))
     atomic_write(path, json.dumps(record))
     log(f"  {label}: tonal score {fmt(record['tonal_score_db'], '.1f')} dB, "
@@ -377,7 +380,8 @@ def _setup_info(cfg, clips, device, factors) -> dict:
             "torch": torch.__version__}
 
 
-def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0) -> Dict[str, float]:
+def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0,
+           rounds: Optional[Dict[str, List[float]]] = None) -> Dict[str, float]:
     import torch
 
     from .evaluate import measure_speed
@@ -388,4 +392,4 @@ def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0) -> Dict[str, floa
     n -= n % any_voc.hop_length
     mel = any_voc.mel(torch.from_numpy(clip.samples[:n]).to(any_voc.device).unsqueeze(0))
     return measure_speed({k: v.generator for k, v in vocoders.items()}, mel,
-                         any_voc.sample_rate, any_voc.hop_length)
+                         any_voc.sample_rate, any_voc.hop_length, repeats=5, rounds=rounds)

@@ -33,7 +33,7 @@ from .reference import (
     reference_metrics,
     stoi,
 )
-from .record import Measurement, measure_signal
+from .record import Measurement, level_db, measure_signal
 from .stationary import StationaryResult, StationarySpectrum, stationary_spectrum
 from .tonal import (
     WARNING_CODES,

@@ -91,9 +91,24 @@ class Measurement:
         return asdict(self)
 
 
+def level_db(out, ref) -> float:
+    """RMS level of ``out`` relative to ``ref`` in dB, each with its mean (DC) removed.
+
+    A constant offset is not sound: an untrained generator's output is mostly DC, and
+    counting it would report a near-silent output as loud.
+
+    >>> round(level_db(np.array([1.0, 1.5, 1.0, 1.5]), np.array([0.5, -0.5, 0.5, -0.5])), 1)
+    -6.0
+    """
+    rms = [float(np.sqrt(np.mean(np.square(np.asarray(x, dtype=np.float64) - np.mean(x)))))
+           for x in (out, ref)]
+    return 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
+
+
 def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = None,
                    hop: Optional[int] = None, reference=None, name: str = "",
-                   max_tones: int = 16, pesq: bool = False) -> Measurement:
+                   max_tones: int = 16, pesq: bool = False,
+                   optional: Optional[Sequence[str]] = None) -> Measurement:
     """Measure an in-memory waveform (and its ground truth): one :class:`Measurement`.
 
     Args:
@@ -104,6 +119,9 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
             ``mrstft``, ``mel_l1`` and, with ``pesq``, ``pesq_wb``; these import torch).
         name: stored as ``path``.
         pesq: also wide-band PESQ (``unavailable`` says why when it cannot run).
+        optional: the optional reference metrics to compute (names of
+            :func:`audioup.metrics.reference_metrics`: ``pesq_wb``, ``stoi``, ``periodicity``);
+            overrides ``pesq``.
 
     A signal the tonal score refuses (too short, silent) gets ``error``; the
     reference metrics are still computed.
@@ -117,7 +135,7 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
         rec.error = f"no tonal score ({exc})"
     if reference is None:
         return rec
-    from .reference import MetricUnavailable, mel_l1_distance, mrstft_distance, pesq_wb
+    from .reference import reference_metrics
 
     ref = np.asarray(reference.detach().cpu().numpy() if hasattr(reference, "detach") else reference,
                      dtype=np.float32)
@@ -126,16 +144,13 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
             rec.add_reference_score(tonal_score(ref, sample_rate, factors=factors, hop=hop))
         except ValueError as exc:
             rec.warn("note", f"reference: no tonal score ({exc})")
-    rms = [float(np.sqrt(np.mean(np.square(v, dtype=np.float64)))) for v in (x, ref)]
-    rec.level_db = 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
-    rec.mrstft = mrstft_distance(x, ref, sample_rate)
-    rec.mel_l1 = mel_l1_distance(x, ref, sample_rate)
-    if pesq:
-        try:
-            rec.pesq_wb = pesq_wb(x, ref, sample_rate)
-        except MetricUnavailable as exc:
-            rec.unavailable["pesq_wb"] = str(exc)
+    rec.level_db = level_db(x, ref)
+    quality = reference_metrics(x, ref, sample_rate,
+                                optional=("pesq_wb",) * pesq if optional is None else tuple(optional))
+    for key in ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1"):
+        setattr(rec, key, quality[key])
+    rec.unavailable.update(quality["unavailable"])
     return rec
 
 
-__all__ = ["Measurement", "measure_signal", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db"]
+__all__ = ["Measurement", "level_db", "measure_signal", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db"]

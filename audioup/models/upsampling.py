@@ -6,6 +6,12 @@ accepts (``"transposed"``, ``"resize-linear"``, ``{"kind": "subpixel", "icnr": T
 in the layer's structure:
 
 - weights drawn from HiFi-GAN's N(0, 0.01) (ICNR keeps its equal phases),
+- with ``init="matched"`` (the default) every non-transposed layer is then rescaled so
+  that its output on unit white noise has the RMS a transposed layer of the same shape
+  has in expectation, ``0.01 * sqrt(C_in * K / s)`` (:func:`match_gain_`): a quiet
+  interpolating layer (nearest, linear, sinc) no longer starts 10-40 dB below
+  transposed, so what differs after training comes from the layer, not from its start
+  (``init="hifigan"`` keeps the plain N(0, 0.01) of every kind),
 - weight normalisation on ``.weight``.
 
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
@@ -64,8 +70,43 @@ def init_upsampler_(layer: nn.Module, icnr: bool, std: float = INIT_STD) -> None
             w.copy_(w[:, :1].expand_as(w))
 
 
+INIT_MODES = ("matched", "hifigan")
+
+
+def transposed_rms(in_channels: int, factor: int, kernel_size: int, std: float = INIT_STD) -> float:
+    """Expected output RMS of a transposed convolution with N(0, std) weights on unit white noise.
+
+    Each output sample sums ``in_channels * kernel_size / factor`` independent
+    products on average, so its variance is ``std**2 * in_channels * kernel_size / factor``.
+    """
+    return std * math.sqrt(in_channels * kernel_size / factor)
+
+
+def white_noise_rms(layer: nn.Module, in_channels: int, frames: int = 64, seed: int = 0) -> float:
+    """Output RMS of ``layer`` on unit white noise (a local generator: the global RNG is untouched)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, in_channels, frames, generator=gen)
+    with torch.no_grad():
+        y = layer(x) - layer(torch.zeros_like(x))  # the bias is not part of the gain
+        margin = y.shape[-1] // 8  # edges see padding, not noise
+        y = y[..., margin:-margin] if margin else y
+    return float(y.pow(2).mean().sqrt())
+
+
+def match_gain_(layer: nn.Module, in_channels: int, factor: int, kernel_size: int,
+                std: float = INIT_STD) -> float:
+    """Scale ``layer.weight`` so its white-noise output RMS is :func:`transposed_rms`; returns the scale."""
+    target = transposed_rms(in_channels, factor, kernel_size, std)
+    actual = white_noise_rms(layer, in_channels)
+    scale = target / actual if actual > 0 else 1.0
+    with torch.no_grad():
+        layer.weight.mul_(scale)
+    return scale
+
+
 def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], factors: Sequence[int],
-                           kernel_sizes: Sequence[int], use_weight_norm: bool = True) -> nn.ModuleList:
+                           kernel_sizes: Sequence[int], use_weight_norm: bool = True,
+                           init: str = "matched") -> nn.ModuleList:
     """One upsampler per factor: layer ``i`` maps ``channels[i]`` to ``channels[i + 1]``.
 
     Args:
@@ -74,7 +115,11 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
         factors: integer factors.
         kernel_sizes: transposed kernel sizes, one per factor.
         use_weight_norm: wrap each layer's ``weight`` in weight normalisation.
+        init: ``"matched"`` (white-noise gain of a transposed layer with ``kernel_sizes[i]``)
+            or ``"hifigan"`` (plain N(0, 0.01) whatever the kind).
     """
+    if init not in INIT_MODES:
+        raise ValueError(f"upsampler init must be one of {', '.join(INIT_MODES)}, got {init!r}")
     spec = normalize_spec(upsampler)
     kind, options = parse_upsampler_spec(spec)
     layers: List[nn.Module] = []
@@ -84,6 +129,8 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
             extra["kernel_size"] = kernel_sizes[i]
         layer = build_upsampler(spec, channels[i], channels[i + 1], factor, **extra)
         init_upsampler_(layer, icnr=kind == "subpixel" and bool(options.get("icnr", False)))
+        if init == "matched" and kind != "transposed":
+            match_gain_(layer, channels[i], factor, kernel_sizes[i])
         layers.append(weight_norm(layer) if use_weight_norm else layer)
     return nn.ModuleList(layers)
 

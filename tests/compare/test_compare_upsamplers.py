@@ -36,7 +36,8 @@ def comparison(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("cmp") / "out"
     lines = []
     comp = compare_upsamplers(RECIPE, out, steps=1, overrides=_overrides(corpus),
-                              test_files=[corpus.filelists["test"]], max_test_files=1, log=lines.append)
+                              test_files=[corpus.filelists["test"]], max_test_files=1, log=lines.append,
+                              periodicity=False)  # torchcrepe is slow on CPU: tested in test_report_honesty
     return comp, lines
 
 
@@ -56,6 +57,7 @@ def parse_tables(markdown: str):
 
 
 def number(cell: str) -> float:
+    cell = cell.split(" (")[0]  # speed: "290× (250×)", the slowest round in brackets
     m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)([kM×]?)", cell)
     assert m, f"not a number: {cell!r}"
     return float(m.group(1)) * {"k": 1e3, "M": 1e6}.get(m.group(2), 1.0)
@@ -75,6 +77,11 @@ def test_report_has_a_row_per_kind_with_finite_numbers(comparison):
             for column, cell in row.items():
                 if column == "upsampler" or (column.startswith("PESQ") and not pesq_installed):
                     continue
+                if column.startswith(("periodicity", "V/UV")):
+                    assert cell == "n/a"  # left out on purpose (periodicity=False)
+                    continue
+                if column.startswith("speed") and cell.startswith("busy"):
+                    continue  # a loaded machine: left out on purpose
                 assert math.isfinite(number(cell)), (title, kind, column, cell)
         # the kinds differ only in the upsampling layers: subpixel has the most parameters
         params = {k: number(by_kind[k]["params"]) for k in KINDS}

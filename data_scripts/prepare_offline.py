@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Build an offline corpus of real recordings from Debian packages (no internet beyond apt).
+
+Fetches the packages with `apt-get download` (no root, nothing installed; each
+.deb is checked against the sha256 recorded in audioup/data/offline.py), unpacks
+them safely, converts the audio to mono WAV at the corpus rate and writes
+OUT/CORPUS/{train,val,test}.txt, split by speaker. Running again resumes.
+
+  speech (22.05 kHz): Czech Fillets dialogue (held-out characters for test)
+                      + festvox-ru read sentences (held-out sentences)
+  music  (44.1 kHz):  Wesnoth orchestral tracks (held-out tracks)
+
+With --max-minutes it also packs a train/val/test subset as FLAC or OGG into
+OUT/CORPUS_packed (under --max-mib; the offline GPU machines take 64 MiB).
+
+Examples:
+    python data_scripts/prepare_offline.py --out data/offline
+    python data_scripts/prepare_offline.py --out data/offline --max-minutes 60 --format ogg
+    python data_scripts/prepare_offline.py --out data/offline --corpus music
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from _cli import run
+
+
+class _Done:
+    def __init__(self, *parts):
+        self.parts = [p for p in parts if p is not None]
+
+    def summary(self) -> str:
+        return "\n".join(p.summary() for p in self.parts)
+
+
+def build(args):
+    from audioup.data.offline import prepare_offline
+    from audioup.data.pack import pack_subset
+
+    corpus = None
+    if not args.pack_only:
+        corpus = prepare_offline(args.out, corpus=args.corpus, any_version=args.any_version,
+                                 test_speakers=args.test_speakers, progress=not args.quiet)
+    packed = None
+    if args.max_minutes is not None:
+        target = args.packed_out or Path(args.out) / f"{args.corpus}_packed_{args.format}"
+        packed = pack_subset(Path(args.out) / args.corpus, target, max_minutes=args.max_minutes,
+                             fmt=args.format, max_mib=args.max_mib, eval_minutes=args.eval_minutes)
+    return _Done(corpus, packed)
+
+
+def main(argv=None) -> int:
+    from audioup.data.offline import CORPORA, FILLETS_TEST_SPEAKERS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="data/offline", help="working folder (default data/offline)")
+    parser.add_argument("--corpus", default="speech", choices=sorted(CORPORA), help="default: speech")
+    parser.add_argument("--any-version", action="store_true",
+                        help="accept package versions other than the pinned ones (sha256 not checked; "
+                             "apt still verifies them against the signed archive)")
+    parser.add_argument("--test-speakers", nargs="+", default=list(FILLETS_TEST_SPEAKERS),
+                        help="held-out Fillets characters (default: %(default)s)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="also pack at most this many minutes of training audio")
+    parser.add_argument("--eval-minutes", type=float, default=4.0,
+                        help="packed val and test audio, at most this many minutes each (default 4)")
+    parser.add_argument("--format", default="flac", choices=["flac", "ogg"], help="packed format (default flac)")
+    parser.add_argument("--max-mib", type=float, default=60.0, help="packed folder size limit (default 60 MiB)")
+    parser.add_argument("--packed-out", type=Path, help="packed folder (default OUT/CORPUS_packed_FORMAT)")
+    parser.add_argument("--pack-only", action="store_true", help="only pack an already prepared corpus")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    return run(build, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

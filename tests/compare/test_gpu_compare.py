@@ -1,0 +1,59 @@
+"""recipes/gpu_compare.py: the step plan fits the budget, held-out clips, the bundle's size, no-GPU refusal."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[2] / "recipes" / "gpu_compare.py"
+
+
+@pytest.fixture(scope="module")
+def gc():
+    spec = importlib.util.spec_from_file_location("gpu_compare", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plan_fits_the_budget(gc):
+    budget, elapsed, eval_s, step_s, kinds = 480.0, 60.0, 6.0, 0.1, 5
+    steps = gc.plan_steps(budget, elapsed, eval_s, step_s, kinds, done_steps=25)
+    spent = elapsed + kinds * (eval_s + 5.0) + (kinds * steps - 25) * step_s
+    assert spent <= budget * 0.85 + 1e-6 and spent > budget * 0.85 - kinds * step_s  # uses what is left
+    # a budget already spent: no more than the steps done
+    assert gc.plan_steps(100.0, 200.0, eval_s, step_s, kinds, done_steps=25) == 25
+
+
+def test_test_clips_are_held_out_characters_spread_over_the_list(gc, tmp_path):
+    names = [f"wavs/festvox-ru/ru_{i}.ogg" for i in range(5)] + [f"wavs/fillets/l{i}/x.ogg" for i in range(10)]
+    (tmp_path / "test.txt").write_text("\n".join(names) + "\n")
+    chosen = gc.held_out_tests(tmp_path, 4)
+    assert [p.relative_to(tmp_path).as_posix() for p in chosen] == [
+        "wavs/fillets/l0/x.ogg", "wavs/fillets/l3/x.ogg", "wavs/fillets/l6/x.ogg", "wavs/fillets/l9/x.ogg"]
+
+
+def test_bundle_keeps_the_report_and_few_wavs_and_checks_size(gc, tmp_path):
+    out = tmp_path / "cmp"
+    for rel, size in [("report.md", 10), ("spectra.png", 10), ("results/step_00000000/sinc.json", 10),
+                      ("runs/sinc/checkpoints/ckpt_00000010.pt", 5000)] + [
+                      (f"audio/step_00000010/sinc/c{i}.wav", 100) for i in range(5)]:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(b"x" * size)
+    mb = gc.bundle(out, tmp_path / "b")
+    files = sorted(p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files == ["audio/step_00000010/sinc/c0.wav", "audio/step_00000010/sinc/c1.wav", "report.md",
+                     "results/step_00000000/sinc.json", "spectra.png"]
+    assert mb == pytest.approx(230 / 1e6)
+    with pytest.raises(RuntimeError, match="over"):
+        gc.bundle(out, tmp_path / "c", limit_mb=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
+def test_refuses_without_cuda_and_without_data(gc, tmp_path, capsys):
+    assert gc.main(["--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert gc.main(["--data", str(tmp_path), "--device", "cpu", "--out", str(tmp_path / "o")]) == 2
+    assert "train.txt not found" in capsys.readouterr().err and not (tmp_path / "o").exists()
