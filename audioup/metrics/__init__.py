@@ -69,5 +69,5 @@ __all__ = [
     "excess_tonal_db", "WARNING_CODES", "detect_tones", "detect_lines",
     "mrstft_distance", "mel_l1_distance", "log_spectral_distance", "pesq_wb", "stoi",
     "periodicity", "reference_metrics", "MetricUnavailable",
-    "Measurement", "measure_signal", "measure_file", "measure_files", "RecordWriter", "plot_tonal",
+    "Measurement", "level_db", "measure_signal", "measure_file", "measure_files", "RecordWriter", "plot_tonal",
 ]

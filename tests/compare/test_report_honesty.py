@@ -9,7 +9,8 @@ import soundfile as sf
 import torch
 
 from audioup.compare import evaluate as ev
-from audioup.compare.evaluate import evaluate_vocoder, level_db, measure_outputs
+from audioup.compare.evaluate import evaluate_vocoder, measure_outputs
+from audioup.metrics import level_db
 from audioup.compare.report import fmt_speed, verdict
 
 RATE = 22050
