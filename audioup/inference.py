@@ -8,7 +8,9 @@
 (``torch.load(weights_only=True)``), folds weight norm away and wraps it with
 the same mel front end as in training in a :class:`Vocoder`. The command
 takes WAV files or folders (analysis-synthesis through the mel front end) and
-``.npy`` mels ``(n_mels, N)``, and writes one WAV per input at the model's rate.
+``.npy`` mels ``(n_mels, N)``, and writes one WAV per input at the model's rate;
+inputs longer than :data:`CHUNK_FRAMES` frames are vocoded in overlapping chunks
+(:meth:`Vocoder.vocode_long`) with the same result as in one piece.
 """
 from __future__ import annotations
 

@@ -290,7 +290,10 @@ def extract_archive(archive, out_dir, force: bool = False, progress: bool = True
                         raise ArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; "
                                            "refusing to extract")
                 for info in _items(zf.infolist(), archive, progress):
-                    _inside(root, (root / info.filename).parent, info.filename, archive)
+                    target = root / info.filename
+                    _inside(root, target.parent, info.filename, archive)
+                    if target.is_symlink():  # replaced, never written through
+                        target.unlink()
                     zf.extract(info, root)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from None

@@ -5,7 +5,8 @@ containers (state dicts, the config as a dict, random states as tensors), so
 it loads with ``torch.load(weights_only=True)``. Files are named
 ``ckpt_{step:08d}.pt`` in ``RUN_DIR/checkpoints``; each is written to a
 temporary file in the same folder, flushed to disk (fsync) and renamed, so a
-crash never leaves a half-written checkpoint under the final name.
+crash never leaves a half-written checkpoint under the final name. A run holds
+:func:`run_lock` on its folder, so two trainers never share one.
 """
 from __future__ import annotations
 

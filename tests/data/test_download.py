@@ -279,6 +279,12 @@ def test_existing_link_in_the_target_is_replaced_not_followed(tmp_path, tar_filt
     archive = _tar_entries(tmp_path / "a.tar", [("f.txt", tarfile.REGTYPE, b"new", 0o644)])
     extract_archive(archive, out, progress=False)
     assert outside.read_text() == "precious" and (out / "f.txt").read_text() == "new"
+    (out / "f.txt").unlink()
+    (out / "f.txt").symlink_to(outside)
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("f.txt", "zipped")
+    extract_archive(tmp_path / "a.zip", out, progress=False)
+    assert outside.read_text() == "precious" and (out / "f.txt").read_text() == "zipped"
 
 
 def test_zip_symlink_member_refused(tmp_path):
