@@ -90,7 +90,7 @@ PREPARE_SCRIPTS = {"ljspeech": "prepare_ljspeech.py {}", "vctk": "prepare_vctk.p
 
 
 def _prepare_hint(listing: Path) -> str:
-    """``"; prepare the data with: python data_scripts/prepare_ljspeech.py data/ljspeech"`` or ``""``.
+    """What to run when a dataset's filelist is missing (``""`` for folders of no known dataset).
 
     >>> _prepare_hint(Path("data/ljspeech/train.txt"))
     '; prepare the data first: python data_scripts/prepare_ljspeech.py data/ljspeech'
