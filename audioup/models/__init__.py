@@ -8,7 +8,12 @@
 - :mod:`.activations`: Snake / SnakeBeta and the anti-aliased (2x resampled) activation.
 - :mod:`.discriminators`: multi-period, multi-scale and multi-resolution discriminators.
 - :mod:`.losses`: least-squares GAN, feature matching, mel L1, multi-resolution STFT.
-- :mod:`.registry`: :func:`build_generator` by name and preset.
+- :mod:`.registry`: :func:`build_generator` by name and preset; the ``{"name", "kwargs"}`` spec a
+  checkpoint stores (:func:`~.registry.generator_config`, :func:`~.registry.build_generator_from`).
+- :mod:`.checkpoint`: reading checkpoints (audioup's, official HiFi-GAN files, ``pretrained:NAME``)
+  for inference, conversion and fine-tuning (:func:`~.checkpoint.read_generator`).
+- :mod:`.official`: the official HiFi-GAN format: config.json and the key mapping.
+- :mod:`.convert`: a trained transposed generator projected onto another upsampler kind.
 """
 from .activations import AntiAliasedActivation, DownSample2x, Snake, SnakeBeta, UpSample2x, snake, snake_beta
 from .discriminators import (
