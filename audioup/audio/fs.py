@@ -22,7 +22,7 @@ Content = Union[str, bytes, Callable[[IO], None]]
 
 
 def atomic_write(path, content: Content, *, text: bool = None, encoding: str = "utf-8",
-                 fsync: bool = False) -> Path:
+                 errors: str = "strict", fsync: bool = False) -> Path:
     """Write ``content`` to ``path`` atomically (temporary file + rename); returns ``path``.
 
     Args:
@@ -30,7 +30,8 @@ def atomic_write(path, content: Content, *, text: bool = None, encoding: str = "
         content: ``str`` (written as text), ``bytes``, or a function that writes
             into the open file object it is given (e.g. ``lambda f: torch.save(obj, f)``).
         text: open the file in text mode for a function ``content`` (default: binary).
-        encoding: of ``str`` content / text mode.
+        encoding, errors: of ``str`` content / text mode (``errors="surrogateescape"``
+            writes file names that are not valid UTF-8 back as they were).
         fsync: flush the file and the rename to disk (checkpoints).
 
     Raises:
@@ -43,7 +44,7 @@ def atomic_write(path, content: Content, *, text: bool = None, encoding: str = "
         text = isinstance(content, str)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
-        with os.fdopen(fd, "w" if text else "wb", **({"encoding": encoding, "newline": ""} if text else {})) as f:
+        with os.fdopen(fd, "w" if text else "wb", **({"encoding": encoding, "errors": errors, "newline": ""} if text else {})) as f:
             if callable(content):
                 content(f)
             else:

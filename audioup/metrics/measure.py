@@ -13,12 +13,13 @@ import csv
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 
+from ..audio.fs import atomic_write
+from ..progress import progress_bar
 from ..audio.io import (
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
@@ -314,9 +315,7 @@ def plot_names(items) -> List[str]:
 def _progress(total, enabled):
     if not enabled or total == 0:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="file", desc="measure", dynamic_ncols=True)
+    return progress_bar(total=total, unit="file", desc="measure", dynamic_ncols=True)
 
 
 def _done(rec, on_record, bar) -> None:
@@ -364,17 +363,13 @@ class RecordWriter:
             self._write_json()
 
     def _write_json(self) -> None:
-        self.json_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.json_path.name}.", dir=self.json_path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.records, f, indent=1)
-            os.replace(tmp, self.json_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(self.json_path, json.dumps(self.records, indent=1))
         self._last_json = time.monotonic()
+
+    def _csv_text(self, f) -> None:
+        w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
+        w.writeheader()
+        w.writerows(csv_row(r) for r in self.records)
 
     def close(self) -> None:
         """Write the JSON, and rewrite the CSV atomically in the order of ``records``."""
@@ -383,17 +378,7 @@ class RecordWriter:
         if self._csv is not None:
             self._csv.close()
             self._csv = None
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.csv_path.name}.", dir=self.csv_path.parent)
-            try:
-                with os.fdopen(fd, "w", newline="", errors="surrogateescape") as f:
-                    w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
-                    w.writeheader()
-                    w.writerows(csv_row(r) for r in self.records)
-                os.replace(tmp, self.csv_path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            atomic_write(self.csv_path, self._csv_text, text=True, errors="surrogateescape")
 
     def __enter__(self):
         return self
