@@ -19,6 +19,7 @@ from ..audio.io import load_audio
 from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
+from ..models.losses import MultiResolutionSTFTLoss
 from .config import ConfigError, TrainConfig, plain
 from .distributed import DistInfo
 
@@ -37,7 +38,6 @@ class Context:
     discriminator_names: List[str]
     mel: nn.Module
     loss_mel: nn.Module
-    losses: Any
     mrstft: Optional[nn.Module]
     train_files: list
     train_lengths: list
@@ -113,19 +113,17 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
     names = list(cfg.model.discriminators)
     discriminator = _build_discriminator(names, cfg.model.discriminator_kwargs).to(device)
 
-    from ..models import losses
-
     settings = mel_settings(cfg)
     mel = MelSpectrogram(**settings).to(device)
     loss_mel = MelSpectrogram(**{**settings, "f_max": cfg.mel.loss_f_max}).to(device)
-    mrstft = losses.MultiResolutionSTFTLoss().to(device) if cfg.loss.mrstft > 0 else None
+    mrstft = MultiResolutionSTFTLoss().to(device) if cfg.loss.mrstft > 0 else None
 
     valid = valid_files or check.good[:1]
     valid_check = usable_files(valid, cfg.sample_rate, cfg.mel.hop_length * 4, cfg.data.on_bad_file, log)
     valid_audio = [_valid_clip(p, cfg) for p in valid_check.good]
     return Context(cfg=cfg, device=device, info=info, precision=precision, generator=generator,
                    discriminator=discriminator, generator_config=gen_config,
-                   discriminator_names=names, mel=mel, loss_mel=loss_mel, losses=losses,
+                   discriminator_names=names, mel=mel, loss_mel=loss_mel,
                    mrstft=mrstft, train_files=check.good, train_lengths=check.lengths,
                    valid_audio=valid_audio, extra_metrics=_metric_functions(cfg, generator, log))
 
@@ -162,8 +160,9 @@ def build_data(cfg: TrainConfig, ctx: Context, log=print):
     if len(batches) == 0:
         raise DataError(f"train.batch_size {cfg.train.batch_size} is larger than the "
                         f"{len(sampler)} training files per process; lower it or add audio")
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.data.num_workers,
-                        pin_memory=ctx.device.type == "cuda",
+    workers = cfg.data.num_workers
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                        pin_memory=ctx.device.type == "cuda", persistent_workers=workers > 0,
                         generator=torch.Generator().manual_seed(cfg.seed + ctx.info.rank))
     return loader, sampler, batches
 
