@@ -11,10 +11,10 @@ from torch.nn.utils import parametrize
 
 from audioup.models.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss, mel_l1_loss
 from audioup.train.checkpoint import list_checkpoints
-from audioup.train.config import load_config
+from audioup.train.config import ConfigError, load_config
 from audioup.train.distributed import DistInfo
-from audioup.train.loop import (LossMonitor, TrainingError, apply_speed_options, new_state, restore,
-                                save, train, train_step)
+from audioup.train.loop import (LossMonitor, TrainingError, apply_speed_options, new_state,
+                                optimizer_flags, restore, save, train, train_step)
 from audioup.train.profiling import profile_steps, run_steps
 from audioup.train.setup import build_context
 
@@ -156,3 +156,21 @@ def test_resume_with_another_optimizer_implementation_continues_the_same_run(tmp
         after[impl] = other.generator.state_dict()
     for k, v in after["for-loop"].items():
         assert torch.allclose(v, after["fused"][k], atol=1e-6), k
+
+
+def test_unknown_speed_settings_are_config_errors_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="optim.implementation must be one of auto, fused"):
+        optimizer_flags("fastest", torch.device("cpu"))
+    assert optimizer_flags("auto", torch.device("cpu")) == {"fused": True, "foreach": False}
+    with pytest.raises(ConfigError, match="train.compile must be null or one of default"):
+        tiny_context(tiny_config(tmp_path, "train.compile=fast"))
+
+
+@pytest.mark.slow
+def test_compiled_step_gives_the_same_losses(tmp_path):
+    results = []
+    for mode in ("null", "default"):
+        ctx = tiny_context(tiny_config(tmp_path, f"train.compile={mode}"))
+        state = new_state(ctx.cfg, ctx)
+        results.append([v.item() for b in batches(2) for v in train_step(state, b, ctx).values()])
+    assert results[1] == pytest.approx(results[0], rel=1e-3, abs=1e-5)
