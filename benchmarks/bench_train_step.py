@@ -39,9 +39,10 @@ from audioup.compare.runner import KINDS
 from audioup.data.dataset import SegmentDataset
 from audioup.train.config import load_config
 from audioup.train.distributed import DistInfo
-from audioup.train.loop import apply_speed_options, new_state
+from audioup.train.loop import new_state
 from audioup.train.profiling import profile_steps, run_steps
 from audioup.train.setup import build_context
+from audioup.train.speed import apply_speed_options
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH = REPO / "data" / "cmu_arctic"

@@ -16,7 +16,7 @@ checkpoint is untouched.
 Speed: a step never waits for the device. Losses stay on it and :class:`LossMonitor`
 checks and fetches them at log, validation and checkpoint steps only; gradient
 clipping and AdamW (fused) run without host syncs.
-``train.channels_last`` and ``train.compile`` are opt-in (:func:`apply_speed_options`).
+``train.channels_last`` and ``train.compile`` are opt-in (:mod:`.speed`).
 """
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_checkpoint, load_newest, prune_checkpoints, resolve_checkpoint,
                          rng_state, save_checkpoint, set_rng_state)
-from .config import ConfigError, TrainConfig, to_dict
+from .config import TrainConfig, to_dict
 from .setup import Context, build_context, build_data, mel_settings
+from .speed import apply_speed_options, optimizer_flags, set_optimizer_flags
 
 
 class TrainingError(RuntimeError):
@@ -153,53 +154,6 @@ def _train(cfg, info, device, init_from, log) -> Path:
 
 
 # ----------------------------------------------------------------------------- state
-
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-
-
-def apply_speed_options(ctx: Context) -> None:
-    """``train.channels_last`` and ``train.compile`` on the context's models, in place.
-
-    Both keep the math (and the state-dict keys); neither is on by default because
-    neither has been measured to pay on a GPU yet. ``reduce-overhead`` replays CUDA graphs.
-    """
-    t = ctx.cfg.train
-    if t.channels_last:
-        ctx.discriminator.to(memory_format=torch.channels_last)  # 4D weights only: MPD, MRD
-    if t.compile:
-        if t.compile not in COMPILE_MODES:
-            raise ConfigError(f"train.compile must be null or one of {', '.join(COMPILE_MODES)} "
-                              f"(got {t.compile!r})")
-        ctx.generator.compile(mode=t.compile)
-        ctx.discriminator.compile(mode=t.compile)
-
-
-OPTIMIZER_IMPLEMENTATIONS = ("auto", "fused", "foreach", "for-loop")
-
-
-def optimizer_flags(implementation: str, device: torch.device) -> Dict[str, bool]:
-    """AdamW's ``fused`` / ``foreach`` flags for ``optim.implementation`` (the same math each way).
-
-    ``auto`` is ``fused`` (one kernel for all parameters) on CUDA and CPU, ``foreach`` elsewhere.
-    """
-    if implementation not in OPTIMIZER_IMPLEMENTATIONS:
-        raise ConfigError(f"optim.implementation must be one of {', '.join(OPTIMIZER_IMPLEMENTATIONS)} "
-                          f"(got {implementation!r})")
-    if implementation == "auto":
-        implementation = "fused" if device.type in ("cuda", "cpu") else "foreach"
-    return {"fused": implementation == "fused", "foreach": implementation == "foreach"}
-
-
-def set_optimizer_flags(optim: torch.optim.Optimizer, flags: Dict[str, bool]) -> None:
-    """Apply ``flags`` after ``load_state_dict`` (which restores the saving run's flags), with
-    the step counters where that implementation keeps them (fused: on the parameters' device)."""
-    for group in optim.param_groups:
-        group.update(flags)
-        for p in group["params"]:
-            st = optim.state.get(p, {})
-            if torch.is_tensor(st.get("step")):
-                st["step"] = st["step"].to(p.device if flags["fused"] else "cpu", torch.float32)
 
 
 def new_state(cfg: TrainConfig, ctx: Context) -> State:

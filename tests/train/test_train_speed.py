@@ -13,10 +13,10 @@ from audioup.models.losses import discriminator_loss, feature_matching_loss, gen
 from audioup.train.checkpoint import list_checkpoints
 from audioup.train.config import ConfigError, load_config
 from audioup.train.distributed import DistInfo
-from audioup.train.loop import (LossMonitor, TrainingError, apply_speed_options, new_state,
-                                optimizer_flags, restore, save, train, train_step)
+from audioup.train.loop import LossMonitor, TrainingError, new_state, restore, save, train, train_step
 from audioup.train.profiling import profile_steps, run_steps
 from audioup.train.setup import build_context
+from audioup.train.speed import apply_speed_options, optimizer_flags
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "recipes" / "tiny.yaml"
@@ -167,7 +167,12 @@ def test_unknown_speed_settings_are_config_errors_naming_the_key(tmp_path):
 
 
 @pytest.mark.slow
-def test_compiled_step_gives_the_same_losses(tmp_path):
+def test_compiled_step_gives_the_same_losses(tmp_path, monkeypatch):
+    """Dynamo capture + AOT autograd on CPU (inductor's C++ code generation takes many minutes
+    on a 2-core machine, so the graphs run through ``aot_eager``)."""
+    compile_module = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile",
+                        lambda self, **kw: compile_module(self, backend="aot_eager", **kw))
     results = []
     for mode in ("null", "default"):
         ctx = tiny_context(tiny_config(tmp_path, f"train.compile={mode}"))
