@@ -42,7 +42,7 @@ from audioup.train.distributed import DistInfo
 from audioup.train.loop import new_state
 from audioup.train.profiling import profile_steps, run_steps
 from audioup.train.setup import build_context
-from audioup.train.speed import apply_speed_options
+from audioup.train.speed import apply_speed_options, cudnn_autotune
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH = REPO / "data" / "cmu_arctic"
@@ -167,7 +167,8 @@ def main(argv=None) -> int:
         for variant, (extra, interval) in variants.items():
             interval = interval or args.interval
             try:
-                r = measure(config, [*overrides, *extra], interval, args, profiled)
+                with cudnn_autotune(torch.device(args.device)):
+                    r = measure(config, [*overrides, *extra], interval, args, profiled)
             except Exception as exc:  # a variant that fails (e.g. compile) is reported, the rest go on
                 lines.append(f"| {label} | {variant} | failed: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:120]} | | | | | | | | | |")

@@ -37,7 +37,7 @@ from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          rng_state, save_checkpoint, set_rng_state)
 from .config import TrainConfig, to_dict
 from .setup import Context, build_context, build_data, mel_settings
-from .speed import apply_speed_options, optimizer_flags, set_optimizer_flags
+from .speed import apply_speed_options, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
 
 class TrainingError(RuntimeError):
@@ -72,7 +72,8 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
         torch.set_num_threads(cfg.train.threads)
     info, device = D.setup(cfg.train.device)
     try:
-        return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
+        with cudnn_autotune(device):
+            return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
     finally:
         D.cleanup()
         torch.set_num_threads(threads)

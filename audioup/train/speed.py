@@ -8,13 +8,16 @@
   layout, meant to spare cuDNN's NCHW <-> NHWC conversions in bf16.
 - ``train.compile``: ``torch.compile`` of generator and discriminator in place (state-dict
   keys unchanged); ``reduce-overhead`` replays CUDA graphs.
+- :func:`cudnn_autotune`: on CUDA the loop lets cuDNN time its algorithms for the fixed
+  training shapes (``cudnn.benchmark``, as HiFi-GAN's own training does).
 
-The last two are off by default: they have not been measured on a GPU yet
+channels-last and compile are off by default: they have not been measured on a GPU yet
 (``benchmarks/bench_train_step.py --device cuda --compile`` does).
 """
 from __future__ import annotations
 
-from typing import Dict
+import contextlib
+from typing import Dict, Iterator
 
 import torch
 
@@ -66,3 +69,15 @@ def set_optimizer_flags(optim: torch.optim.Optimizer, flags: Dict[str, bool]) ->
             st = optim.state.get(p, {})
             if torch.is_tensor(st.get("step")):
                 st["step"] = st["step"].to(p.device if flags["fused"] else "cpu", torch.float32)
+
+
+@contextlib.contextmanager
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """``torch.backends.cudnn.benchmark`` on for CUDA inside the block, restored after it."""
+    before = torch.backends.cudnn.benchmark
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed segment shapes: pick the fastest algorithms
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
