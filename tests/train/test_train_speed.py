@@ -129,13 +129,15 @@ def test_non_finite_loss_between_checks_stops_before_the_checkpoint(tmp_path):
     assert good[0][1].read_bytes() == before
 
 
+def losses_of_two_steps(tmp_path, *overrides) -> list:
+    ctx = tiny_context(tiny_config(tmp_path, *overrides))
+    state = new_state(ctx.cfg, ctx)
+    return [v.item() for b in batches(2) for v in train_step(state, b, ctx).values()]
+
+
 def test_channels_last_gives_the_same_losses(tmp_path):
-    results = []
-    for flag in ("false", "true"):
-        ctx = tiny_context(tiny_config(tmp_path, f"train.channels_last={flag}"))
-        state = new_state(ctx.cfg, ctx)
-        results.append([v.item() for b in batches(2) for v in train_step(state, b, ctx).values()])
-    assert results[1] == pytest.approx(results[0], rel=1e-4, abs=1e-6)
+    assert losses_of_two_steps(tmp_path, "train.channels_last=true") == \
+        pytest.approx(losses_of_two_steps(tmp_path), rel=1e-4, abs=1e-6)
 
 
 def test_resume_with_another_optimizer_implementation_continues_the_same_run(tmp_path):
@@ -173,9 +175,5 @@ def test_compiled_step_gives_the_same_losses(tmp_path, monkeypatch):
     compile_module = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, "compile",
                         lambda self, **kw: compile_module(self, backend="aot_eager", **kw))
-    results = []
-    for mode in ("null", "default"):
-        ctx = tiny_context(tiny_config(tmp_path, f"train.compile={mode}"))
-        state = new_state(ctx.cfg, ctx)
-        results.append([v.item() for b in batches(2) for v in train_step(state, b, ctx).values()])
-    assert results[1] == pytest.approx(results[0], rel=1e-3, abs=1e-5)
+    assert losses_of_two_steps(tmp_path, "train.compile=default") == \
+        pytest.approx(losses_of_two_steps(tmp_path), rel=1e-3, abs=1e-5)
