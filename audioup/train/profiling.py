@@ -10,7 +10,8 @@ at its log interval) under ``torch.profiler`` and counts per step:
 - ``syncs``: reads of device values by the host outside the optimizer (``.item()``,
   ``.tolist()``, ``bool(tensor)``); on CUDA the runtime's synchronisations instead;
 - ``weight_norms``: weight-norm evaluations (one per parametrised convolution call);
-- ``gpu_busy``: on CUDA, the share of the profiled wall time with a kernel running.
+- ``gpu_busy``: on CUDA, the summed kernel and copy time over the profiled wall time (the
+  profiler's own overhead lengthens the wall time, so this is a lower bound).
 
 AdamW's own ``.item()`` calls read its step counters, which live on the CPU by design
 (no device sync), so the optimizer is left out of the CPU sync count.
