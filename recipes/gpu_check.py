@@ -9,9 +9,21 @@ tonal score of a vocoded test utterance per kind, and appends a section naming t
 benchmarks/RESULTS.md. A few minutes in all on a recent GPU.
 
     python recipes/gpu_check.py                       # needs CUDA; bf16, batch 16, 100 steps
-    python recipes/gpu_check.py --device cpu --steps 2 --warmup 1 --results /tmp/R.md   # smoke run
+    python recipes/gpu_check.py --device cpu --steps 2 --warmup 1 --kinds transposed   # smoke run
 
+On CPU (a smoke run of the script itself) the defaults are the tiny recipe
+(recipes/tiny.yaml) in fp32 at its batch size: seconds per kind, not a measurement.
 Without a CUDA GPU it stops with a message and exit status 2 (unless --device cpu).
+
+The whole GPU measurement, training-step benchmark included, in one command from the
+repository root (an estimated 6-8 minutes on one H100/H200, not yet run; the GPU machine
+lacks soundfile: fetch its wheels into .whl/ first, on a machine with a registry, with
+`bash /work/shared/device/wheels.sh .whl`):
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+      && export PYTHONPATH=/tmp/site:$PWD \
+      && python3 benchmarks/bench_train_step.py --device cuda \
+      && python3 recipes/gpu_check.py --steps 60 --warmup 10
 """
 from __future__ import annotations
 
@@ -27,12 +39,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=str(REPO / "recipes" / "ljspeech" / "hifigan_v1.yaml"))
+    p.add_argument("--config", help="recipe (default: recipes/ljspeech/hifigan_v1.yaml; "
+                                    "on CPU recipes/tiny.yaml)")
     p.add_argument("--kinds", nargs="+", default=list(KINDS))
     p.add_argument("--steps", type=int, default=100, help="steps per kind (default 100)")
     p.add_argument("--warmup", type=int, default=10, help="steps before timing starts (default 10)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--batch-size", type=int, help="default: 16 on CUDA, the recipe's on CPU")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="default: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--device", default="cuda", help="cuda, cuda:1, ... or cpu (smoke run)")
     p.add_argument("--out", default=str(REPO / "runs" / "gpu_check"), help="run folders (replaced)")
     p.add_argument("--corpus", default=str(REPO / "data" / "corpus"), help="embedded corpus folder")
@@ -42,6 +55,12 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.steps <= args.warmup or args.warmup < 1:
         p.error("need 1 <= --warmup < --steps")
+    cuda = args.device.startswith("cuda")
+    if args.config is None:
+        args.config = str(REPO / "recipes" / ("ljspeech/hifigan_v1.yaml" if cuda else "tiny.yaml"))
+    args.precision = args.precision or ("bf16" if cuda else "fp32")
+    if args.batch_size is None and cuda:
+        args.batch_size = 16
     return args
 
 
@@ -80,7 +99,8 @@ def check_kind(kind: str, args, corpus) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     common = [*args.overrides, f"run_dir={run_dir}", f"model.upsampler={kind}", "data.files=[]",
               f"data.filelist={corpus.filelists['train']}", f"data.valid_files=[{corpus.filelists['val']}]",
-              f"train.batch_size={args.batch_size}", f"train.precision={args.precision}",
+              *([f"train.batch_size={args.batch_size}"] if args.batch_size else []),
+              f"train.precision={args.precision}",
               f"train.device={args.device}", "train.progress=false", "data.num_workers=0",
               f"train.validation_interval={10 * args.steps}", "train.keep_last=1"]
     quiet = lambda *_: None  # noqa: E731
@@ -115,7 +135,7 @@ def format_section(rows, args, name: str) -> str:
     cfg = cfg.relative_to(REPO) if cfg.is_relative_to(REPO) else cfg
     lines = [f"## GPU check: {name}", "",
              f"`python recipes/gpu_check.py` on {time.strftime('%Y-%m-%d')}: `{cfg}` on the embedded corpus, "
-             f"batch {args.batch_size}, {args.precision}, {args.steps} steps per kind; steps/s over the "
+             f"batch {args.batch_size or 'as in the recipe'}, {args.precision}, {args.steps} steps per kind; steps/s over the "
              f"last {args.steps - args.warmup} (after {args.warmup} warm-up steps and a resume), from the "
              f"training loop's own counter. torch {torch.__version__}"
              + (f", CUDA {torch.version.cuda}" if args.device.startswith("cuda") else "")

@@ -3,6 +3,8 @@
 - :mod:`.config`: dataclasses read from YAML recipes (``extends``, ``key=value`` overrides).
 - :mod:`.setup`: data checks, models, mel front ends and losses for a run (:class:`Context`).
 - :mod:`.loop`: :func:`train` with :class:`State`, ``train_step`` / ``validate`` / ``save``.
+- :mod:`.speed`: AdamW implementation, channels-last, torch.compile (same math, faster).
+- :mod:`.profiling`: ops, kernels and host syncs per training step (torch.profiler).
 - :mod:`.checkpoint`: atomic checkpoints, keep-last-N, resume from the newest good one.
 - :mod:`.distributed`: process group and DDP under ``torchrun``.
 - :mod:`.cli`: ``audioup train CONFIG [key=value ...] [--init-from CKPT]``.

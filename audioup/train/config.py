@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..models.registry import plain
+from ..models.losses import FEATURE_MATCHING_WEIGHT, MEL_WEIGHT
 
 REQUIRED = "???"
 
@@ -101,14 +102,15 @@ class OptimConfig:
     weight_decay: float = 0.01
     lr_decay: float = 0.999
     grad_clip: Optional[float] = 1000.0   # max gradient norm (BigVGAN's value); null: off
+    implementation: str = "auto"          # AdamW: auto (fused on CUDA/CPU), fused, foreach, for-loop
 
 
 @dataclass
 class LossConfig:
     """Loss weights: mel L1 x45 and feature matching x2 as in HiFi-GAN."""
 
-    mel: float = 45.0
-    feature_matching: float = 2.0
+    mel: float = MEL_WEIGHT
+    feature_matching: float = FEATURE_MATCHING_WEIGHT
     adversarial: float = 1.0
     mrstft: float = 0.0
 
@@ -128,6 +130,9 @@ class LoopConfig:
     progress: bool = True
     write_rank_states: bool = False   # debug: every rank saves its generator at the end
     discriminator_warmup: int = 0     # first steps train the discriminators only (fine-tuning)
+    # opt-in speed settings, unmeasured on GPU so far (see benchmarks/bench_train_step.py):
+    channels_last: bool = False       # 2D discriminator convolutions (MPD, MRD) in channels-last layout
+    compile: Optional[str] = None     # torch.compile mode for G and D: default, reduce-overhead, max-autotune
 
 
 @dataclass

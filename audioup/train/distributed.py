@@ -74,6 +74,14 @@ def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
+def all_reduce_min(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise minimum of ``values`` over ranks (the tensor itself when alone)."""
+    if dist.is_available() and dist.is_initialized():
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.MIN)
+    return values
+
+
 def wrap(module: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
     """DistributedDataParallel around ``module`` when distributed, else the module."""
     if not info.enabled:

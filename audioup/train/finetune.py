@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict
 
 import torch
+from torch import Tensor
 
 from ..models.checkpoint import read_generator
 from ..models.convert import convert_generator
@@ -46,15 +47,15 @@ def load_init(init_from, generator_config: Dict[str, Any], log: Callable[[str], 
             "generator_config": config, "generator": state}
 
 
-def discriminator_step(state, batch, ctx, check_finite: Callable[[Any, str, int], None]) -> Dict[str, float]:
+def discriminator_step(state, batch, ctx) -> Dict[str, Tensor]:
     """Update the discriminators on real vs generated audio; the generator is not trained.
 
     Args:
         state, batch, ctx: as for :func:`audioup.train.loop.train_step`.
-        check_finite: ``(loss, name, step)``, raises when the loss is not finite.
 
-    Returns the same keys as ``train_step``: the generator's mel L1 measured without
-    gradients, its adversarial terms and gradient norm reported as 0.
+    Returns the same keys as ``train_step``, as 0-d tensors on the device (the loop's
+    loss monitor checks finiteness): the generator's mel L1 measured without gradients,
+    its adversarial terms and gradient norm reported as 0.
     """
     w = ctx.cfg.loss
     real = batch.to(ctx.device, non_blocking=True).unsqueeze(1)
@@ -66,7 +67,6 @@ def discriminator_step(state, batch, ctx, check_finite: Callable[[Any, str, int]
         logits, _ = state.discriminator(torch.cat([real, fake]))
         real_logits, fake_logits = zip(*[t.chunk(2, dim=0) for t in logits])
         loss_d = discriminator_loss(list(real_logits), list(fake_logits))
-    check_finite(loss_d, "discriminator", state.step + 1)
     state.optim_d.zero_grad(set_to_none=True)
     state.scaler.scale(loss_d).backward()
     state.scaler.unscale_(state.optim_d)
@@ -75,7 +75,8 @@ def discriminator_step(state, batch, ctx, check_finite: Callable[[Any, str, int]
     state.scaler.step(state.optim_d)
     state.scaler.update()
     with torch.no_grad():
-        mel = mel_l1_loss(ctx.loss_mel(fake.float()), mel_real)
-    return {"d/total": float(loss_d.detach()), "g/total": float(w.mel * mel), "g/adversarial": 0.0,
-            "g/feature_matching": 0.0, "g/mel_l1": float(mel),
-            "grad_norm/discriminator": float(grad_d), "grad_norm/generator": 0.0}
+        mel = mel_l1_loss(ctx.loss_mel(fake.float()), mel_real).float()
+    zero = torch.zeros((), device=mel.device)
+    return {"d/total": loss_d.detach().float(), "g/total": w.mel * mel, "g/adversarial": zero,
+            "g/feature_matching": zero, "g/mel_l1": mel,
+            "grad_norm/discriminator": grad_d.detach().float(), "grad_norm/generator": zero}

@@ -12,10 +12,14 @@ feature matching (x2) and mel L1 (x45). AdamW and an exponential learning-rate
 decay per epoch, with the scheduler state saved, so a resumed run continues the
 same schedule. A non-finite loss stops the run, naming the step; the last good
 checkpoint is untouched.
+
+Speed: a step never waits for the device. Losses stay on it and :class:`LossMonitor`
+checks and fetches them at log, validation and checkpoint steps only; gradient
+clipping and AdamW (fused) run without host syncs.
+``train.channels_last`` and ``train.compile`` are opt-in (:mod:`.speed`).
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +27,11 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from ..audio.fs import atomic_write
+from ..models.losses import (discriminator_loss, feature_matching_loss, generator_adversarial_loss,
+                             mel_l1_loss)
 from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
@@ -32,6 +39,7 @@ from .checkpoint import (FORMAT, VERSION, checkpoint_path,
 from .config import TrainConfig, to_dict
 from .finetune import discriminator_step, load_init
 from .setup import Context, build_context, build_data, mel_settings
+from .speed import apply_speed_options, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
 
 class TrainingError(RuntimeError):
@@ -66,7 +74,7 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
         torch.set_num_threads(cfg.train.threads)
     info, device = D.setup(cfg.train.device)
     try:
-        with run_lock(cfg.run_dir, enabled=info.is_main, log=log):
+        with run_lock(cfg.run_dir, enabled=info.is_main, log=log), cudnn_autotune(device):
             return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
     finally:
         D.cleanup()
@@ -78,6 +86,7 @@ def _train(cfg, info, device, init_from, log) -> Path:
     init_from = init_from or cfg.init_from
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
     ctx = build_context(cfg, device, info, log)
+    apply_speed_options(ctx)
     state = new_state(cfg, ctx)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,13 +120,13 @@ def _train(cfg, info, device, init_from, log) -> Path:
     writer = _writer(run_dir) if info.is_main else None
     progress = _progress(cfg, info, state.step)
     last_saved = state.step if resumed is not None else -1
+    monitor = LossMonitor(state.step)
     t0, steps_done = time.perf_counter(), 0
     try:
         for batch in epochs(loader, sampler, batches, state.step, steps_per_epoch):
-            if state.step < cfg.train.discriminator_warmup:  # generator frozen (fine-tuning)
-                losses = discriminator_step(state, batch, ctx, _check_finite)
-            else:
-                losses = train_step(state, batch, ctx)
+            # the first train.discriminator_warmup steps train the discriminators alone (fine-tuning)
+            step = discriminator_step if state.step < cfg.train.discriminator_warmup else train_step
+            monitor.update(state.step + 1, step(state, batch, ctx))
             state.step += 1
             steps_done += 1
             if state.step % steps_per_epoch == 0:  # epoch boundary: decay the learning rate
@@ -125,13 +134,16 @@ def _train(cfg, info, device, init_from, log) -> Path:
                 state.sched_d.step()
             if progress is not None:
                 progress.update(1)
-            if state.step % cfg.train.log_interval == 0 or state.step == cfg.max_steps:
+            validating = state.step % cfg.train.validation_interval == 0
+            saving = state.step % cfg.train.checkpoint_interval == 0 or state.step >= cfg.max_steps
+            if state.step % cfg.train.log_interval == 0 or validating or saving:
+                losses = monitor.check(state.step)  # host sync; raises on a non-finite loss
                 rate = steps_done / max(time.perf_counter() - t0, 1e-9)
                 _log_scalars(writer, progress, state, losses, rate)
-            if state.step % cfg.train.validation_interval == 0 and info.is_main:
+            if validating and info.is_main:
                 metrics = validate(state, ctx, writer)
                 log(f"step {state.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-            if state.step % cfg.train.checkpoint_interval == 0 or state.step >= cfg.max_steps:
+            if saving:
                 if info.is_main:
                     save(state, ctx, run_dir, cfg.train.keep_last)
                 last_saved = state.step
@@ -158,8 +170,9 @@ def new_state(cfg: TrainConfig, ctx: Context) -> State:
     """Fresh optimizers and schedulers around the context's models."""
     g, d = ctx.generator, ctx.discriminator
     o = cfg.optim
-    optim_g = torch.optim.AdamW(g.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay)
-    optim_d = torch.optim.AdamW(d.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    flags = optimizer_flags(o.implementation, ctx.device)
+    optim_g = torch.optim.AdamW(g.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay, **flags)
+    optim_d = torch.optim.AdamW(d.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay, **flags)
     return State(
         generator=D.wrap(g, ctx.info, ctx.device), discriminator=D.wrap(d, ctx.info, ctx.device),
         optim_g=optim_g, optim_d=optim_d,
@@ -182,8 +195,10 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> Non
                             f"differ from the config's {ctx.discriminator_names}")
     if not full:
         return
-    state.optim_g.load_state_dict(ckpt["optim_g"])
-    state.optim_d.load_state_dict(ckpt["optim_d"])
+    flags = optimizer_flags(ctx.cfg.optim.implementation, ctx.device)
+    for optim, key in ((state.optim_g, "optim_g"), (state.optim_d, "optim_d")):
+        optim.load_state_dict(ckpt[key])
+        set_optimizer_flags(optim, flags)
     state.sched_g.load_state_dict(ckpt["sched_g"])
     state.sched_d.load_state_dict(ckpt["sched_d"])
     if ckpt.get("scaler"):
@@ -223,9 +238,14 @@ def epochs(loader, sampler, batches, start_step: int, steps_per_epoch: int) -> I
         epoch, skip = epoch + 1, 0
 
 
-def train_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, float]:
-    """One discriminator update and one generator update on a batch of segments ``(B, T)``."""
-    losses, step, w = ctx.losses, state.step + 1, ctx.cfg.loss
+def train_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, Tensor]:
+    """One discriminator update and one generator update on a batch of segments ``(B, T)``.
+
+    Returns the detached losses and gradient norms as 0-d tensors on the device: nothing
+    here waits for the device (no ``.item()``, no finiteness test); :class:`LossMonitor`
+    checks and fetches them every few steps.
+    """
+    w = ctx.cfg.loss
     real = batch.to(ctx.device, non_blocking=True).unsqueeze(1)
     with torch.no_grad():
         mel_in = ctx.mel(real)
@@ -233,32 +253,37 @@ def train_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, float]:
     with ctx.autocast():
         fake = state.generator(mel_in)
         logits, _ = state.discriminator(torch.cat([real, fake.detach()]))
-        loss_d = losses.discriminator_loss(*_halves(logits))
-    _check_finite(loss_d, "discriminator", step)
+        loss_d = discriminator_loss(*_halves(logits))
     state.optim_d.zero_grad(set_to_none=True)
     grad_d = _backward_and_step(state, loss_d, state.optim_d, state.discriminator, ctx)
 
-    with ctx.autocast():
-        logits, features = state.discriminator(torch.cat([real, fake]))
-        adversarial = losses.generator_adversarial_loss(_halves(logits)[1])
-        real_f, fake_f = zip(*[_halves(f) for f in features]) if features else ((), ())
-        matching = losses.feature_matching_loss([list(f) for f in real_f], [list(f) for f in fake_f])
-    mel = losses.mel_l1_loss(ctx.loss_mel(fake.float()), mel_real)
-    loss_g = w.adversarial * adversarial + w.feature_matching * matching + w.mel * mel
-    terms = {"g/adversarial": adversarial, "g/feature_matching": matching, "g/mel_l1": mel}
-    if ctx.mrstft is not None:
-        terms["g/mrstft"] = ctx.mrstft(fake.float(), real)
-        loss_g = loss_g + w.mrstft * terms["g/mrstft"]
-    _check_finite(loss_g, "generator", step)
-    state.optim_g.zero_grad(set_to_none=True)
-    grad_g = _backward_and_step(state, loss_g, state.optim_g, state.generator, ctx)
+    # The generator's update back-propagates through D but never uses D's weight gradients
+    # (D's next update starts from zero_grad): freezing D skips computing them (and, under
+    # DDP, calling the bare module skips all-reducing them). The losses are the same.
+    disc = D.unwrap(state.discriminator)
+    disc.requires_grad_(False)
+    try:
+        with ctx.autocast():
+            logits, features = disc(torch.cat([real, fake]))
+            adversarial = generator_adversarial_loss(_halves(logits)[1])
+            real_f, fake_f = zip(*[_halves(f) for f in features]) if features else ((), ())
+            matching = feature_matching_loss([list(f) for f in real_f], [list(f) for f in fake_f])
+        mel = mel_l1_loss(ctx.loss_mel(fake.float()), mel_real)
+        loss_g = w.adversarial * adversarial + w.feature_matching * matching + w.mel * mel
+        terms = {"g/adversarial": adversarial, "g/feature_matching": matching, "g/mel_l1": mel}
+        if ctx.mrstft is not None:
+            terms["g/mrstft"] = ctx.mrstft(fake.float(), real)
+            loss_g = loss_g + w.mrstft * terms["g/mrstft"]
+        state.optim_g.zero_grad(set_to_none=True)
+        grad_g = _backward_and_step(state, loss_g, state.optim_g, state.generator, ctx)
+    finally:
+        disc.requires_grad_(True)
     state.scaler.update()
 
     values = torch.stack([loss_d.detach().float(), loss_g.detach().float()]
                          + [t.detach().float() for t in terms.values()] + [grad_d, grad_g])
-    values = D.all_reduce_mean(values).tolist()
     names = ["d/total", "g/total", *terms, "grad_norm/discriminator", "grad_norm/generator"]
-    return dict(zip(names, values))
+    return dict(zip(names, values.unbind()))
 
 
 def _halves(tensors):
@@ -272,20 +297,65 @@ def _halves(tensors):
 
 
 def _backward_and_step(state: State, loss: Tensor, optim, module: nn.Module, ctx: Context) -> Tensor:
+    """Backward, unscale (fp16), clip and step; the gradient norm stays on the device (no sync)."""
     state.scaler.scale(loss).backward()
     state.scaler.unscale_(optim)
     clip = ctx.cfg.optim.grad_clip
     params = [p for p in module.parameters() if p.grad is not None]
-    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else math.inf)
+    group = optim.param_groups[0]
+    foreach = bool(group.get("foreach") or group.get("fused"))  # per tensor only with for-loop
+    if clip:
+        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=foreach)
+    else:  # the norm is only logged: no rescaling of every gradient by 1
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=foreach)
     state.scaler.step(optim)
     return norm.detach().float()
 
 
-def _check_finite(loss: Tensor, name: str, step: int) -> None:
-    ok = D.all_reduce_mean(torch.isfinite(loss.detach()).float().reshape(1))
-    if ok.item() < 1.0:
-        raise TrainingError(f"non-finite {name} loss ({loss.item()}) at step {step}; stopping. "
-                            "The last good checkpoint is kept; lower optim.lr or use precision=fp32.")
+class LossMonitor:
+    """Keeps each step's losses on the device and looks at them on the host every few steps.
+
+    :meth:`update` (every step) records, without waiting for the device, the first step
+    at which each total loss was non-finite. :meth:`check` (at log, validation and
+    checkpoint steps: the only host syncs of the loop) fetches the last step's values and
+    raises :class:`TrainingError` naming that step and the steps since the previous
+    check, so a run never validates or saves weights a non-finite loss has touched.
+    """
+
+    WATCHED = ("d/total", "g/total")
+    LABELS = ("discriminator", "generator")
+
+    def __init__(self, step: int):
+        self.checked = step
+        self.last: Optional[Dict[str, Tensor]] = None
+        self.first_bad: Optional[Tensor] = None   # per watched loss: first non-finite step, 0 = none
+
+    def update(self, step: int, losses: Dict[str, Tensor]) -> None:
+        totals = torch.stack([losses[k] for k in self.WATCHED])
+        if self.first_bad is None:
+            self.first_bad = torch.zeros(len(self.WATCHED), dtype=torch.long, device=totals.device)
+        new = (self.first_bad == 0) & ~torch.isfinite(totals)
+        self.first_bad = torch.where(new, step, self.first_bad)
+        self.last = losses
+
+    def check(self, step: int) -> Dict[str, float]:
+        """The last step's values (averaged over ranks); raises if a loss was non-finite."""
+        if self.last is None:
+            return {}
+        first_bad = D.all_reduce_min(torch.where(self.first_bad == 0, step + 1, self.first_bad))
+        values = D.all_reduce_mean(torch.stack(list(self.last.values())).float())
+        fetched = torch.cat([first_bad.double(), values.double()]).tolist()  # the one host sync
+        bad, values = fetched[:len(self.WATCHED)], fetched[len(self.WATCHED):]
+        since = self.checked + 1
+        self.checked = step
+        if min(bad) <= step:
+            at = int(min(bad))
+            name = self.LABELS[bad.index(min(bad))]
+            span = f"steps {since}-{step}" if step > since else f"step {step}"
+            raise TrainingError(
+                f"non-finite {name} loss at step {at} (found checking {span}); stopping. "
+                "The last good checkpoint is kept; lower optim.lr or use precision=fp32.")
+        return dict(zip(self.last, values))
 
 
 # ----------------------------------------------------------------------------- validation
@@ -298,15 +368,16 @@ def validate(state: State, ctx: Context, writer=None) -> Dict[str, float]:
     generator.eval()
     totals: Dict[str, list] = {}
     try:
-        for i, wav in enumerate(ctx.valid_audio):
-            real = wav.to(ctx.device).view(1, 1, -1)
-            fake = generator(ctx.mel(real)).float()
-            scores = {"val/mel_l1": ctx.losses.mel_l1_loss(ctx.loss_mel(fake), ctx.loss_mel(real)).item()}
-            scores.update(ctx.extra_metrics(fake.view(-1).cpu(), real.view(-1).cpu()))
-            for k, v in scores.items():
-                totals.setdefault(k, []).append(v)
-            if writer is not None and i < ctx.n_logged_samples:
-                _log_audio(writer, f"sample_{i}", fake, real, ctx, state.step)
+        with parametrize.cached():  # weight norm computed once for all clips, not per call
+            for i, wav in enumerate(ctx.valid_audio):
+                real = wav.to(ctx.device).view(1, 1, -1)
+                fake = generator(ctx.mel(real)).float()
+                scores = {"val/mel_l1": mel_l1_loss(ctx.loss_mel(fake), ctx.loss_mel(real)).item()}
+                scores.update(ctx.extra_metrics(fake.view(-1).cpu(), real.view(-1).cpu()))
+                for k, v in scores.items():
+                    totals.setdefault(k, []).append(v)
+                if writer is not None and i < ctx.n_logged_samples:
+                    _log_audio(writer, f"sample_{i}", fake, real, ctx, state.step)
     finally:
         generator.train()
     means = {k: float(sum(v) / len(v)) for k, v in totals.items()}

@@ -20,6 +20,7 @@ from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
 from ..models import registry
+from ..models.losses import MultiResolutionSTFTLoss
 from ..models.registry import build_generator_from
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo
@@ -39,7 +40,6 @@ class Context:
     discriminator_names: List[str]
     mel: nn.Module
     loss_mel: nn.Module
-    losses: Any
     mrstft: Optional[nn.Module]
     train_files: list
     train_lengths: list
@@ -100,12 +100,10 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
     names = list(cfg.model.discriminators)
     discriminator = _build_discriminator(names, cfg.model.discriminator_kwargs).to(device)
 
-    from ..models import losses
-
     settings = mel_settings(cfg)
     mel = MelSpectrogram(**settings).to(device)
     loss_mel = MelSpectrogram(**{**settings, "f_max": cfg.mel.loss_f_max}).to(device)
-    mrstft = losses.MultiResolutionSTFTLoss().to(device) if cfg.loss.mrstft > 0 else None
+    mrstft = MultiResolutionSTFTLoss().to(device) if cfg.loss.mrstft > 0 else None
 
     valid = valid_files or check.good[:1]
     valid_check = usable_files(valid, cfg.sample_rate, cfg.mel.hop_length * 4, cfg.data.on_bad_file, log)
@@ -114,7 +112,7 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
         raise DataError("no usable validation audio (every file failed to decode)")
     return Context(cfg=cfg, device=device, info=info, precision=precision, generator=generator,
                    discriminator=discriminator, generator_config=gen_config,
-                   discriminator_names=names, mel=mel, loss_mel=loss_mel, losses=losses,
+                   discriminator_names=names, mel=mel, loss_mel=loss_mel,
                    mrstft=mrstft, train_files=check.good, train_lengths=check.lengths,
                    valid_audio=valid_audio, extra_metrics=_metric_functions(cfg, generator, log))
 
@@ -152,8 +150,9 @@ def build_data(cfg: TrainConfig, ctx: Context, log=print):
     if len(batches) == 0:
         raise DataError(f"train.batch_size {cfg.train.batch_size} is larger than the "
                         f"{len(sampler)} training files per process; lower it or add audio")
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.data.num_workers,
-                        pin_memory=ctx.device.type == "cuda",
+    workers = cfg.data.num_workers
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                        pin_memory=ctx.device.type == "cuda", persistent_workers=workers > 0,
                         generator=torch.Generator().manual_seed(cfg.seed + ctx.info.rank))
     return loader, sampler, batches
 
