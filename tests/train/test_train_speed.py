@@ -120,9 +120,9 @@ def test_non_finite_loss_between_checks_stops_before_the_checkpoint(tmp_path):
     good = list_checkpoints(run)
     assert [s for s, _ in good] == [2]
     before = good[0][1].read_bytes()
-    # NaN from step 3 on; checked at the log step (5) or the checkpoint (4), whichever comes first
+    # non-finite from step 3 on; checked at the log step (5) or the checkpoint (4), whichever comes first
     cfg = tiny_config(tmp_path, "max_steps=8", "train.checkpoint_interval=4", "train.log_interval=5",
-                      "train.validation_interval=100", "loss.mel=.nan")
+                      "train.validation_interval=100", "loss.mel=1e300")  # inf in float32
     with pytest.raises(TrainingError, match=r"non-finite generator loss at step 3 \(found checking steps 3-4\)"):
         train(cfg, log=lambda *_: None)
     assert [s for s, _ in list_checkpoints(run)] == [2]
