@@ -16,7 +16,7 @@ metrics (MR-STFT, mel L1, PESQ, periodicity, V/UV F1). How the budget is spent:
      writes the report; a bundle (report.md, PNGs, JSON, a few WAVs; < 60 MB) is
      copied to --bundle and a section is appended to benchmarks/RESULTS.md.
 
-    # on a machine with apt: prepare and pack the data (60 min of training speech, ~25 MiB)
+    # on a machine with apt: prepare and pack the data (60 + 4 + 4 min of speech in 23 MiB)
     python data_scripts/prepare_offline.py --out data/offline --max-minutes 60 --format ogg
     # on the GPU (8 minutes in all)
     python recipes/gpu_compare.py --data data/offline/speech_packed_ogg --device cuda

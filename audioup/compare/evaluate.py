@@ -59,6 +59,32 @@ QUALITY_KEYS = ("mrstft", "mel_l1", "pesq_wb", "periodicity_rmse", "vuv_f1")
 WAV_SUBTYPE = "FLOAT"
 
 
+QUIET_DB = -20.0  # outputs further below the real audio are too quiet for their scores to mean much
+HIGH_BAND_HZ = 1000.0
+
+
+def band_level_db(record: dict, reference: dict, f_lo: float = HIGH_BAND_HZ) -> Optional[float]:
+    """Power of a record's stationary spectrum above ``f_lo`` relative to the reference's, in dB.
+
+    The broadband level can be carried by a low rumble alone (a barely trained
+    interpolating upsampler); above 1 kHz is where speech has its detail and where
+    most predicted lines sit. ``None`` without both spectra.
+    """
+    spec, ref = record.get("spectrum"), reference.get("spectrum")
+    if not spec or not ref or spec["n_fft"] != ref["n_fft"]:
+        return None
+    freqs = np.arange(len(spec["db"])) * spec["sample_rate"] / spec["n_fft"]
+    band = freqs >= f_lo
+    power = [np.mean(10.0 ** (np.asarray(s["db"], dtype=np.float64)[band] / 10)) for s in (spec, ref)]
+    return float(10 * np.log10(max(power[0], 1e-30) / max(power[1], 1e-30)))
+
+
+def too_quiet(record: dict, reference: dict, threshold_db: float = QUIET_DB) -> bool:
+    """Output (broadband or above 1 kHz) more than ``-threshold_db`` dB below the real audio."""
+    levels = [record.get("level_db"), band_level_db(record, reference)]
+    return any(v is not None and v < threshold_db for v in levels)
+
+
 def _mean(values) -> Optional[float]:
     values = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(values)) if values else None

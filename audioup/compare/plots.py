@@ -6,6 +6,8 @@ from typing import Optional
 
 import numpy as np
 
+from .evaluate import too_quiet
+
 KIND_COLORS = {"transposed": "tab:red", "resize-nearest": "tab:blue", "resize-linear": "tab:cyan",
                "subpixel-icnr": "tab:purple", "sinc": "tab:green"}
 
@@ -20,11 +22,11 @@ QUIET_COLOR = "0.7"
 INSET_KHZ = 2.0
 
 
-def quiet_kinds(comp, threshold_db: float = -20.0) -> set:
-    """Kinds whose output at the last evaluated stage is more than ``-threshold_db`` dB below the real audio."""
+def quiet_kinds(comp) -> set:
+    """Kinds too quiet at the last evaluated stage (:func:`~.evaluate.too_quiet`) to be read as equals."""
     done = [s for s in comp.stages if comp.results.get(s)]
     rows = comp.results[done[-1]] if done else {}
-    return {k for k, r in rows.items() if r.get("level_db") is not None and r["level_db"] < threshold_db}
+    return {k for k, r in rows.items() if "error" not in r and too_quiet(r, comp.reference)}
 
 
 def _spectrum(record: Optional[dict]):
@@ -90,7 +92,8 @@ def plot_spectra(comp, path) -> Optional[Path]:
         ax.set_ylim(floor, 10)
         ax.set_ylabel("dB")
         ax.grid(alpha=0.25)
-        label = kind + ("  (> 20 dB below the real audio: greyed)" if kind in quiet else "")
+        label = kind + ("  (> 20 dB below the real audio, broadband or above 1 kHz: greyed)"
+                        if kind in quiet else "")
         ax.text(0.006, 0.93, label, transform=ax.transAxes, fontsize=10, fontweight="bold",
                 va="top", color=color, zorder=5,
                 bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from ..audio.fs import atomic_write
+from .evaluate import QUIET_DB, band_level_db, too_quiet
 
 COLUMNS = ("upsampler", "params", "tonal score (dB) ↓", "strongest line (dB)", "level (dB)",
            "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "periodicity ↓", "V/UV F1 ↑", "speed (× real time) ↑")
-QUIET_DB = -20.0  # outputs further below the real audio are too quiet for their scores to mean much
 LOADED_SPREAD = 1.5  # fastest / slowest timed round above this: the machine was busy, speed left out
 
 INTRO = """\
@@ -35,7 +35,8 @@ METRICS = """\
   prominence. Both reference-free (`audioup.metrics.tonal_score`) and blind to loudness:
   read them together with **level**, the RMS level of the output relative to the real audio,
   both with their mean (DC) removed (an almost silent output can score low or high without
-  meaning much; kinds more than 20 dB below the real audio are greyed in the figures).
+  meaning much; kinds more than 20 dB below the real audio, broadband or above 1 kHz, are
+  greyed in the figures and flagged in the verdicts).
 - **MR-STFT**: multi-resolution STFT distance to the real audio (spectral convergence + log
   magnitude, 3 resolutions); **mel L1**: mean absolute log-mel difference (HiFi-GAN's
   validation error); **PESQ**: wide-band PESQ at 16 kHz (-0.5 to 4.64), when `pesq` is installed;
@@ -204,15 +205,17 @@ def verdict(rec: dict, reference: dict) -> str:
         return f"{kind}: training failed ({rec['error'].splitlines()[0]})."
     level, tonal, real = rec.get("level_db"), rec.get("tonal_score_db"), reference.get("tonal_score_db")
     where = "at initialisation" if rec.get("step") == 0 else f"after {rec.get('step')} steps"
-    parts = [f"{kind} {where}: output {fmt(level, '+.0f')} dB re the real audio"]
+    high = band_level_db(rec, reference)
+    parts = [f"{kind} {where}: output {fmt(level, '+.0f')} dB re the real audio"
+             + (f" ({high:+.0f} dB above 1 kHz)" if high is not None else "")]
     if tonal is not None and real is not None:
-        excess = tonal - real
+        excess = round(tonal - real, 1) + 0.0  # no "-0.0"
         parts.append(f"lines {excess:+.1f} dB over the real audio's tonal score"
                      + (" (as clean as the real audio)" if excess < 1.0 else
                         " (clearly above the real audio)" if excess > 3.0 else ""))
     parts.append(f"mel L1 {fmt(rec.get('mel_l1'), '.2f')}, PESQ {fmt(rec.get('pesq_wb'), '.2f')}")
     line = "; ".join(parts) + "."
-    if level is not None and level < QUIET_DB:
+    if too_quiet(rec, reference):
         line += f" Too quiet (< {QUIET_DB:.0f} dB) for its tonal score to mean much."
     return line
 

@@ -87,10 +87,15 @@ class OfflineCorpus(PreparedDataset):
     minutes: Dict[str, float] = field(default_factory=dict)
     speakers: Dict[str, List[str]] = field(default_factory=dict)
 
+    def unseen(self) -> List[str]:
+        """Test speakers (or tracks) with nothing in the training split."""
+        train = set(self.speakers.get("train", []))
+        return [s for s in self.speakers.get("test", []) if s not in train]
+
     def summary(self) -> str:
         parts = ", ".join(f"{s} {self.counts[s]} files / {self.minutes[s]:.1f} min" for s in self.counts)
         text = (f"offline {self.name} corpus at {self.sample_rate} Hz: {parts}; filelists in {self.root}\n"
-                f"held-out test speakers/tracks: {', '.join(self.speakers.get('test', [])) or 'none'}")
+                f"test speakers/tracks unseen in training: {', '.join(self.unseen()) or 'none'}")
         if self.errors:
             text += f"\n{len(self.errors)} file(s) skipped:\n  " + "\n  ".join(self.errors[:20])
         return text

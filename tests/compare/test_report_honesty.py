@@ -88,8 +88,21 @@ def test_verdict_is_relative_to_the_real_audio_and_flags_quiet_outputs():
 def test_quiet_kinds_follow_the_last_evaluated_stage():
     from audioup.compare.plots import quiet_kinds
 
-    comp = SimpleNamespace(stages=[0, 100], results={0: {"sinc": {"level_db": -70.0},
+    comp = SimpleNamespace(stages=[0, 100], reference={}, results={0: {"sinc": {"level_db": -70.0},
                                                          "transposed": {"level_db": -10.0}}})
     assert quiet_kinds(comp) == {"sinc"}  # step 100 not evaluated yet
     comp.results[100] = {"sinc": {"level_db": -5.0}, "transposed": {"level_db": -30.0}}
     assert quiet_kinds(comp) == {"transposed"}
+
+
+def test_high_band_level_catches_a_loud_rumble():
+    from audioup.compare.evaluate import band_level_db, too_quiet
+
+    n_fft, sr = 1024, RATE
+    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
+    ref = {"spectrum": {"n_fft": n_fft, "sample_rate": sr, "db": [-20.0] * len(freqs)}}
+    rumble = {"level_db": -3.0, "spectrum": {"n_fft": n_fft, "sample_rate": sr,
+                                             "db": np.where(freqs < 1000, -10.0, -60.0).tolist()}}
+    assert band_level_db(rumble, ref) == pytest.approx(-40.0)
+    assert too_quiet(rumble, ref) and not too_quiet({"level_db": -3.0}, ref)
+    assert "-40 dB above 1 kHz" in verdict(dict(rumble, kind="sinc", step=5), ref)

@@ -11,10 +11,13 @@ import soundfile as sf
 from audioup.data.dataset import read_filelist
 from audioup.data.debian import DebError, DebPackage, apt_download, extract_deb, read_ar_members
 from audioup.data.download import ArchiveError, file_checksum
-from audioup.data.offline import (FESTVOX_WAV, FILLETS_SCRIPT, FILLETS_SOUND, Item, OfflineDataError,
+from audioup.data.offline import (FESTVOX_WAV, FILLETS_SCRIPT, FILLETS_SOUND, Item, OfflineCorpus,
+                                  OfflineDataError,
                                   convert_items, festvox_items, fillets_items, fillets_speakers,
                                   split_items)
 from audioup.data.pack import pack_subset
+
+RATE = 22050
 
 
 def _tar_xz(entries) -> bytes:
@@ -152,6 +155,9 @@ def test_fillets_speakers_and_split_by_speaker(tmp_path):
     fest = split_items(festvox_items(tmp_path), n_val=2, n_test=3)
     keys = [{i.uid for i in fest[s]} for s in ("train", "val", "test")]
     assert [len(k) for k in keys] == [5, 2, 3] and not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    corpus = OfflineCorpus("speech", tmp_path, RATE, {}, {}, speakers={
+        s: sorted({i.speaker for i in splits[s] + fest[s]}) for s in splits})
+    assert corpus.unseen() == ["parrot"]  # festvox's speaker has held-out sentences, not held out itself
     again = split_items(list(reversed(festvox_items(tmp_path))), n_val=2, n_test=3)
     assert {i.uid for i in again["test"]} == keys[2]  # independent of order
 
