@@ -24,7 +24,7 @@ COMMANDS = [
      "layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution"),
     ("train", "audioup.train.cli", "train a vocoder from a YAML recipe"),
     ("mel", "audioup.commands.mel", "write log-mel spectrograms (.npy) of audio files, for vocode"),
-    ("vocode", "audioup.inference", "turn WAV files or .npy mels into audio with a trained generator"),
+    ("vocode", "audioup.commands.vocode", "turn WAV files or .npy mels into audio with a trained generator"),
     ("convert", "audioup.commands.convert",
      "convert a trained transposed vocoder to resize-convolution"),
     ("compare", "audioup.compare.cli", "train one vocoder per upsampler kind and write a comparison report"),

@@ -51,8 +51,7 @@ def test_help_and_version_import_no_command_module():
 
 
 def test_help_and_version_do_not_import_torch():
-    if loaded_after("import audioup")["torch"]:
-        pytest.skip("`import audioup` itself loads torch (audioup/__init__.py is made lazy in issue 9)")
+    assert not loaded_after("import audioup")["torch"]
     assert not loaded_after(HELP_RUNS)["torch"]
 
 
