@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Tuple
 
-KINDS = ["transposed", "resize-nearest", "resize-linear", "subpixel", "subpixel-icnr", "sinc"]
+from audioup.layers import UPSAMPLER_LABELS as KINDS
 
 
 def time_call(fn: Callable[[], None]) -> Tuple[float, float]:

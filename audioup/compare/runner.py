@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..audio.fs import atomic_write
+from ..layers.registry import UPSAMPLER_LABELS
 
-KINDS = ("transposed", "resize-nearest", "resize-linear", "subpixel-icnr", "sinc")
+# every kind but plain subpixel, whose random init is the same checkerboard as transposed's
+KINDS = tuple(k for k in UPSAMPLER_LABELS if k != "subpixel")
 MANIFEST = "compare.json"
 FORMAT = "audioup-compare"
 # settings that do not change what is measured (where it runs, how it reports)
