@@ -1,21 +1,15 @@
 """recipes/gpu_compare.py: the step plan fits the budget, held-out clips, the bundle's size, no-GPU refusal."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "recipes" / "gpu_compare.py"
 
 
 @pytest.fixture(scope="module")
-def gc():
-    spec = importlib.util.spec_from_file_location("gpu_compare", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def gc(recipe_script):
+    return recipe_script("gpu_compare")
 
 
 def test_plan_fits_the_budget(gc):

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 import torch
 
@@ -13,19 +11,7 @@ from audioup.audio import MelSpectrogram, load_audio
 from audioup.cli import main
 from audioup.commands.mel import log_mel
 from audioup.inference import load_generator
-from audioup.train import load_config, train
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A tiny generator trained for one step, with a front end unlike the default (hop 256, 80 bands)."""
-    run = tmp_path_factory.mktemp("mel-run")
-    cfg = load_config(REPO / "recipes" / "tiny.yaml",
-                      [f"run_dir={run}", "max_steps=1", "train.progress=false", "data.segment_length=1024"])
-    train(cfg, log=lambda *_: None)
-    return run
 
 
 def test_mels_from_the_checkpoints_front_end_vocode_like_the_wavs(run_dir, arctic_files, tmp_path, capsys):

@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,20 +12,8 @@ import soundfile as sf
 import torch
 
 from audioup.inference import load_generator
-from audioup.train import load_config, train
 from audioup.train.checkpoint import CheckpointError
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A tiny generator trained for one step through the Python API."""
-    run = tmp_path_factory.mktemp("vocoder-run")
-    cfg = load_config(REPO / "recipes" / "tiny.yaml",
-                      [f"run_dir={run}", "max_steps=1", "train.progress=false", "data.segment_length=1024"])
-    train(cfg, log=lambda *_: None)
-    return run
 
 
 def vocode(*args, capsys=None) -> subprocess.CompletedProcess:
