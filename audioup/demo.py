@@ -87,7 +87,7 @@ def run(args) -> int:
     steps = 2 if args.quick and args.steps is None else args.steps
     if steps is not None and steps < 1:
         raise CommandError("--steps must be >= 1")
-    steps = steps or load_config(RECIPE, ["run_dir=unused"]).max_steps
+    steps = steps or load_config(RECIPE, for_run=False).max_steps
     out = Path(args.out)
     corpus_dir = Path(args.corpus) if args.corpus else out.parent / "corpus"
 
@@ -119,7 +119,7 @@ def run(args) -> int:
 
     overrides = [f"data.filelist={corpus.filelists['train']}",
                  f"data.valid_files=[{corpus.filelists['val']}]"]
-    cfg_probe = load_config(RECIPE, [*overrides, "run_dir=unused"])
+    cfg_probe = load_config(RECIPE, overrides, for_run=False)
     text = {"title": TITLE,
             "intro": INTRO + "\n\n" + ABOUT.format(steps=steps).replace("\n", " "),
             "limits": None, "command": f"audioup demo --out {args.out}" + (f" --steps {steps}" if args.steps else "")}

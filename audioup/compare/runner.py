@@ -16,6 +16,7 @@ different configuration is refused, never overwritten.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -106,18 +107,30 @@ def check_kinds(kinds: Sequence[str]) -> List[str]:
 
 def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[int],
                  overrides: Sequence[str] = ()):
-    """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir."""
-    from ..train.config import load_config
+    """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir.
+
+    The recipe is read once (with ``overrides``); each kind's config is derived from it
+    with :func:`dataclasses.replace` and checked as a training run.
+    """
+    from ..train.config import ConfigError, load_config, validate
 
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key in ("model.upsampler", "run_dir", "max_steps"):
             hint = {"model.upsampler": "--kinds", "run_dir": "--out", "max_steps": "--steps"}[key]
             raise CompareError(f"override {item!r}: compare sets {key} itself; use {hint}")
-    extra = [f"max_steps={steps}"] if steps is not None else []
-    return {kind: load_config(config, [*overrides, *extra, f"model.upsampler={kind}",
-                                       f"run_dir={out_dir / 'runs' / kind_slug(kind)}"])
-            for kind in kinds}
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+        raise ConfigError(f"max_steps must be a whole number (got {steps!r})")
+    base = load_config(config, overrides, for_run=False)
+    if steps is not None:
+        base = dataclasses.replace(base, max_steps=steps)
+    cfgs = {}
+    for kind in kinds:
+        cfg = dataclasses.replace(base, run_dir=str(out_dir / "runs" / kind_slug(kind)),
+                                  model=dataclasses.replace(base.model, upsampler=kind))
+        validate(cfg)
+        cfgs[kind] = cfg
+    return cfgs
 
 
 def settings_of(cfg, test_files: Sequence[Path]) -> dict:
