@@ -29,6 +29,7 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
+from ..audio.db import to_db
 from .base import effective_weight, kernel_length, set_weight_
 from .resize import ResizeConv1d
 
@@ -48,8 +49,8 @@ class Projection:
 
     @property
     def residual_db(self) -> float:
-        """Residual energy relative to the kernel's, in dB (``-inf`` for an exact fit)."""
-        return float(10 * torch.log10(torch.tensor(max(self.residual_energy, 1e-30))))
+        """Residual energy relative to the kernel's, in dB (the -300 dB floor for an exact fit)."""
+        return to_db(self.residual_energy)
 
 
 def effective_offsets(layer: nn.Module) -> Tuple[Tensor, int]:

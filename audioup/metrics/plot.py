@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..audio.db import power_db
 from .stationary import StationaryResult
 from .tonal import TonalScore
 
@@ -88,7 +89,7 @@ def plot_tonal(result: StationaryResult, score: Optional[TonalScore] = None,
     ax.grid(alpha=0.3)
     if has_spec:
         ax2 = axes[1, 0]
-        spec = 10 * np.log10(result.spectrogram.T + 1e-30 + np.nanmax(result.spectrogram) * 1e-12)
+        spec = power_db(result.spectrogram.T)
         spec -= spec.max()
         vmin = min(-60.0, max(-150.0, float(np.percentile(spec, 5))))  # span the floor to the top
         t_end = len(result.spectrogram) * result.frame_seconds
