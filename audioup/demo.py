@@ -76,8 +76,7 @@ def run(args) -> int:
 
     from .errors import CommandError
     from .compare import CompareError, compare_upsamplers
-    from .compare.report import INTRO, stage_title, table, text_table
-    from .data.corpus import build_corpus
+    from .compare.runner import parameter_count
     from .data.dataset import DataError
     from .train.config import ConfigError, load_config
 
@@ -87,7 +86,7 @@ def run(args) -> int:
     steps = 2 if args.quick and args.steps is None else args.steps
     if steps is not None and steps < 1:
         raise CommandError("--steps must be >= 1")
-    steps = steps or load_config(RECIPE, ["run_dir=unused"]).max_steps
+    steps = steps or load_config(RECIPE, for_run=False).max_steps
     out = Path(args.out)
     corpus_dir = Path(args.corpus) if args.corpus else out.parent / "corpus"
 
@@ -95,21 +94,8 @@ def run(args) -> int:
     say("=" * len(TITLE))
     say(ABOUT.format(steps=steps))
     say(f"Report: {out / 'report.md'}\n")
-
-    stage = [1]
-    total = 4
-
-    def header(text: str) -> None:
-        say(f"[{stage[0]}/{total}] {text}")
-        stage[0] += 1
-
-    header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir}")
-    t0 = time.perf_counter()
-    try:
-        corpus = build_corpus(corpus_dir, progress=True)
-    except (FileExistsError, FileNotFoundError) as exc:
-        raise CommandError(f"{exc} (pass --corpus DIR for another place)") from None
-    say(f"      {corpus.summary()} ({time.perf_counter() - t0:.0f} s)")
+    header = _Stages(total=4)
+    corpus = _corpus(corpus_dir, header)
 
     def log(line: str) -> None:  # compare's stage lines start unindented
         if line.startswith("evaluating") or line.startswith("timing"):
@@ -119,19 +105,10 @@ def run(args) -> int:
 
     overrides = [f"data.filelist={corpus.filelists['train']}",
                  f"data.valid_files=[{corpus.filelists['val']}]"]
-    cfg_probe = load_config(RECIPE, [*overrides, "run_dir=unused"])
-    text = {"title": TITLE,
-            "intro": INTRO + "\n\n" + ABOUT.format(steps=steps).replace("\n", " "),
-            "limits": None, "command": f"audioup demo --out {args.out}" + (f" --steps {steps}" if args.steps else "")}
     threads = torch.get_num_threads()
     try:
-        from .compare.runner import parameter_count
-
-        params = parameter_count(cfg_probe)
-        text["limits"] = LIMITS.format(steps=steps, params=f"{params / 1e3:.0f}k",
-                                       batch=cfg_probe.train.batch_size,
-                                       segment=cfg_probe.data.segment_length,
-                                       train_s=corpus.seconds("train"))
+        cfg = load_config(RECIPE, overrides, for_run=False)
+        text = _report_text(args, steps, cfg, parameter_count(cfg), corpus)
         comp = compare_upsamplers(RECIPE, out, steps=steps, overrides=overrides,
                                   test_files=[corpus.filelists["test"]], report_text=text, log=log,
                                   periodicity=False)  # torchcrepe: ~5 s of CPU per second of audio
@@ -139,11 +116,54 @@ def run(args) -> int:
         raise CommandError(str(exc)) from None
     finally:
         torch.set_num_threads(threads)
+    return _summary(comp, out, time.perf_counter() - start)
+
+
+class _Stages:
+    """Prints ``[i/total] text`` headers, counting up."""
+
+    def __init__(self, total: int):
+        self.done, self.total = 0, total
+
+    def __call__(self, text: str) -> None:
+        self.done += 1
+        say(f"[{self.done}/{self.total}] {text}")
+
+
+def _corpus(corpus_dir: Path, header: _Stages):
+    """Build (or reuse) the embedded corpus, printing its summary."""
+    from .data.corpus import build_corpus
+    from .errors import CommandError
+
+    header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir}")
+    t0 = time.perf_counter()
+    try:
+        corpus = build_corpus(corpus_dir, progress=True)
+    except (FileExistsError, FileNotFoundError) as exc:
+        raise CommandError(f"{exc} (pass --corpus DIR for another place)") from None
+    say(f"      {corpus.summary()} ({time.perf_counter() - t0:.0f} s)")
+    return corpus
+
+
+def _report_text(args, steps: int, cfg, params: int, corpus) -> dict:
+    """Title, introduction, limits and command line of the demo's report."""
+    from .compare.report import INTRO
+
+    return {"title": TITLE,
+            "intro": INTRO + "\n\n" + ABOUT.format(steps=steps).replace("\n", " "),
+            "limits": LIMITS.format(steps=steps, params=f"{params / 1e3:.0f}k",
+                                    batch=cfg.train.batch_size, segment=cfg.data.segment_length,
+                                    train_s=corpus.seconds("train")),
+            "command": f"audioup demo --out {args.out}" + (f" --steps {steps}" if args.steps else "")}
+
+
+def _summary(comp, out: Path, elapsed: float) -> int:
+    """Print each stage's table and where the report and audio are; 1 if a training run failed."""
+    from .compare.report import stage_title, table, text_table
 
     for step in comp.stages:
         say(f"\n{stage_title(step)}:")
         say(text_table(table(comp, step)))
-    elapsed = time.perf_counter() - start
     say(f"\nReport: {comp.report}  (figures: spectra.png, per_layer.png)")
     say(f"Listen: {out / 'audio'}/step_*/KIND/*.wav")
     say(f"Done in {elapsed // 60:.0f} min {elapsed % 60:02.0f} s.")

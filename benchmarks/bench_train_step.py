@@ -97,7 +97,7 @@ def settings(args):
 
 
 def measure(config, overrides, interval, args, profiled: bool = True) -> dict:
-    cfg = load_config(config, ["run_dir=unused", *overrides])
+    cfg = load_config(config, overrides, for_run=False)
     device = torch.device(args.device)
     torch.manual_seed(0)
     ctx = build_context(cfg, device, DistInfo(), log=lambda *_: None)

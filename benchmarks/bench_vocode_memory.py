@@ -47,8 +47,7 @@ def child(args) -> None:
     from audioup.train.setup import generator_config, mel_settings
 
     torch.set_num_threads(args.threads)
-    cfg = load_config(REPO / "recipes" / "base.yaml",
-                      ["run_dir=unused", "data.files=[unused]", f"model.preset={args.preset}"])
+    cfg = load_config(REPO / "recipes" / "base.yaml", [f"model.preset={args.preset}"], for_run=False)
     voc = build_vocoder(generator_config(cfg), mel_settings(cfg))
     voc.context_frames()  # measured once per model; not part of the file's cost
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..audio.db import power_db, relative_db
 from .probe import layer_factor, layer_in_channels, plain_copy, to_db
 from .spectra import Line, band_power, line_prominence, power_spectrum
 
@@ -119,7 +120,7 @@ def frequency_response(layer: nn.Module, sample_rate: float = 1.0, length: int =
     w_gain[0] *= 2
     if seg % 2 == 0:
         w_gain[-1] *= 2
-    gain_db = 10 * np.log10(np.maximum(w_gain, 1e-30))
+    gain_db = power_db(w_gain, ref=1.0)  # dB re unit gain
     targets = [k * sample_rate for k in range(1, factor // 2 + 1)]
     tones = line_prominence(freqs, power, targets)
     nyq_in = sample_rate / 2
@@ -135,7 +136,7 @@ def frequency_response(layer: nn.Module, sample_rate: float = 1.0, length: int =
     f_sg, t_sg, sxx = signal.spectrogram(y_sweep, fs=out_rate, nperseg=min(n_fft, y_sweep.shape[-1]),
                                          noverlap=min(n_fft, y_sweep.shape[-1]) * 7 // 8, axis=-1)
     sxx = sxx.mean(axis=0)
-    sweep = (t_sg, f_sg, 10 * np.log10(np.maximum(sxx / max(sxx.max(), 1e-300), 1e-12)))
+    sweep = (t_sg, f_sg, relative_db(sxx))
     return FrequencyResponse(sample_rate, factor, w_freqs, gain_db, tones, to_db(above / below) if below > 0 else 0.0,
                              to_db(sweep_ratio), to_db(top / bottom) if bottom > 0 else 0.0, sweep)
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..audio.db import relative_db
 from .spectra import Line, line_prominence, power_spectrum
 
 
@@ -124,9 +125,7 @@ def gradient_spectrum(model: nn.Module, length: int = 8192, sample_rate: float =
     lines = {s: line_prominence(freqs, power, [k * sample_rate / s for k in range(1, min(s // 2, max_lines) + 1)])
              for s in strides}
     prominence = {s: float(np.mean([line.prominence_db for line in v])) if v else 0.0 for s, v in lines.items()}
-    ref = max(float(power.max()), 1e-300)
-    return GradientSpectrum(sample_rate, strides, lines, prominence, freqs,
-                            10 * np.log10(np.maximum(power / ref, 1e-30)))
+    return GradientSpectrum(sample_rate, strides, lines, prominence, freqs, relative_db(power))
 
 
 __all__ = ["GradientSpectrum", "gradient_spectrum", "time_strides"]

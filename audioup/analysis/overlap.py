@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layers.base import kernel_length
 from .probe import layer_factor, layer_in_channels, plain_copy
 
 
@@ -139,7 +140,7 @@ def layer_overlap(layer: nn.Module, length: int = 32) -> OverlapPattern:
     pad = 0
     names: List[str] = []
     if isinstance(probe, nn.ConvTranspose1d) and probe.dilation[0] == 1:
-        layers = [(int(probe.kernel_size[0]), factor)]
+        layers = [(kernel_length(probe), factor)]
         pad = int(probe.padding[0]) % factor
     elif getattr(probe, "mode", None) == "nearest" and isinstance(getattr(probe, "kernel_size", None), int):
         layers = [(factor, factor), (probe.kernel_size, 1)]

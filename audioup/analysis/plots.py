@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..audio.db import relative_db
 from .attribution import Attribution
 from .checkerboard import CheckerboardScore
 from .frequency import FrequencyResponse
@@ -211,7 +212,7 @@ def plot_attribution(attribution: Attribution, path: Optional[PathLike] = None):
     fig = _figure(9, 2.2 * (len(layers) + 1))
     axes = np.atleast_1d(fig.subplots(len(layers) + 1, 1))
     for i, (ax, t) in enumerate(zip(axes, layers)):
-        db = 10 * np.log10(np.maximum(t.power / max(t.power.max(), 1e-300), 1e-15))
+        db = relative_db(t.power)
         ax.plot(t.freqs, db, lw=0.6, color="C0")
         for line in t.lines:
             ax.axvline(line.freq, color=f"C{(i + 1) % 10}", lw=1.0, ls="--")
@@ -221,7 +222,7 @@ def plot_attribution(attribution: Attribution, path: Optional[PathLike] = None):
                      f"lines {t.prominence_db:+.1f} dB over floor, {t.tone_db:.1f} dB of power", fontsize=9)
     ax = axes[-1]
     p = attribution.output_power
-    ax.plot(attribution.output_freqs, 10 * np.log10(np.maximum(p / max(p.max(), 1e-300), 1e-15)), lw=0.6, color="C0")
+    ax.plot(attribution.output_freqs, relative_db(p), lw=0.6, color="C0")
     for i, t in enumerate(layers):
         for j, line in enumerate(t.output_lines):
             ax.axvline(line.freq, color=f"C{(i + 1) % 10}", lw=0.7, ls="--", alpha=0.7,

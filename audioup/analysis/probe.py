@@ -2,23 +2,13 @@
 from __future__ import annotations
 
 import copy
-import math
 from typing import List, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-DB_FLOOR = -300.0  # what an exactly-zero ratio reports, instead of -inf (JSON has no -inf)
-
-
-def to_db(ratio: float) -> float:
-    """``10 log10(ratio)``, floored at :data:`DB_FLOOR`."""
-    if not ratio > 0:
-        return DB_FLOOR
-    if math.isinf(ratio):
-        return float("inf")
-    return max(DB_FLOOR, 10.0 * math.log10(ratio))
+from ..audio.db import DB_FLOOR, to_db  # noqa: F401 (the diagnostics' dB helpers live in audio.db)
 
 
 def _inner(module: nn.Module) -> nn.Module:

@@ -4,6 +4,8 @@
   per-file errors (:class:`AudioError`).
 - :mod:`audioup.audio.mel`: the one log-mel front end used for training,
   inference and metrics (HiFi-GAN's convention by default).
+- :mod:`audioup.audio.db`: decibels with the one floor the metrics and the
+  analysis share (``to_db``, ``power_db``).
 """
 from .io import AudioError, AudioFile, load_audio, save_audio, audio_info, find_audio_files
 

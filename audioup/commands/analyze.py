@@ -153,7 +153,7 @@ def _analyze_layer(args):
     measured = layer_overlap(layer)
     pattern = measured
     if isinstance(layer, torch.nn.ConvTranspose1d):  # transposed: the analytic pattern (same numbers) with its drawing
-        pattern = overlap_pattern(layer.kernel_size[0], args.factor, padding=layer.padding[0])
+        pattern = overlap_pattern(layer.kernel_size, args.factor, padding=layer.padding[0])
     matrix = layer_matrix(layer, length=args.length)
     rate = args.sample_rate or 1.0
     freq = frequency_response(layer, sample_rate=rate, seed=args.seed)

@@ -24,7 +24,7 @@ def multiplies_per_input_sample(layer: nn.Module) -> int:
 
     c_in, c_out, f = layer.in_channels, layer.out_channels, layer.factor
     if isinstance(layer, TransposedConv1d):
-        return c_in * c_out * layer.kernel_size[0]
+        return c_in * c_out * layer.kernel_size
     if isinstance(layer, ResizeConv1d):
         if layer.fast:
             return c_in * c_out * layer.transposed_len
@@ -45,10 +45,9 @@ def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 
     for spec in COMPARED:
         torch.manual_seed(seed)
         layer = build_upsampler(spec, in_channels, out_channels, factor)
-        kernel = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
         rows.append({
             "kind": spec,
-            "kernel_size": kernel,
+            "kernel_size": layer.kernel_size,
             "parameters": sum(p.numel() for p in layer.parameters()),
             "macs_per_input_sample": multiplies_per_input_sample(layer),
             "checkerboard_db": round(checkerboard_score(layer).checkerboard_db, 1),

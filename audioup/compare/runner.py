@@ -16,6 +16,7 @@ different configuration is refused, never overwritten.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -106,18 +107,30 @@ def check_kinds(kinds: Sequence[str]) -> List[str]:
 
 def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[int],
                  overrides: Sequence[str] = ()):
-    """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir."""
-    from ..train.config import load_config
+    """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir.
+
+    The recipe is read once (with ``overrides``); each kind's config is derived from it
+    with :func:`dataclasses.replace` and checked as a training run.
+    """
+    from ..train.config import ConfigError, load_config, validate
 
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key in ("model.upsampler", "run_dir", "max_steps"):
             hint = {"model.upsampler": "--kinds", "run_dir": "--out", "max_steps": "--steps"}[key]
             raise CompareError(f"override {item!r}: compare sets {key} itself; use {hint}")
-    extra = [f"max_steps={steps}"] if steps is not None else []
-    return {kind: load_config(config, [*overrides, *extra, f"model.upsampler={kind}",
-                                       f"run_dir={out_dir / 'runs' / kind_slug(kind)}"])
-            for kind in kinds}
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+        raise ConfigError(f"max_steps must be a whole number (got {steps!r})")
+    base = load_config(config, overrides, for_run=False)
+    if steps is not None:
+        base = dataclasses.replace(base, max_steps=steps)
+    cfgs = {}
+    for kind in kinds:
+        cfg = dataclasses.replace(base, run_dir=str(out_dir / "runs" / kind_slug(kind)),
+                                  model=dataclasses.replace(base.model, upsampler=kind))
+        validate(cfg)
+        cfgs[kind] = cfg
+    return cfgs
 
 
 def settings_of(cfg, test_files: Sequence[Path]) -> dict:
@@ -218,19 +231,11 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     import torch
 
     from ..data.dataset import collect_files
-    from ..train.loop import TrainingError
     from .evaluate import load_test_clips
     from .report import write_report
 
-    if not (init or trained):
-        raise CompareError("nothing to do: neither the initial nor the trained generators")
     out_dir, kinds = Path(out_dir).resolve(), check_kinds(kinds)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CompareError(f"{out_dir}: is a file, not a folder; choose another --out")
-    for item in test_files or ():
-        if "=" in str(item) and not Path(item).exists():
-            raise CompareError(f"{item!r} is not a test file; key=value overrides go right after "
-                               "CONFIG, before the options")
+    _check_request(out_dir, init, trained, test_files)
     cfgs = kind_configs(config, out_dir, kinds, steps, overrides)
     first = cfgs[kinds[0]]
     steps = first.max_steps
@@ -250,17 +255,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
         comp.reference = _reference(comp, clips, cfgs[kinds[0]])
         comp.info = _setup_info(first, clips, device, comp.reference["factors"])
         for step in comp.stages:
-            what = "at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}"
-            log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
-            for i, kind in enumerate(kinds, 1):
-                try:
-                    record = _stage_result(comp, cfgs[kind], kind, step, clips, device,
-                                           (pesq, periodicity), f"[{i}/{len(kinds)}] {kind}", log)
-                except TrainingError as exc:  # e.g. a non-finite loss: report it, go on
-                    record = {"kind": kind, "step": step, "error": str(exc)}
-                    log(f"  [{i}/{len(kinds)}] {kind}: training failed: {exc}")
-                comp.results.setdefault(step, {})[kind] = record
-            _add_earlier_kinds(comp, step)
+            _evaluate_stage(comp, cfgs, step, clips, device, (pesq, periodicity), log)
             comp.report = write_report(comp, report_text or {})
         if speed:
             log("timing inference of every upsampler side by side")
@@ -269,6 +264,36 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     finally:
         torch.set_num_threads(threads)
     return comp
+
+
+def _check_request(out_dir: Path, init: bool, trained: bool, test_files) -> None:
+    """Refuse an empty request, a file as ``--out`` and overrides mistaken for test files."""
+    if not (init or trained):
+        raise CompareError("nothing to do: neither the initial nor the trained generators")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CompareError(f"{out_dir}: is a file, not a folder; choose another --out")
+    for item in test_files or ():
+        if "=" in str(item) and not Path(item).exists():
+            raise CompareError(f"{item!r} is not a test file; key=value overrides go right after "
+                               "CONFIG, before the options")
+
+
+def _evaluate_stage(comp: Comparison, cfgs: dict, step: int, clips, device, optional, log) -> None:
+    """Every kind at one stage into ``comp.results[step]``; a failed training run is recorded, not raised."""
+    from ..train.loop import TrainingError
+
+    kinds = list(cfgs)  # those asked for (comp.kinds also lists those of earlier runs)
+    what = "at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}"
+    log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
+    for i, kind in enumerate(kinds, 1):
+        try:
+            record = _stage_result(comp, cfgs[kind], kind, step, clips, device, optional,
+                                   f"[{i}/{len(kinds)}] {kind}", log)
+        except TrainingError as exc:  # e.g. a non-finite loss: report it, go on
+            record = {"kind": kind, "step": step, "error": str(exc)}
+            log(f"  [{i}/{len(kinds)}] {kind}: training failed: {exc}")
+        comp.results.setdefault(step, {})[kind] = record
+    _add_earlier_kinds(comp, step)
 
 
 def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) -> dict:

@@ -26,6 +26,16 @@ def check_args(in_channels: int, out_channels: int, factor: int, kernel_size: in
         raise ValueError(f"kernel_size {kernel_size} is too short: need at least {min_kernel} for factor {factor}")
 
 
+def kernel_length(layer: nn.Module) -> int:
+    """Kernel length of an upsampler or of any torch 1-D (transposed) convolution.
+
+    audioup's upsamplers expose an int ``kernel_size``; torch's own ``nn.Conv1d`` /
+    ``nn.ConvTranspose1d`` (in a loaded official model, say) keep a 1-tuple.
+    """
+    k = layer.kernel_size
+    return int(k[0]) if isinstance(k, (tuple, list)) else int(k)
+
+
 def check_pad_mode(pad_mode: str) -> str:
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")

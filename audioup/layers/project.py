@@ -29,7 +29,8 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import effective_weight, set_weight_
+from ..audio.db import to_db
+from .base import effective_weight, kernel_length, set_weight_
 from .resize import ResizeConv1d
 
 
@@ -48,8 +49,8 @@ class Projection:
 
     @property
     def residual_db(self) -> float:
-        """Residual energy relative to the kernel's, in dB (``-inf`` for an exact fit)."""
-        return float(10 * torch.log10(torch.tensor(max(self.residual_energy, 1e-30))))
+        """Residual energy relative to the kernel's, in dB (the -300 dB floor for an exact fit)."""
+        return to_db(self.residual_energy)
 
 
 def effective_offsets(layer: nn.Module) -> Tuple[Tensor, int]:
@@ -68,7 +69,7 @@ def effective_offsets(layer: nn.Module) -> Tuple[Tensor, int]:
         if layer.dilation[0] != 1 or layer.groups != 1:
             raise ValueError(f"{type(layer).__name__} with dilation {layer.dilation[0]} / groups {layer.groups} "
                              "has no tied-kernel projection")
-        k = layer.kernel_size[0]
+        k = kernel_length(layer)
         return torch.eye(k, dtype=torch.float64), layer.padding[0]
     raise ValueError(f"{type(layer).__name__} has no folded (transposed-convolution) form to project onto; "
                      "projection supports resize (nearest, linear, sinc) and transposed layers")

@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import has_weight_norm, weight_norm
+from .base import has_weight_norm, kernel_length, weight_norm
 from .project import project_layer
 from .registry import UpsamplerSpec, build_upsampler, parse_upsampler_spec
 
@@ -53,7 +53,7 @@ class MatchLength(nn.Module):
 
 def _length_offset(conv: nn.ConvTranspose1d) -> int:
     """``L_out - stride * T`` of a ConvTranspose1d (independent of T)."""
-    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    k, s, p = kernel_length(conv), conv.stride[0], conv.padding[0]
     d, op = conv.dilation[0], conv.output_padding[0]
     return d * (k - 1) + op + 1 - 2 * p - s
 
@@ -98,7 +98,7 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str
     for name, old in targets:
         opts = dict(options)
         if name_kind == "transposed" and "kernel_size" not in opts:
-            opts["kernel_size"] = max(old.kernel_size[0], old.stride[0])
+            opts["kernel_size"] = max(kernel_length(old), old.stride[0])
         opts.setdefault("bias", old.bias is not None)
         new: nn.Module = build_upsampler(kind, old.in_channels, old.out_channels, old.stride[0], **opts)
         new = new.to(device=next(old.parameters()).device, dtype=next(old.parameters()).dtype)

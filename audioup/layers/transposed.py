@@ -51,6 +51,7 @@ class TransposedConv1d(nn.ConvTranspose1d):
         padding, output_padding, trim = transposed_padding(factor, kernel_size)
         super().__init__(in_channels, out_channels, kernel_size, stride=factor, padding=padding,
                          output_padding=output_padding, bias=bias)
+        self.kernel_size = kernel_size  # an int like every upsampler's (torch keeps a 1-tuple)
         self.factor = factor
         self.trim = trim
 

@@ -14,7 +14,8 @@
   A missing package raises :class:`MetricUnavailable` ("not installed");
   :func:`reference_metrics` records it instead of failing.
 
-Inputs are ``(T,)`` arrays or tensors at the same rate; the longer one is cut to
+Every metric is called ``metric(gen, ref, sample_rate, *, options)``. Inputs
+are ``(T,)`` arrays or tensors at the same rate; the longer one is cut to
 the shorter. Long signals are processed in segments of ``segment_s`` seconds so
 memory stays bounded.
 """
@@ -64,7 +65,7 @@ def _stft_mag(x, n_fft: int, hop: int, win: int):
     return spec.abs().clamp_min(1e-7)
 
 
-def mrstft_distance(gen, ref, sample_rate: Optional[float] = None,
+def mrstft_distance(gen, ref, sample_rate: Optional[float] = None, *,
                     resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS,
                     segment_s: float = 30.0) -> float:
     """Multi-resolution STFT distance (Yamamoto et al., Parallel WaveGAN 2020).
@@ -92,7 +93,7 @@ def mrstft_distance(gen, ref, sample_rate: Optional[float] = None,
     return float(total / len(resolutions))
 
 
-def mel_l1_distance(gen, ref, sample_rate: float, n_fft: int = 1024, hop_length: int = 256,
+def mel_l1_distance(gen, ref, sample_rate: float, *, n_fft: int = 1024, hop_length: int = 256,
                     n_mels: int = 80, segment_s: float = 30.0) -> float:
     """Mean ``|log mel(gen) - log mel(ref)|`` (HiFi-GAN's validation "mel error", full band)."""
     import torch
@@ -116,9 +117,14 @@ def mel_l1_distance(gen, ref, sample_rate: float, n_fft: int = 1024, hop_length:
     return total / count
 
 
-def log_spectral_distance(gen, ref, n_fft: int = 2048, hop_length: int = 512,
-                          segment_s: float = 30.0, sample_rate: Optional[float] = None) -> float:
-    """Log-spectral distance in dB: mean over frames of ``sqrt(mean_f (10 log10 P_r/P_g)^2)``."""
+def log_spectral_distance(gen, ref, sample_rate: Optional[float] = None, *, n_fft: int = 2048,
+                          hop_length: int = 512, segment_s: float = 30.0) -> float:
+    """Log-spectral distance in dB: mean over frames of ``sqrt(mean_f (10 log10 P_r/P_g)^2)``.
+
+    ``sample_rate`` only sets the segment length for long inputs (default 22050),
+    as in :func:`mrstft_distance`. (Before the metrics shared one signature,
+    ``n_fft`` was the third positional argument; it is keyword-only now.)
+    """
     import torch
 
     gen, ref = _pair(gen, ref)
@@ -159,7 +165,7 @@ def pesq_wb(gen, ref, sample_rate: float) -> float:
         raise MetricUnavailable(f"pesq failed: {type(exc).__name__}: {exc}") from None
 
 
-def stoi(gen, ref, sample_rate: float, extended: bool = False) -> float:
+def stoi(gen, ref, sample_rate: float, *, extended: bool = False) -> float:
     """Short-time objective intelligibility (0..1) with ``pystoi``.
 
     Raises:
@@ -173,7 +179,7 @@ def stoi(gen, ref, sample_rate: float, extended: bool = False) -> float:
     return float(_stoi(ref.astype(np.float64), gen.astype(np.float64), int(sample_rate), extended=extended))
 
 
-def periodicity(gen, ref, sample_rate: float, model: str = "tiny", hop_ms: float = 5.0,
+def periodicity(gen, ref, sample_rate: float, *, model: str = "tiny", hop_ms: float = 5.0,
                 fmin: float = 50.0, fmax: float = 550.0) -> Dict[str, float]:
     """Periodicity RMSE and voiced/unvoiced F1 (CARGAN, Morrison et al. 2022) with torchcrepe.
 
@@ -218,7 +224,7 @@ def periodicity(gen, ref, sample_rate: float, model: str = "tiny", hop_ms: float
     return {"periodicity_rmse": float(torch.sqrt(((pg - pr) ** 2).mean())), "vuv_f1": f1}
 
 
-def reference_metrics(gen, ref, sample_rate: float, optional: Sequence[str] = OPTIONAL_METRICS,
+def reference_metrics(gen, ref, sample_rate: float, *, optional: Sequence[str] = OPTIONAL_METRICS,
                       crepe_model: str = "tiny") -> dict:
     """All reference-based metrics as a flat dict.
 
@@ -230,7 +236,7 @@ def reference_metrics(gen, ref, sample_rate: float, optional: Sequence[str] = OP
     gen, ref = _pair(gen, ref)  # once, not in every metric (a GPU tensor is copied over once)
     out = {"mrstft": mrstft_distance(gen, ref, sample_rate),
            "mel_l1": mel_l1_distance(gen, ref, sample_rate),
-           "lsd_db": log_spectral_distance(gen, ref, sample_rate=sample_rate),
+           "lsd_db": log_spectral_distance(gen, ref, sample_rate),
            "pesq_wb": None, "stoi": None, "periodicity_rmse": None, "vuv_f1": None,
            "unavailable": {}}
     for name in optional:

@@ -30,16 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-#: The one dB floor of the metrics: powers are floored this many dB below the
-#: spectrum's peak before taking logs (a digital-silence bin reads -150 dB re peak).
-DB_RANGE = 150.0
-
-
-def power_db(power: np.ndarray, ref: Optional[float] = None) -> np.ndarray:
-    """``10 log10(power)`` floored :data:`DB_RANGE` dB below ``ref`` (default: the peak of ``power``)."""
-    ref = float(np.nanmax(power)) if ref is None else float(ref)
-    eps = max(ref, 1e-30) * 10.0 ** (-DB_RANGE / 10.0)
-    return 10.0 * np.log10(np.asarray(power, dtype=np.float64) + eps)
+from ..audio.db import power_db  # the one dB floor: DB_RANGE below the peak
 
 
 def hann(n_fft: int) -> np.ndarray:

@@ -55,14 +55,13 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..audio.db import DB_RANGE, power_db
 from .stationary import (
-    DB_RANGE,
     StationaryResult,
     StationarySpectrum,
     _as_numpy,
     hann,
     merged_result,
-    power_db,
     stft_power,
 )
 from .tones import default_n_fft, layer_input_rates, predicted_tones, resolve_schedule

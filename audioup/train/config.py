@@ -150,11 +150,19 @@ class TrainConfig:
     train: LoopConfig = field(default_factory=LoopConfig)
 
 
-def load_config(path, overrides: Sequence[str] = ()) -> TrainConfig:
+def load_config(path, overrides: Sequence[str] = (), *, for_run: bool = True) -> TrainConfig:
     """Read a YAML recipe (following ``extends``), apply ``key=value`` overrides, check it.
 
+    Args:
+        path: the recipe YAML.
+        overrides: ``key=value`` settings applied on top.
+        for_run: also check what a training run needs (:func:`validate_run`: ``run_dir``
+            set and usable, training audio named). ``False`` reads a recipe for its
+            model, mel or loss settings only (demo, benchmarks, compare's base config);
+            the values themselves are checked either way.
+
     Raises:
-        ConfigError: unreadable file, unknown key, wrong type, missing required value.
+        ConfigError: unreadable file, unknown key, wrong type, bad value, missing required value.
     """
     raw = _read_yaml_chain(Path(path), seen=())
     for item in overrides:
@@ -167,7 +175,10 @@ def load_config(path, overrides: Sequence[str] = ()) -> TrainConfig:
             value = _resolve_paths(value, Path.cwd())
         _set_dotted(raw, keys, value, item)
     cfg = from_dict(raw, source=str(path))
-    validate(cfg)
+    if for_run:
+        validate(cfg)
+    else:
+        check_values(cfg)
     return cfg
 
 
@@ -182,11 +193,31 @@ def to_dict(cfg) -> Dict[str, Any]:
 
 
 def validate(cfg: TrainConfig) -> None:
-    """Check required values and the consistency of related settings."""
+    """Everything a training run needs: :func:`check_values` and :func:`validate_run`.
+
+    A config derived with :func:`dataclasses.replace` is checked again with this.
+    """
+    _check_run_settings(cfg)
+    check_values(cfg)
+    _check_run_dir(Path(cfg.run_dir))
+
+
+def validate_run(cfg: TrainConfig) -> None:
+    """What a training run needs beyond sound values: ``run_dir`` set and usable as a
+    folder, and training audio named (``data.files`` or ``data.filelist``)."""
+    _check_run_settings(cfg)
+    _check_run_dir(Path(cfg.run_dir))
+
+
+def _check_run_settings(cfg: TrainConfig) -> None:
     if cfg.run_dir in (REQUIRED, "", None):
         raise ConfigError("run_dir is required: add run_dir=FOLDER to the command line")
     if not cfg.data.files and not cfg.data.filelist:
         raise ConfigError("no training audio: set data.files (files or folders) or data.filelist")
+
+
+def check_values(cfg: TrainConfig) -> None:
+    """Check every value and the consistency of related settings (not ``run_dir`` or the data)."""
     for name, value in (("max_steps", cfg.max_steps), ("sample_rate", cfg.sample_rate),
                         ("train.batch_size", cfg.train.batch_size),
                         ("data.segment_length", cfg.data.segment_length),
@@ -209,7 +240,6 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
     if not 0 < cfg.optim.lr_decay <= 1:
         raise ConfigError(f"optim.lr_decay must be in (0, 1] (got {cfg.optim.lr_decay})")
-    _check_run_dir(Path(cfg.run_dir))
 
 
 # (key, low, high, low inclusive): numbers outside are refused naming the key; None = no bound

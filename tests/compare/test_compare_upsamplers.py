@@ -114,6 +114,31 @@ def test_figures_and_audio_are_written(comparison):
     assert len(wavs) == 2 * len(KINDS)  # one test clip, two stages
 
 
+def test_kind_configs_differ_only_where_they_should(tmp_path):
+    """Each kind's config is the recipe read once, with its upsampler, run folder and steps."""
+    import dataclasses
+
+    from audioup.compare.runner import kind_configs
+    from audioup.train.config import ConfigError, load_config
+
+    files = ["data.files=[x.wav]", "optim.lr=1e-3"]
+    cfgs = kind_configs(RECIPE, tmp_path, ["sinc", "resize-linear"], 3, files)
+    for kind, cfg in cfgs.items():
+        run_dir = tmp_path / "runs" / kind.replace("-", "_")
+        assert cfg == load_config(RECIPE, [*files, "max_steps=3", f"model.upsampler={kind}",
+                                           f"run_dir={run_dir}"])
+    assert dataclasses.replace(cfgs["sinc"], run_dir="", model=None) == \
+        dataclasses.replace(cfgs["resize-linear"], run_dir="", model=None)
+    assert kind_configs(RECIPE, tmp_path, ["sinc"], None, files)["sinc"].max_steps == \
+        load_config(RECIPE, files, for_run=False).max_steps
+    with pytest.raises(ConfigError, match="max_steps must be >= 1"):
+        kind_configs(RECIPE, tmp_path, ["sinc"], 0, files)
+    with pytest.raises(ConfigError, match="no training audio"):
+        kind_configs(RECIPE, tmp_path, ["sinc"], 1, ["data.files=[]"])
+    with pytest.raises(CompareError, match="use --steps"):
+        kind_configs(RECIPE, tmp_path, ["sinc"], 1, ["max_steps=4"])
+
+
 def test_at_init_is_the_weights_training_starts_from(corpus, tmp_path):
     from audioup.compare.runner import initial_vocoder, kind_configs
     from audioup.train.distributed import DistInfo

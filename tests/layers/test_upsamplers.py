@@ -167,3 +167,18 @@ def test_specs_and_aliases_build_the_same_layers():
     assert isinstance(a, ResizeConv1d) and a.mode == b.mode == "linear"
     c = build_upsampler("subpixel-icnr", 2, 3, 4, kernel_size=5)
     assert c.icnr and c.kernel_size == 5
+
+
+def test_every_upsampler_has_an_int_kernel_size():
+    """One layer API: ``kernel_size`` is an int for every kind (torch's ConvTranspose1d has a 1-tuple)."""
+    from audioup.layers import UPSAMPLER_LABELS
+    from audioup.layers.base import kernel_length
+
+    for kind in UPSAMPLER_LABELS:
+        layer = build_upsampler(kind, 3, 2, 4, kernel_size=9)
+        assert type(layer.kernel_size) is int and layer.kernel_size == 9, kind
+        assert kernel_length(layer) == 9
+    t = TransposedConv1d(3, 2, factor=4, kernel_size=11)
+    assert t.weight.shape[-1] == 11 and "kernel_size=11," in repr(t)
+    assert t(torch.zeros(1, 3, 5)).shape[-1] == 20
+    assert kernel_length(torch.nn.ConvTranspose1d(3, 2, 7, stride=4)) == 7

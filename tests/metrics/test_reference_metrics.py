@@ -72,3 +72,21 @@ def test_a_missing_optional_package_is_reported_not_raised(excerpt, monkeypatch)
 def test_pesq_on_silence_says_why(excerpt):
     m = reference_metrics(np.zeros(SR, np.float32), np.zeros(SR, np.float32), SR, optional=("pesq_wb",))
     assert m["pesq_wb"] is None and "silent" in m["unavailable"]["pesq_wb"]
+
+
+def test_every_metric_takes_generated_reference_rate_then_keywords(excerpt):
+    """One signature: ``(gen, ref, sample_rate, *, options)``; old keyword calls still work."""
+    import inspect
+
+    from audioup.metrics import reference as R
+
+    for fn in (R.mrstft_distance, R.mel_l1_distance, R.log_spectral_distance, R.pesq_wb, R.stoi,
+               R.periodicity, R.reference_metrics):
+        params = list(inspect.signature(fn).parameters.values())
+        assert [p.name for p in params[:3]] == ["gen", "ref", "sample_rate"], fn.__name__
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[3:]), fn.__name__
+    y = _noisy(excerpt, 20)
+    default = log_spectral_distance(y, excerpt, SR)
+    assert default == log_spectral_distance(y, excerpt, sample_rate=SR) > 0
+    short = log_spectral_distance(y, excerpt, n_fft=512, hop_length=128, sample_rate=SR)
+    assert short > 0 and short != pytest.approx(default, rel=1e-3)

@@ -63,7 +63,7 @@ def test_transposed_parameter_counts_match_paper(preset, paper):
 
 def test_transposed_uses_config_kernels_and_other_kinds_their_own():
     g = build_generator("hifigan", preset="v2")
-    assert [u.kernel_size[0] for u in g.upsamplers] == [16, 16, 4, 4]
+    assert [u.kernel_size for u in g.upsamplers] == [16, 16, 4, 4]
     assert [u.padding[0] for u in g.upsamplers] == [4, 4, 1, 1]  # HiFi-GAN's (k - u) // 2
     from audioup.layers.resize import default_resize_kernel
     for mode in ("nearest", "linear"):

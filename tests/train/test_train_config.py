@@ -1,6 +1,7 @@
 """Config: YAML ``extends``, overrides, path resolution and clear errors."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,35 @@ def test_exponent_numbers_and_run_dir_that_is_a_file(tmp_path):
         load_config(conf, [f"run_dir={file}"])
     with pytest.raises(ConfigError, match=f"is below {file}, which is a file"):
         load_config(conf, [f"run_dir={file}/sub"])
+
+
+def test_parsing_without_a_run_still_checks_values(tmp_path):
+    """``for_run=False`` reads a recipe with no run_dir and no data; bad values are still refused."""
+    from audioup.train.config import validate_run
+
+    cfg = load_config(REPO / "recipes" / "tiny.yaml", ["data.files=[]"], for_run=False)
+    assert cfg.run_dir == "???" and cfg.model.preset == "tiny"
+    with pytest.raises(ConfigError, match="run_dir is required"):
+        validate_run(cfg)
+    with pytest.raises(ConfigError, match=r"optim.lr must be in \(0, 1\]"):
+        load_config(REPO / "recipes" / "tiny.yaml", ["optim.lr=2"], for_run=False)
+    conf = write(tmp_path / "c.yaml", "max_steps: 3\n")
+    with pytest.raises(ConfigError, match="no training audio"):
+        validate_run(dataclasses.replace(load_config(conf, for_run=False), run_dir=str(tmp_path / "r")))
+
+
+def test_a_derived_config_is_checked_again(tmp_path):
+    """Variants made with dataclasses.replace go through the same checks as a parsed file."""
+    from audioup.train.config import validate
+
+    conf = write(tmp_path / "c.yaml", "data: {files: [x]}\n")
+    base = load_config(conf, for_run=False)
+    variant = dataclasses.replace(base, run_dir=str(tmp_path / "r"),
+                                  model=dataclasses.replace(base.model, upsampler="resize-linear"))
+    validate(variant)
+    assert variant == load_config(conf, [f"run_dir={tmp_path / 'r'}", "model.upsampler=resize-linear"])
+    with pytest.raises(ConfigError, match="max_steps must be >= 1"):
+        validate(dataclasses.replace(variant, max_steps=0))
+    file = write(tmp_path / "f.txt", "x")
+    with pytest.raises(ConfigError, match=f"run_dir {file}: is a file"):
+        validate(dataclasses.replace(variant, run_dir=str(file)))
