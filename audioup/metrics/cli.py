@@ -103,8 +103,10 @@ def run(args) -> int:
                                     reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
                                     progress=not args.quiet, on_record=writer.add, **kwargs)
             writer.records = list(records)  # close() writes both files in input order
-    except OSError as exc:
+    except OSError as exc:  # the outputs could not be created: nothing was measured
         raise CommandError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
+    for message in writer.failures:  # every file was measured; the table below has them all
+        print(f"error: {message}", file=sys.stderr)
     if not records:
         print(f"audioup measure: no audio files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
@@ -115,7 +117,7 @@ def run(args) -> int:
     warned = sum(1 for r in records if r["warnings"] and not r["error"])
     print(f"{len(records)} file(s): {len(records) - len(failed)} measured, {len(failed)} failed"
           + (f", {warned} with warnings" if warned else ""))
-    return 1 if failed or not records else 0
+    return 1 if failed or not records or writer.failures else 0
 
 
 def _inputs(paths) -> list:

@@ -1,5 +1,6 @@
 """``audioup measure`` and measure_file: records, bad input, outputs that keep what finished."""
 import csv
+import errno
 import json
 import os
 import shutil
@@ -242,3 +243,63 @@ def test_same_names_in_two_folders_get_two_plots_and_csv_keeps_input_order(folde
     assert len(list(plots.glob("*.png"))) == 2
     rows = list(csv.DictReader(cs.open()))
     assert [r["path"] for r in rows] == [str(gen / "a.wav"), str(ref / "a.wav")]
+
+
+class _FullDisk:
+    """A file opened by RecordWriter that takes ``budget`` bytes, then fails like a full disk."""
+
+    def __init__(self, f, budget):
+        self.f, self.left = f, budget
+
+    def write(self, data):
+        n = min(len(data), self.left)
+        if n == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.left -= n
+        return self.f.write(bytes(data[:n]))
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def test_a_full_disk_keeps_every_record_measured_and_the_outputs_complete(folder, tmp_path, monkeypatch,
+                                                                          capsys):
+    import audioup.metrics.measure as measure_mod
+
+    gen, _ = folder
+    js, cs = tmp_path / "out.json", tmp_path / "out.csv"
+    real_atomic = measure_mod.atomic_write
+    calls = []
+
+    def atomic_then_full(path, *a, **k):
+        calls.append(path)
+        if len(calls) > 1:  # the JSON of the first record is written, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_atomic(path, *a, **k)
+
+    monkeypatch.setattr(measure_mod, "atomic_write", atomic_then_full)
+    monkeypatch.setattr(measure_mod, "open", lambda *a, **k: _FullDisk(open(*a, **k), 1200), raising=False)
+    rc = main(["measure", str(gen), "--hop", "256", "--json", str(js), "--csv", str(cs), "--quiet",
+               "--no-optional"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    names = {"a.wav", "same.wav", "stereo.wav", "empty.wav", "notes.wav", "short.wav", "nan.wav",
+             "cut.wav", "header_only.wav"}
+    assert all(n in out for n in names)  # every file measured, in the table
+    assert f"cannot write {js}: No space left on device; it holds 1 of 9 records" in err
+    assert f"cannot write {cs}: No space left on device" in err
+    held = json.loads(js.read_text())  # the last complete version
+    assert len(held) == 1 and {Path(r["path"]).name for r in held} <= names
+    text = cs.read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert text.endswith("\n") and 0 < len(rows) < 9  # cut back to complete rows
+    assert all(Path(r["path"]).name in names and r["tonal_score_db"] is not None for r in rows)
+    assert f"it holds {len(rows)} of 9 records" in err
+
+
+def test_a_reference_that_is_a_folder_says_so(tmp_path, arctic_files):
+    (tmp_path / "x.wav").mkdir()
+    rec = measure_file(arctic_files[0], hop=256, detect=False, reference=tmp_path / "x.wav",
+                       optional=())
+    assert rec["error"] is None
+    assert any("is a folder" in w["message"] for w in rec["warnings"])
