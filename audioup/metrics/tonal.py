@@ -505,7 +505,11 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         f0 = series[0]
         h = max(1, round(sr / f0))
         top_n = max(round(f / f0) for f, _ in peaks)
-        on_integer_hop = abs(sr / h - f0) * top_n < df
+        # f0 is a least-squares fit over every matched partial (each located to a small
+        # fraction of a bin), so a comb of hop h puts its top partial well within half a bin
+        # of top_n * sr / h; a note 0.07 % off the grid (C#3 = 138.59 Hz vs 22050 / 159)
+        # lands about a bin away there and is pitched content, not a comb of hop h
+        on_integer_hop = abs(sr / h - f0) * top_n < 0.5 * df
         is_layer_rate = any(abs(f0 - r) < 0.5 * df for r in rates)
         if _is_hum(f0):
             pitched = f"stationary lines at harmonics of {f0:.2f} Hz: mains hum, not an upsampler"
