@@ -303,3 +303,19 @@ def test_a_reference_that_is_a_folder_says_so(tmp_path, arctic_files):
                        optional=())
     assert rec["error"] is None
     assert any("is a folder" in w["message"] for w in rec["warnings"])
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_streamed_blocks_are_the_samples_libsndfile_decodes(tmp_path, subtype, channels):
+    from audioup.audio.io import read_blocks
+
+    x = np.random.default_rng(channels).uniform(-1, 1, (10007, channels)).astype(np.float32)
+    x[:2] = np.array([[-1.0], [32767 / 32768]])  # the ends of the 16-bit range
+    path = tmp_path / "x.wav"
+    sf.write(path, x, 16000, subtype=subtype)
+    want = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+    blocks = list(read_blocks(path, 4096))
+    assert [b.size for b in blocks] == [4096, 4096, 1815]
+    got = np.concatenate(blocks)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
