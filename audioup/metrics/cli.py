@@ -159,7 +159,7 @@ def format_table(records, with_reference: bool = False) -> str:
 
     cols = ["file", "score dB", "+-null", "max dB", "strongest line", "pause dB", "hop~"]
     if with_reference:
-        cols += ["excess dB", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
+        cols += ["excess dB (+-null)", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
     cols.append("notes")
     rows = []
     for r in records:
@@ -175,7 +175,9 @@ def format_table(records, with_reference: bool = False) -> str:
         row = [name, f(r["tonal_score_db"]), f(r["null_spread_db"]), f(r["tonal_max_db"], "{:.1f}"), line,
                f(pause, "{:.1f}"), f(r.get("estimated_hop"), "{:d}")]
         if with_reference:
-            row += [f(r["excess_tonal_db"]), f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
+            excess = f(r["excess_tonal_db"]) + (f"+-{r['excess_spread_db']:.2f}" if r.get("excess_spread_db")
+                                                 is not None and r["excess_tonal_db"] is not None else "")
+            row += [excess, f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
                     f(r["pesq_wb"]), f(r["stoi"], "{:.3f}"), f(r["periodicity_rmse"], "{:.3f}")]
         notes = [f"{w['code']}: {w['message']}" if w["code"] != "note" else w["message"]
                  for w in r["warnings"]]

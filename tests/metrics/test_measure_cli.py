@@ -77,6 +77,9 @@ def test_cli_measures_a_folder_reports_each_bad_file_and_exits_nonzero(folder, t
     assert same["mrstft"] == pytest.approx(0, abs=1e-6) and same["mel_l1"] == pytest.approx(0, abs=1e-6)
     assert same["excess_tonal_db"] == pytest.approx(0, abs=1e-6)
     assert a["excess_tonal_db"] > 0.5 and a["mrstft"] > 0 and a["lsd_db"] > 0  # 3 of 128 lines
+    # a short pair: the excess from 4x overlapping frames, with its null spread
+    assert 0 < same["excess_spread_db"] < 0.5 and a["excess_tonal_db"] > 3 * a["excess_spread_db"]
+    assert a["excess_tonal_db"] != pytest.approx(a["tonal_score_db"] - a["reference_tonal_score_db"], abs=1e-3)
     assert a["tonal_max_db"] > same["tonal_max_db"] + 15
     assert {t["freq_hz"] for t in a["tones"][:3]} == {8 * 16000 / 256, 16 * 16000 / 256, 64 * 16000 / 256}
     assert a["tonal_score_db"] > same["tonal_score_db"]
