@@ -169,8 +169,8 @@ def read_blocks(path, block: int, info=None) -> Iterator[np.ndarray]:
                     data = f.read(int(block), dtype="int16", always_2d=True, out=raw)
                     if data.shape[0] == 0:
                         return
-                    data = (data[:, 0] if data.shape[1] == 1 else data).astype(np.float32)
-                    data *= np.float32(1 / 32768)
+                    data = np.multiply(data[:, 0] if data.shape[1] == 1 else data, np.float32(1 / 32768),
+                                       dtype=np.float32)  # one pass: exact (a power of 2)
                 else:
                     data = f.read(int(block), dtype="float32", always_2d=f.channels > 1)
                     if data.shape[0] == 0:

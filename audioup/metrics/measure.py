@@ -351,7 +351,7 @@ class RecordWriter:
     CSV_COLUMNS = ["path", "error", "warnings", "sample_rate", "duration_s", "hop",
                    "tonal_score_db", "null_spread_db", "tonal_max_db", "strongest_hz", "strongest_db",
                    "strongest_level_db", "active_fraction", "estimated_hop", "comb_level_db",
-                   "n_detected", "detected", "excess_tonal_db", *REFERENCE_KEYS]
+                   "n_detected", "detected", "excess_tonal_db", "excess_spread_db", *REFERENCE_KEYS]
 
     def __init__(self, json_path=None, csv_path=None, json_interval: float = 1.0):
         self.json_path = Path(json_path) if json_path else None

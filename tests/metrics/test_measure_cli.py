@@ -201,7 +201,8 @@ def test_hop_auto_and_the_json_contract(tmp_path, arctic_files, capsys):
     auto = measure_file(tmp_path / "h300.wav", hop="auto")
     assert auto["hop"] == 300 and auto["tonal_score_db"] > default["tonal_score_db"] + 10
     for key in ("tonal_score_db", "tonal_max_db", "null_spread_db", "bands", "tones", "pause",
-                "active_fraction", "estimated_hop", "warnings", "excess_tonal_db", "path", "error"):
+                "active_fraction", "estimated_hop", "warnings", "excess_tonal_db", "excess_spread_db", "path",
+                "error"):
         assert key in auto, key
     assert {"lo_hz", "hi_hz", "score_db"} <= set(auto["bands"][0])
     assert {"freq_hz", "prominence_db", "level_db", "layer"} <= set(auto["tones"][0])
