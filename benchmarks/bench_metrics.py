@@ -17,7 +17,9 @@ thread:
    over the same samples in 60 s pieces. Rounds are interleaved and the
    medians compared, so machine noise hits all alike.
 2. streamed from the file in a fresh process each: ``measure_file`` without
-   detection (the score) and a full ``measure_file`` record; peak resident memory above the process's baseline
+   detection (the score; median of ``rounds`` processes), the same with the
+   16-bit samples decoded to float32 by libsndfile (the read path before
+   ``read_blocks`` scaled int16 itself), and a full ``measure_file`` record; peak resident memory above the process's baseline
    after imports (VmHWM), and the peak of all allocations in a second pass
    under tracemalloc (numpy reports its buffers to it).
 
@@ -127,8 +129,20 @@ def child(mode: str, path: str) -> None:
 
     import tracemalloc
 
+    if mode == "score-float32":  # the read path before: libsndfile decodes 16-bit to float32
+        from types import SimpleNamespace
+
+        import audioup.metrics.measure as measure_mod
+        from audioup.audio import io as audio_io
+
+        def float_blocks(p, block, info):
+            as_float = SimpleNamespace(samplerate=info.samplerate, subtype="FLOAT")
+            return audio_io.read_blocks(p, block, as_float)
+
+        measure_mod.read_blocks = float_blocks
+
     def run():
-        rec = measure_file(path, hop=HOP, detect=mode != "score")
+        rec = measure_file(path, hop=HOP, detect=mode not in ("score", "score-float32"))
         assert rec["error"] is None, rec["error"]
         return rec["tonal_score_db"]
 
@@ -234,11 +248,17 @@ def main() -> None:
             c, w = res["cpu"][name], res["wall"][name]
             print(f"  {name:40s} {c:7.2f} {sec / c:9.0f} {sec / w:9.0f} {welch_cpu / c:7.2f}x")
         print("\nstreamed from the file, fresh process each (memory above the baseline after imports):")
-        for mode in ("score", "measure"):
-            out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            label = "tonal score from file" if mode == "score" else "measure_file (score + detection)"
+        labels = {"score": "tonal score from file", "score-float32": "same, 16-bit decoded to float32",
+                  "measure": "measure_file (score + detection)"}
+        # score and score-float32 alternate, `rounds` fresh processes each; the median is shown
+        for mode in ("score", "score-float32", "measure"):
+            runs = []
+            for _ in range(args.rounds if mode != "measure" else 1):
+                out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)],
+                                     capture_output=True, text=True, check=True)
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = sorted(runs, key=lambda x: x["cpu"])[len(runs) // 2]
+            label = labels[mode]
             print(f"  {label:40s} cpu {r['cpu']:6.2f} s ({sec / r['cpu']:5.0f}x RT), wall {r['wall']:6.2f} s "
                   f"({sec / r['wall']:5.0f}x RT), peak RSS {r['peak_mb']:.0f} MB (+{r['extra_mb']:.0f} MB "
                   f"over {r['base_mb']:.0f} MB after imports), traced peak {r['traced_mb']:.0f} MB, "

@@ -43,7 +43,9 @@ from .tonal import (
     detect_lines,
     detect_tones,
     estimate_hop,
+    excess_spread_db,
     excess_tonal_db,
+    frame_step,
     score_spectra,
     tonal_score,
 )
@@ -66,7 +68,7 @@ __all__ = [
     "PredictedTone", "predicted_tones", "default_n_fft", "parse_factors",
     "StationarySpectrum", "StationaryResult", "stationary_spectrum",
     "TonalScore", "tonal_score", "score_spectra", "analyse", "Spectra", "estimate_hop",
-    "excess_tonal_db", "WARNING_CODES", "detect_tones", "detect_lines",
+    "excess_tonal_db", "excess_spread_db", "frame_step", "WARNING_CODES", "detect_tones", "detect_lines",
     "mrstft_distance", "mel_l1_distance", "log_spectral_distance", "pesq_wb", "stoi",
     "periodicity", "reference_metrics", "MetricUnavailable",
     "Measurement", "level_db", "measure_signal", "measure_file", "measure_files", "RecordWriter", "plot_tonal",

@@ -103,8 +103,10 @@ def run(args) -> int:
                                     reference_dir=args.reference, jobs=args.jobs, plot_dir=args.plot,
                                     progress=not args.quiet, on_record=writer.add, **kwargs)
             writer.records = list(records)  # close() writes both files in input order
-    except OSError as exc:
+    except OSError as exc:  # the outputs could not be created: nothing was measured
         raise CommandError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
+    for message in writer.failures:  # every file was measured; the table below has them all
+        print(f"error: {message}", file=sys.stderr)
     if not records:
         print(f"audioup measure: no audio files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
@@ -115,7 +117,7 @@ def run(args) -> int:
     warned = sum(1 for r in records if r["warnings"] and not r["error"])
     print(f"{len(records)} file(s): {len(records) - len(failed)} measured, {len(failed)} failed"
           + (f", {warned} with warnings" if warned else ""))
-    return 1 if failed or not records else 0
+    return 1 if failed or not records or writer.failures else 0
 
 
 def _inputs(paths) -> list:
@@ -157,7 +159,7 @@ def format_table(records, with_reference: bool = False) -> str:
 
     cols = ["file", "score dB", "+-null", "max dB", "strongest line", "pause dB", "hop~"]
     if with_reference:
-        cols += ["excess dB", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
+        cols += ["excess dB (+-null)", "MR-STFT", "mel L1", "LSD dB", "PESQ", "STOI", "period."]
     cols.append("notes")
     rows = []
     for r in records:
@@ -173,7 +175,9 @@ def format_table(records, with_reference: bool = False) -> str:
         row = [name, f(r["tonal_score_db"]), f(r["null_spread_db"]), f(r["tonal_max_db"], "{:.1f}"), line,
                f(pause, "{:.1f}"), f(r.get("estimated_hop"), "{:d}")]
         if with_reference:
-            row += [f(r["excess_tonal_db"]), f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
+            excess = f(r["excess_tonal_db"]) + (f"+-{r['excess_spread_db']:.2f}" if r.get("excess_spread_db")
+                                                 is not None and r["excess_tonal_db"] is not None else "")
+            row += [excess, f(r["mrstft"]), f(r["mel_l1"]), f(r["lsd_db"]),
                     f(r["pesq_wb"]), f(r["stoi"], "{:.3f}"), f(r["periodicity_rmse"], "{:.3f}")]
         notes = [f"{w['code']}: {w['message']}" if w["code"] != "note" else w["message"]
                  for w in r["warnings"]]

@@ -10,6 +10,7 @@ needs no more memory than a 1-minute one; reference metrics read at most
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -33,7 +34,7 @@ from ..audio.io import (
 from .record import REFERENCE_KEYS, Measurement
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
-from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_spectra
+from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, frame_step, score_spectra
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
@@ -45,7 +46,7 @@ def empty_record(path) -> dict:
 
 
 def _analyse_file(path: Path, info, n_fft: int, hop: int, factors, extra: Optional[StationarySpectrum],
-                  rec: Measurement, block_seconds: float) -> TonalScore:
+                  rec: Measurement, block_seconds: float, step: Optional[int] = None) -> TonalScore:
     """Stream a file once into the tonal analysis (and ``extra``, for detection / plots); score it."""
     sr = int(info.samplerate)
     read = 0
@@ -60,7 +61,7 @@ def _analyse_file(path: Path, info, n_fft: int, hop: int, factors, extra: Option
             yield block
 
     try:
-        spectra = analyse(blocks(), sr, n_fft, hop)
+        spectra = analyse(blocks(), sr, n_fft, hop, step=step)
     except ValueError as exc:
         if "too short" in str(exc):
             raise AudioError(path, f"too short: {read} samples ({read / sr:.3f} s) at {sr} Hz, "
@@ -193,14 +194,21 @@ def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, opt
                        block_seconds, max_reference_s) -> None:
     rec.reference = str(ref_path)
     if not ref_path.is_file():
-        rec.warn("note", f"no reference: {ref_path} does not exist; reference metrics skipped")
+        problem = ("is a folder, not an audio file" if ref_path.is_dir() else
+                   "is not a regular file" if ref_path.exists() else "does not exist")
+        rec.warn("note", f"no reference: {ref_path} {problem}; reference metrics skipped")
         return
     try:
         ref_info = audio_info(ref_path)
         # same n_fft as the generated file: same bins between lines, same floor, comparable scores
         ref_score = _analyse_file(ref_path, ref_info, n_fft, rec.hop, factors, None,
                                   Measurement(path=str(ref_path)), block_seconds)
-        rec.add_reference_score(ref_score)
+        # a short pair: its excess from 4x overlapping frames of both (steadier medians)
+        step = frame_step(min(ref_info.frames, int(rec.duration_s * sr)), n_fft)
+        paired = None if step == n_fft else tuple(
+            _analyse_file(p, i, n_fft, rec.hop, factors, None, Measurement(path=str(p)), block_seconds, step)
+            for p, i in ((path, audio_info(path)), (ref_path, ref_info)))
+        rec.add_reference_score(ref_score, paired)
         limit = int(max_reference_s * sr)
         gen = load_audio(path, frames=limit).samples
         ref_file = load_audio(ref_path, sample_rate=sr,
@@ -333,12 +341,17 @@ class RecordWriter:
     records) is rewritten atomically (temporary file + rename) at most every
     ``json_interval`` seconds and on :meth:`close`; a crash loses at most that
     interval's JSON records, never the CSV rows, and never leaves a broken JSON file.
+
+    A write that fails (``OSError``: a full disk, a lost mount) does not stop the
+    run: the CSV is cut back to its last complete row and no longer appended to,
+    the JSON keeps its last complete version (later writes are still tried), and
+    :attr:`failures` names each output with its error and how many records it holds.
     """
 
     CSV_COLUMNS = ["path", "error", "warnings", "sample_rate", "duration_s", "hop",
                    "tonal_score_db", "null_spread_db", "tonal_max_db", "strongest_hz", "strongest_db",
                    "strongest_level_db", "active_fraction", "estimated_hop", "comb_level_db",
-                   "n_detected", "detected", "excess_tonal_db", *REFERENCE_KEYS]
+                   "n_detected", "detected", "excess_tonal_db", "excess_spread_db", *REFERENCE_KEYS]
 
     def __init__(self, json_path=None, csv_path=None, json_interval: float = 1.0):
         self.json_path = Path(json_path) if json_path else None
@@ -346,39 +359,87 @@ class RecordWriter:
         self.json_interval = json_interval
         self.records: List[dict] = []
         self._last_json = 0.0
+        self._json_held = 0  # records in the JSON file on disk
         self._csv = None
+        self._csv_rows = 0  # complete rows in the CSV file on disk
+        self._csv_size = 0  # its size in bytes
+        self._errors: dict = {}  # output path -> the OSError of its last failed write
         if self.csv_path is not None:
             self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv = open(self.csv_path, "w", newline="", errors="surrogateescape")
-            self._writer = csv.DictWriter(self._csv, fieldnames=self.CSV_COLUMNS)
-            self._writer.writeheader()
-            self._csv.flush()
+            self._csv = open(self.csv_path, "wb", buffering=0)
+            self._append_csv(self._csv_text_of([]))
+            if self.csv_path in self._errors:  # nothing measured yet: fail now
+                exc = self._errors[self.csv_path]
+                raise OSError(exc.errno, exc.strerror, str(self.csv_path))
+
+    @property
+    def failures(self) -> List[str]:
+        """One message per output whose last write failed (empty when all is on disk)."""
+        held = {self.json_path: self._json_held, self.csv_path: self._csv_rows}
+        return [f"cannot write {path}: {exc.strerror or exc}; it holds {held[path]} of "
+                f"{len(self.records)} records (complete)" for path, exc in self._errors.items()]
 
     def add(self, rec: dict) -> None:
         self.records.append(rec)
         if self._csv is not None:
-            self._writer.writerow(csv_row(rec))
-            self._csv.flush()
+            self._append_csv(self._csv_text_of([rec], header=False))
+            if self._csv is not None:
+                self._csv_rows += 1
         if self.json_path is not None and time.monotonic() - self._last_json >= self.json_interval:
             self._write_json()
 
-    def _write_json(self) -> None:
-        atomic_write(self.json_path, json.dumps(self.records, indent=1))
-        self._last_json = time.monotonic()
+    def _append_csv(self, text: str) -> None:
+        data = text.encode("utf-8", errors="surrogateescape")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._csv.write(view):]
+            self._csv_size += len(data)
+        except OSError as exc:  # cut back to the last complete row; append no more
+            self._errors[self.csv_path] = exc
+            try:
+                self._csv.truncate(self._csv_size)
+            finally:
+                self._csv.close()
+                self._csv = None
 
-    def _csv_text(self, f) -> None:
+    def _write_json(self) -> None:
+        self._last_json = time.monotonic()
+        try:
+            atomic_write(self.json_path, json.dumps(self.records, indent=1))
+        except OSError as exc:  # the last complete version stays
+            self._errors[self.json_path] = exc
+            return
+        self._errors.pop(self.json_path, None)
+        self._json_held = len(self.records)
+
+    def _csv_text_of(self, records, header: bool = True) -> str:
+        f = io.StringIO()
         w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(csv_row(r) for r in self.records)
+        if header:
+            w.writeheader()
+        w.writerows(csv_row(r) for r in records)
+        return f.getvalue()
 
     def close(self) -> None:
-        """Write the JSON, and rewrite the CSV atomically in the order of ``records``."""
+        """Write the JSON, and rewrite the CSV atomically in the order of ``records``.
+
+        Failures end in :attr:`failures`, not in an exception.
+        """
         if self.json_path is not None:
             self._write_json()
-        if self._csv is not None:
-            self._csv.close()
-            self._csv = None
-            atomic_write(self.csv_path, self._csv_text, text=True, errors="surrogateescape")
+        if self.csv_path is not None:
+            if self._csv is not None:
+                self._csv.close()
+                self._csv = None
+            try:
+                atomic_write(self.csv_path, self._csv_text_of(self.records).encode(
+                    "utf-8", errors="surrogateescape"))
+            except OSError as exc:
+                self._errors[self.csv_path] = exc
+            else:
+                self._errors.pop(self.csv_path, None)
+                self._csv_rows = len(self.records)
 
     def __enter__(self):
         return self

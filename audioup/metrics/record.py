@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .tonal import TonalScore, excess_tonal_db, tonal_score, warning
+from .tonal import TonalScore, excess_spread_db, excess_tonal_db, frame_step, tonal_score, warning
 
 REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
 TONAL_KEYS = ("tonal_score_db", "tonal_max_db", "null_spread_db", "null_max_db", "comb_level_db",
@@ -56,6 +56,7 @@ class Measurement:
     reference: Optional[str] = None
     reference_tonal_score_db: Optional[float] = None
     excess_tonal_db: Optional[float] = None
+    excess_spread_db: Optional[float] = None
     level_db: Optional[float] = None
     mrstft: Optional[float] = None
     mel_l1: Optional[float] = None
@@ -82,10 +83,14 @@ class Measurement:
         for w in score.warnings:
             self.warn(w["code"], w["message"])
 
-    def add_reference_score(self, ref: TonalScore) -> None:
+    def add_reference_score(self, ref: TonalScore, paired: Optional[tuple] = None) -> None:
+        """``ref``: the reference's score; ``paired``: ``(generated, reference)`` scored with
+        overlapping frames (:func:`~audioup.metrics.tonal.frame_step`) for the excess of a short pair."""
         self.reference_tonal_score_db = ref.tonal_score_db
         if self.tonal_score_db is not None:
-            self.excess_tonal_db = round(self.tonal_score_db - ref.tonal_score_db, 3)
+            gen, ref = paired or (self, ref)
+            self.excess_tonal_db = round(gen.tonal_score_db - ref.tonal_score_db, 3)
+            self.excess_spread_db = excess_spread_db(gen, ref)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,7 +146,11 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
                      dtype=np.float32)
     if rec.error is None:
         try:
-            rec.add_reference_score(tonal_score(ref, sample_rate, factors=factors, hop=hop))
+            ref_score = tonal_score(ref, sample_rate, factors=factors, hop=hop)
+            step = frame_step(min(x.size, ref.size), ref_score.n_fft)
+            paired = None if step == ref_score.n_fft else tuple(
+                tonal_score(y, sample_rate, factors=factors, hop=hop, step=step) for y in (x, ref))
+            rec.add_reference_score(ref_score, paired)
         except ValueError as exc:
             rec.warn("note", f"reference: no tonal score ({exc})")
     rec.level_db = level_db(x, ref)
@@ -153,4 +162,5 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
     return rec
 
 
-__all__ = ["Measurement", "level_db", "measure_signal", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db"]
+__all__ = ["Measurement", "level_db", "measure_signal", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db",
+           "excess_spread_db"]

@@ -1,5 +1,6 @@
 """``audioup measure`` and measure_file: records, bad input, outputs that keep what finished."""
 import csv
+import errno
 import json
 import os
 import shutil
@@ -76,6 +77,9 @@ def test_cli_measures_a_folder_reports_each_bad_file_and_exits_nonzero(folder, t
     assert same["mrstft"] == pytest.approx(0, abs=1e-6) and same["mel_l1"] == pytest.approx(0, abs=1e-6)
     assert same["excess_tonal_db"] == pytest.approx(0, abs=1e-6)
     assert a["excess_tonal_db"] > 0.5 and a["mrstft"] > 0 and a["lsd_db"] > 0  # 3 of 128 lines
+    # a short pair: the excess from 4x overlapping frames, with its null spread
+    assert 0 < same["excess_spread_db"] < 0.5 and a["excess_tonal_db"] > 3 * a["excess_spread_db"]
+    assert a["excess_tonal_db"] != pytest.approx(a["tonal_score_db"] - a["reference_tonal_score_db"], abs=1e-3)
     assert a["tonal_max_db"] > same["tonal_max_db"] + 15
     assert {t["freq_hz"] for t in a["tones"][:3]} == {8 * 16000 / 256, 16 * 16000 / 256, 64 * 16000 / 256}
     assert a["tonal_score_db"] > same["tonal_score_db"]
@@ -197,7 +201,8 @@ def test_hop_auto_and_the_json_contract(tmp_path, arctic_files, capsys):
     auto = measure_file(tmp_path / "h300.wav", hop="auto")
     assert auto["hop"] == 300 and auto["tonal_score_db"] > default["tonal_score_db"] + 10
     for key in ("tonal_score_db", "tonal_max_db", "null_spread_db", "bands", "tones", "pause",
-                "active_fraction", "estimated_hop", "warnings", "excess_tonal_db", "path", "error"):
+                "active_fraction", "estimated_hop", "warnings", "excess_tonal_db", "excess_spread_db", "path",
+                "error"):
         assert key in auto, key
     assert {"lo_hz", "hi_hz", "score_db"} <= set(auto["bands"][0])
     assert {"freq_hz", "prominence_db", "level_db", "layer"} <= set(auto["tones"][0])
@@ -242,3 +247,79 @@ def test_same_names_in_two_folders_get_two_plots_and_csv_keeps_input_order(folde
     assert len(list(plots.glob("*.png"))) == 2
     rows = list(csv.DictReader(cs.open()))
     assert [r["path"] for r in rows] == [str(gen / "a.wav"), str(ref / "a.wav")]
+
+
+class _FullDisk:
+    """A file opened by RecordWriter that takes ``budget`` bytes, then fails like a full disk."""
+
+    def __init__(self, f, budget):
+        self.f, self.left = f, budget
+
+    def write(self, data):
+        n = min(len(data), self.left)
+        if n == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.left -= n
+        return self.f.write(bytes(data[:n]))
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def test_a_full_disk_keeps_every_record_measured_and_the_outputs_complete(folder, tmp_path, monkeypatch,
+                                                                          capsys):
+    import audioup.metrics.measure as measure_mod
+
+    gen, _ = folder
+    js, cs = tmp_path / "out.json", tmp_path / "out.csv"
+    real_atomic = measure_mod.atomic_write
+    calls = []
+
+    def atomic_then_full(path, *a, **k):
+        calls.append(path)
+        if len(calls) > 1:  # the JSON of the first record is written, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_atomic(path, *a, **k)
+
+    monkeypatch.setattr(measure_mod, "atomic_write", atomic_then_full)
+    monkeypatch.setattr(measure_mod, "open", lambda *a, **k: _FullDisk(open(*a, **k), 1200), raising=False)
+    rc = main(["measure", str(gen), "--hop", "256", "--json", str(js), "--csv", str(cs), "--quiet",
+               "--no-optional"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    names = {"a.wav", "same.wav", "stereo.wav", "empty.wav", "notes.wav", "short.wav", "nan.wav",
+             "cut.wav", "header_only.wav"}
+    assert all(n in out for n in names)  # every file measured, in the table
+    assert f"cannot write {js}: No space left on device; it holds 1 of 9 records" in err
+    assert f"cannot write {cs}: No space left on device" in err
+    held = json.loads(js.read_text())  # the last complete version
+    assert len(held) == 1 and {Path(r["path"]).name for r in held} <= names
+    text = cs.read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert text.endswith("\n") and 0 < len(rows) < 9  # cut back to complete rows
+    assert all(Path(r["path"]).name in names and r["tonal_score_db"] is not None for r in rows)
+    assert f"it holds {len(rows)} of 9 records" in err
+
+
+def test_a_reference_that_is_a_folder_says_so(tmp_path, arctic_files):
+    (tmp_path / "x.wav").mkdir()
+    rec = measure_file(arctic_files[0], hop=256, detect=False, reference=tmp_path / "x.wav",
+                       optional=())
+    assert rec["error"] is None
+    assert any("is a folder" in w["message"] for w in rec["warnings"])
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_streamed_blocks_are_the_samples_libsndfile_decodes(tmp_path, subtype, channels):
+    from audioup.audio.io import read_blocks
+
+    x = np.random.default_rng(channels).uniform(-1, 1, (10007, channels)).astype(np.float32)
+    x[:2] = np.array([[-1.0], [32767 / 32768]])  # the ends of the 16-bit range
+    path = tmp_path / "x.wav"
+    sf.write(path, x, 16000, subtype=subtype)
+    want = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+    blocks = list(read_blocks(path, 4096))
+    assert [b.size for b in blocks] == [4096, 4096, 1815]
+    got = np.concatenate(blocks)
+    assert got.dtype == np.float32 and np.array_equal(got, want)

@@ -98,7 +98,8 @@ def test_the_nyquist_line_stands_out_in_max_top_lines_and_bands(speech30):
     assert top[0]["level_db"] == pytest.approx(-30, abs=3) or top[1]["level_db"] == pytest.approx(-30, abs=3)
 
 
-@pytest.mark.parametrize("f0, top", [(SR / 128, None), (440.0, 5000.0), (110 * 2 ** (7 / 12), 8000.0)])
+@pytest.mark.parametrize("f0, top", [(SR / 128, None), (440.0, 5000.0), (110 * 2 ** (7 / 12), 8000.0),
+                                    (110 * 2 ** (4 / 12), 8000.0)])  # C#3: 0.07 % off hop 159
 def test_held_notes_are_named_or_score_within_the_null(f0, top):
     n = 3 * SR
     x = _saw(f0, n, SR, top) + 1e-4 * np.random.default_rng(0).standard_normal(n)
@@ -148,18 +149,24 @@ def test_exclusive_lines_attribute_a_layer3_line_to_layer3_only(speech30):
 
 
 @pytest.mark.parametrize("seconds", [1, 3])
-def test_excerpts_of_the_reference_show_no_excess_on_average(speech30, seconds):
-    """v1 read +0.4..0.6 dB for an excerpt against its whole; v2 has no length bias."""
-    from audioup.metrics import excess_tonal_db
+def test_excerpts_of_the_reference_show_no_excess(speech30, seconds):
+    """v1 read +0.4..0.6 dB for an excerpt against its whole; v2 has no length bias, and the pair
+    scored with 4x overlapping frames (as measure does for short files) keeps each excess small."""
+    from audioup.metrics import excess_spread_db, excess_tonal_db, frame_step
 
-    ref = tonal_score(speech30, SR, factors=FACTORS)
-    assert excess_tonal_db(ref, tonal_score(speech30, SR, factors=FACTORS)) == 0
-    step = 3 * seconds  # excerpts spread over the 30 s
-    parts = [tonal_score(speech30[i * SR:(i + seconds) * SR], SR, factors=FACTORS)
-             for i in range(0, 30 - seconds + 1, step)]
+    step = frame_step(seconds * SR, 4096)
+    assert step == 1024 and frame_step(60 * SR, 4096) == 4096
+    ref = tonal_score(speech30, SR, factors=FACTORS, step=step)
+    assert excess_tonal_db(ref, tonal_score(speech30, SR, factors=FACTORS, step=step)) == 0
+    parts = [tonal_score(speech30[i * SR:(i + seconds) * SR], SR, factors=FACTORS, step=step)
+             for i in range(0, 30 - seconds + 1, seconds)]
     excess = np.array([excess_tonal_db(p, ref) for p in parts])
-    assert abs(excess.mean()) < 0.2, excess
-    assert all(abs(e) < 4 * p.null_spread_db for e, p in zip(excess, parts)), excess
+    spread = np.array([excess_spread_db(p, ref) for p in parts])
+    assert abs(excess.mean()) < 0.15, excess
+    assert np.all(np.abs(excess) < 2.5 * spread), (excess, spread)  # the reported spread is honest
+    # |excess| < 0.2 dB for every excerpt is out of reach at 1-3 s (5-16 frames: sd 0.16 / 0.08 dB);
+    # most are within it, none far beyond (without overlap: sd 0.21 / 0.15, up to 0.51 dB)
+    assert np.mean(np.abs(excess) < 0.2) >= 0.7 and np.all(np.abs(excess) < 0.45), excess
 
 
 def test_too_short_and_silence_are_reported():
