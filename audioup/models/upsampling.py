@@ -14,6 +14,21 @@ in the layer's structure:
   (``init="hifigan"`` keeps the plain N(0, 0.01) of every kind),
 - weight normalisation on ``.weight``.
 
+The white-noise match is not a match on speech. A log-mel is mostly constant over time,
+and only a transposed layer turns a constant into sound (its lines, at multiples of its
+input rate); interpolating kinds keep a constant constant. So on real speech the
+matched generators still start 1-10 dB (broadband, DC removed) below transposed, and
+the band-limited kinds (linear, sinc) 70-100 dB below it above 1 kHz.
+:func:`match_output_levels_` is the measured fix for the broadband level: given a mel
+it rescales each upsampler (its weight-norm gain ``g``) until the DC-removed power
+after every stage equals that of transposed twins of the same generator (same input
+convolution, residual blocks and output convolution; transposed layers drawn under
+:func:`torch.random.fork_rng`, the mean of 4 draws). No gain can give a band-limited
+layer transposed's level above 1 kHz: at step 0 that content is transposed's lines,
+which the band-limited layers are built not to make. The generators do not call it on
+construction: a speech-like probe (:func:`probe_mel`) did not reproduce the levels on
+real speech, and it costs seconds per full-size model.
+
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
 16, 16, 4, 4), other kinds their own defaults, unless the spec sets ``kernel_size``
 (then every layer uses it).
@@ -188,3 +203,132 @@ class MelGenerator(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_mels={self.n_mels}, sample_rate={self.sample_rate}, hop_length={self.hop_length}, "
                 f"factors={self.upsample_factors}, upsampler={self.upsampler_label}")
+
+
+def ac_power(y: Tensor, edge: float = 0.125) -> float:
+    """Mean power of ``y`` ``(B, C, T)`` with each channel's mean over time (DC) removed.
+
+    The first and last ``edge`` of the samples are left out: there the zero padding
+    turns a constant into a step, which would count as sound.
+    """
+    margin = int(y.shape[-1] * edge)
+    y = y[..., margin:y.shape[-1] - margin] if margin else y
+    return float(y.double().var(dim=-1, unbiased=False).mean())
+
+
+def scale_weight_(layer: nn.Module, scale: float) -> None:
+    """Multiply the weight ``layer`` computes with by ``scale`` (the gain ``g`` under weight norm)."""
+    params = getattr(layer, "parametrizations", None)
+    with torch.no_grad():
+        if params is not None and "weight" in params:
+            params.weight.original0.mul_(scale)
+        elif hasattr(layer, "weight_g"):
+            layer.weight_g.mul_(scale)
+        else:
+            layer.weight.mul_(scale)
+
+
+
+PROBE_SEED = 0
+
+
+class _Captured(Exception):
+    """Stops a forward pass once the wanted activations are captured."""
+
+
+def probe_mel(n_mels: int, frames: int = 48, seed: int = PROBE_SEED) -> Tensor:
+    """A deterministic speech-like log-mel ``(1, n_mels, frames)`` for calibrating levels.
+
+    Measured on the bundled ARCTIC speech (natural-log mel, 80 bins): per-bin means fall
+    from about -3 (low bins) to -6 (high bins), and each bin varies over time with a
+    standard deviation of about 1.7, partly shared across bins (the loudness envelope).
+    The probe has these statistics, drawn from a local generator (the global RNG is
+    untouched). What matters for the calibration is the ratio of the constant part
+    (which a transposed layer turns into lines) to the varying part.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    tilt = torch.linspace(-3.0, -6.0, n_mels).unsqueeze(1)
+    shared = torch.randn(1, frames, generator=gen)
+    own = torch.randn(n_mels, frames, generator=gen)
+    wobble = 1.2 * shared + 1.2 * own
+    wobble = nn.functional.avg_pool1d(wobble.unsqueeze(0), 3, 1, 1, count_include_pad=False)[0] * 1.4
+    return (tilt + wobble).unsqueeze(0)
+
+
+def _stage_outputs(generator: nn.Module, mel: Tensor, upto: int) -> List[Tensor]:
+    """Outputs of stages ``0..upto``: residual block ``i`` after upsampler ``i``, the last one
+    the output convolution's (before ``tanh``)."""
+    last = len(generator.upsamplers) - 1
+    taps = [generator.mrfs[i] for i in range(last)] + [generator.conv_post]
+    outs: List[Tensor] = []
+
+    def grab(module, args, out):
+        outs.append(out.detach())
+        if len(outs) > upto:
+            raise _Captured
+
+    handles = [taps[i].register_forward_hook(grab) for i in range(upto + 1)]
+    try:
+        with torch.no_grad():
+            generator(mel)
+    except _Captured:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return outs
+
+
+def transposed_twin(generator: nn.Module, channels: Sequence[int], seed: int = PROBE_SEED) -> nn.Module:
+    """A copy of ``generator`` whose upsamplers are transposed layers drawn from a fixed seed.
+
+    Everything else (input convolution, residual blocks, output convolution) is the
+    generator's own, so the two differ only in the upsampling layers. The draw happens
+    under :func:`torch.random.fork_rng`: the global RNG is as before.
+    """
+    import copy
+
+    twin = copy.deepcopy(generator)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        twin.upsamplers = build_upsampling_stack("transposed", channels, generator.upsample_factors,
+                                                 generator.upsample_kernel_sizes, use_weight_norm=False,
+                                                 init="hifigan")
+    return twin
+
+
+def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Optional[Tensor] = None,
+                         rounds: int = 3, twins: int = 4) -> List[float]:
+    """Rescale each non-transposed upsampler so every stage's AC level is a transposed generator's.
+
+    A transposed twin (:func:`transposed_twin`) runs on ``mel`` (default :func:`probe_mel`);
+    then, layer by layer, the upsampler's weight (``g`` under weight norm) is scaled until
+    the power, DC removed, of the stage after it (residual blocks ``i``; the output
+    convolution for the last layer) equals the twin's. ``rounds`` corrections per layer
+    (biases and DC make a stage not exactly proportional to the scale). Returns each
+    layer's total scale (all 1 for transposed, which is left as drawn).
+    """
+    from ..layers import parse_upsampler_spec
+
+    kind, _ = parse_upsampler_spec(generator.upsampler_spec)
+    if kind == "transposed":
+        return [1.0] * len(generator.upsamplers)
+    mel = probe_mel(generator.n_mels) if mel is None else mel
+    last = len(generator.upsamplers) - 1
+    draws = [[ac_power(y) for y in _stage_outputs(transposed_twin(generator, channels, seed), mel, last)]
+             for seed in range(twins)]
+    targets = [sum(d[i] for d in draws) / twins for i in range(last + 1)]
+    scales = []
+    for i, layer in enumerate(generator.upsamplers):
+        total = 1.0
+        for _ in range(rounds):
+            actual = ac_power(_stage_outputs(generator, mel, i)[i])
+            if not (actual > 0 and targets[i] > 0):
+                break
+            scale = math.sqrt(targets[i] / actual)
+            scale_weight_(layer, scale)
+            total *= scale
+            if abs(math.log(scale)) < 0.01:
+                break
+        scales.append(total)
+    return scales

@@ -37,3 +37,55 @@ def test_hifigan_init_differs_and_rng_is_untouched():
     assert torch.allclose(w1 / w0, (w1 / w0)[0].expand_as(w0), rtol=1e-4)
     with pytest.raises(ValueError, match="init must be one of"):
         build_upsampling_stack("sinc", CHANNELS, FACTORS, KERNELS, init="xavier")
+
+
+# ----------------------------------------------------------------------------- level calibration on real speech
+
+def _speech_mel(speech_22k, frames=96):
+    from audioup.audio.mel import MelSpectrogram
+
+    mel = MelSpectrogram(sample_rate=22050, n_fft=1024, hop_length=256, n_mels=80, f_max=8000.0)
+    return torch.cat([mel(torch.from_numpy(w[:frames * 256]).unsqueeze(0)) for w in speech_22k])
+
+
+def _output_db(generator, mel):
+    from audioup.models.upsampling import _stage_outputs, ac_power
+
+    return 10 * math.log10(ac_power(_stage_outputs(generator, mel, len(generator.upsamplers) - 1)[-1]))
+
+
+@pytest.mark.parametrize("kind", ["resize-nearest", "resize-linear", "subpixel-icnr", "sinc"])
+def test_match_output_levels_on_speech(kind, speech_22k):
+    from audioup.models import HiFiGAN, hifigan_preset
+    from audioup.models.upsampling import _stage_outputs, ac_power, match_output_levels_, transposed_twin
+
+    mel = _speech_mel(speech_22k)
+    torch.manual_seed(0)
+    gen = HiFiGAN(**hifigan_preset("tiny"), upsampler=kind)
+    channels = [32, 16, 8, 4]
+    twins = [transposed_twin(gen, channels, seed) for seed in range(4)]
+    target_db = 10 * math.log10(sum(10 ** (_output_db(t, mel) / 10) for t in twins) / len(twins))
+    before_db = _output_db(gen, mel)
+    v_before = gen.upsamplers[0].parametrizations.weight.original1.clone()
+    state = torch.get_rng_state()
+    scales = match_output_levels_(gen, channels, mel)
+    assert torch.equal(torch.get_rng_state(), state)  # twins drew under fork_rng
+    # weight norm: only the gain g moved, the direction v is the same draw
+    assert torch.equal(gen.upsamplers[0].parametrizations.weight.original1, v_before)
+    assert any(abs(math.log(s)) > 0.1 for s in scales)
+    after_db = _output_db(gen, mel)
+    # the DC-removed output level on the speech mel is the transposed generators' (mean power of 4 draws)
+    assert after_db == pytest.approx(target_db, abs=0.5), (before_db, after_db, target_db)
+    assert abs(before_db - target_db) > 1.0  # it was not already there
+    del _stage_outputs, ac_power
+
+
+def test_match_output_levels_leaves_transposed(speech_22k):
+    from audioup.models import HiFiGAN, hifigan_preset
+    from audioup.models.upsampling import match_output_levels_
+
+    torch.manual_seed(0)
+    gen = HiFiGAN(**hifigan_preset("tiny"))
+    before = [p.clone() for p in gen.parameters()]
+    assert match_output_levels_(gen, [32, 16, 8, 4], _speech_mel(speech_22k)) == [1.0, 1.0, 1.0]
+    assert all(torch.equal(a, b) for a, b in zip(before, gen.parameters()))
