@@ -85,7 +85,7 @@ def init_upsampler_(layer: nn.Module, icnr: bool, std: float = INIT_STD) -> None
             w.copy_(w[:, :1].expand_as(w))
 
 
-INIT_MODES = ("matched", "hifigan")
+INIT_MODES = ("level", "matched", "hifigan")
 
 
 def transposed_rms(in_channels: int, factor: int, kernel_size: int, std: float = INIT_STD) -> float:
@@ -131,7 +131,8 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
         kernel_sizes: transposed kernel sizes, one per factor.
         use_weight_norm: wrap each layer's ``weight`` in weight normalisation.
         init: ``"matched"`` (white-noise gain of a transposed layer with ``kernel_sizes[i]``)
-            or ``"hifigan"`` (plain N(0, 0.01) whatever the kind).
+            or ``"hifigan"`` (plain N(0, 0.01) whatever the kind); ``"level"`` builds as
+            ``"matched"`` (the generator then calls :func:`match_output_levels_`).
     """
     if init not in INIT_MODES:
         raise ValueError(f"upsampler init must be one of {', '.join(INIT_MODES)}, got {init!r}")
@@ -144,7 +145,7 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
             extra["kernel_size"] = kernel_sizes[i]
         layer = build_upsampler(spec, channels[i], channels[i + 1], factor, **extra)
         init_upsampler_(layer, icnr=kind == "subpixel" and bool(options.get("icnr", False)))
-        if init == "matched" and kind != "transposed":
+        if init != "hifigan" and kind != "transposed":
             match_gain_(layer, channels[i], factor, kernel_sizes[i])
         layers.append(weight_norm(layer) if use_weight_norm else layer)
     return nn.ModuleList(layers)
@@ -170,7 +171,7 @@ class MelGenerator(nn.Module):
     def build_trunk(self, n_mels: int, sample_rate: int, upsample_factors: Sequence[int],
                     upsample_kernel_sizes: Optional[Sequence[int]], upsample_initial_channel: int,
                     resblock_kernel_sizes: Sequence[int], resblock_dilations: Sequence[Sequence[int]],
-                    upsampler: UpsamplerSpec) -> List[int]:
+                    upsampler: UpsamplerSpec, upsampler_init: str = "level") -> List[int]:
         """Check the arguments, set the attributes, build ``conv_pre`` and ``upsamplers``.
 
         Returns:
@@ -192,8 +193,17 @@ class MelGenerator(nn.Module):
         self.upsampler_spec = normalize_spec(upsampler)
         self.upsampler_label = upsampler_label(self.upsampler_spec)
         self.conv_pre = weight_norm_conv(n_mels, channels[0], 7, init=False)
-        self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels)
+        self.upsampler_init = upsampler_init
+        self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels,
+                                                 init=upsampler_init)
         return channels
+
+    def match_upsampler_levels(self, channels: Sequence[int]) -> None:
+        """Last step of a subclass's ``__init__``: with ``upsampler_init="level"``,
+        :func:`match_output_levels_` on :func:`probe_mel`; its scales go to ``self.level_scales``."""
+        self.level_scales = [1.0] * len(self.upsamplers)
+        if self.upsampler_init == "level":
+            self.level_scales = match_output_levels_(self, channels)
 
     def remove_weight_norm(self):
         """Fold weight norm into plain weights for inference (in place); returns ``self``."""
@@ -236,7 +246,7 @@ class _Captured(Exception):
     """Stops a forward pass once the wanted activations are captured."""
 
 
-def probe_mel(n_mels: int, frames: int = 48, seed: int = PROBE_SEED) -> Tensor:
+def probe_mel(n_mels: int, frames: int = 32, seed: int = PROBE_SEED) -> Tensor:
     """A deterministic speech-like log-mel ``(1, n_mels, frames)`` for calibrating levels.
 
     Measured on the bundled ARCTIC speech (natural-log mel, 80 bins): per-bin means fall
@@ -255,40 +265,61 @@ def probe_mel(n_mels: int, frames: int = 48, seed: int = PROBE_SEED) -> Tensor:
     return (tilt + wobble).unsqueeze(0)
 
 
-def _stage_outputs(generator: nn.Module, mel: Tensor, upto: int) -> List[Tensor]:
-    """Outputs of stages ``0..upto``: residual block ``i`` after upsampler ``i``, the last one
-    the output convolution's (before ``tanh``)."""
-    last = len(generator.upsamplers) - 1
-    taps = [generator.mrfs[i] for i in range(last)] + [generator.conv_post]
+def _stage_outputs(generator: nn.Module, mel: Tensor) -> List[Tensor]:
+    """Output of every stage: residual blocks ``i`` after upsampler ``i``; for the last
+    one the output convolution's (``generator.post``, before ``tanh``)."""
     outs: List[Tensor] = []
+    handles = [m.register_forward_hook(lambda module, args, out: outs.append(out.detach()))
+               for m in generator.mrfs]
+    try:
+        with torch.no_grad():
+            generator(mel)
+    finally:
+        for h in handles:
+            h.remove()
+    with torch.no_grad():
+        outs[-1] = generator.post(outs[-1])
+    return outs
 
-    def grab(module, args, out):
-        outs.append(out.detach())
-        if len(outs) > upto:
-            raise _Captured
 
-    handles = [taps[i].register_forward_hook(grab) for i in range(upto + 1)]
+def _upsampler_input(generator: nn.Module, mel: Tensor, index: int) -> Tensor:
+    """What ``generator.upsamplers[index]`` receives on ``mel`` (the forward stops there)."""
+    captured: List[Tensor] = []
+
+    def grab(module, args):
+        captured.append(args[0].detach())
+        raise _Captured
+
+    handle = generator.upsamplers[index].register_forward_pre_hook(grab)
     try:
         with torch.no_grad():
             generator(mel)
     except _Captured:
         pass
     finally:
-        for h in handles:
-            h.remove()
-    return outs
+        handle.remove()
+    return captured[0]
 
 
-def transposed_twin(generator: nn.Module, channels: Sequence[int], seed: int = PROBE_SEED) -> nn.Module:
+def _stage(generator: nn.Module, index: int, x: Tensor) -> Tensor:
+    """Stage ``index`` on its upsampler's input ``x`` (see :func:`_stage_outputs`)."""
+    with torch.no_grad():
+        y = generator.mrfs[index](generator.upsamplers[index](x))
+        return generator.post(y) if index == len(generator.upsamplers) - 1 else y
+
+
+def transposed_twin(generator: nn.Module, channels: Sequence[int], seed: int = PROBE_SEED,
+                    copy_rest: bool = True) -> nn.Module:
     """A copy of ``generator`` whose upsamplers are transposed layers drawn from a fixed seed.
 
     Everything else (input convolution, residual blocks, output convolution) is the
     generator's own, so the two differ only in the upsampling layers. The draw happens
-    under :func:`torch.random.fork_rng`: the global RNG is as before.
+    under :func:`torch.random.fork_rng`: the global RNG is as before. With
+    ``copy_rest=False`` the upsamplers of ``generator`` itself are replaced (no copy).
     """
     import copy
 
-    twin = copy.deepcopy(generator)
+    twin = copy.deepcopy(generator) if copy_rest else generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         twin.upsamplers = build_upsampling_stack("transposed", channels, generator.upsample_factors,
@@ -314,15 +345,19 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     if kind == "transposed":
         return [1.0] * len(generator.upsamplers)
     mel = probe_mel(generator.n_mels) if mel is None else mel
-    last = len(generator.upsamplers) - 1
-    draws = [[ac_power(y) for y in _stage_outputs(transposed_twin(generator, channels, seed), mel, last)]
-             for seed in range(twins)]
-    targets = [sum(d[i] for d in draws) / twins for i in range(last + 1)]
+    twin = transposed_twin(generator, channels)
+    draws = []
+    for seed in range(twins):
+        if seed:
+            twin.upsamplers = transposed_twin(twin, channels, seed, copy_rest=False).upsamplers
+        draws.append([ac_power(y) for y in _stage_outputs(twin, mel)])
+    targets = [sum(d[i] for d in draws) / twins for i in range(len(generator.upsamplers))]
     scales = []
     for i, layer in enumerate(generator.upsamplers):
+        x = _upsampler_input(generator, mel, i)
         total = 1.0
         for _ in range(rounds):
-            actual = ac_power(_stage_outputs(generator, mel, i)[i])
+            actual = ac_power(_stage(generator, i, x))
             if not (actual > 0 and targets[i] > 0):
                 break
             scale = math.sqrt(targets[i] / actual)
