@@ -36,7 +36,7 @@ Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiF
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -251,18 +251,17 @@ def probe_mel(n_mels: int, frames: int = 32, seed: int = PROBE_SEED) -> Tensor:
 
     Measured on the bundled ARCTIC speech (natural-log mel, 80 bins): per-bin means fall
     from about -3 (low bins) to -6 (high bins), and each bin varies over time with a
-    standard deviation of about 1.7, partly shared across bins (the loudness envelope).
-    The probe has these statistics, drawn from a local generator (the global RNG is
-    untouched). What matters for the calibration is the ratio of the constant part
-    (which a transposed layer turns into lines) to the varying part.
+    standard deviation of about 1.7, half of it shared across bins (the loudness
+    envelope). The probe has these statistics (fluctuations smoothed over 3 frames),
+    drawn from a local generator: the global RNG is untouched. What matters for the
+    calibration is the ratio of the constant part (which a transposed layer turns into
+    lines) to the varying part (the only part an interpolating layer passes on).
     """
     gen = torch.Generator().manual_seed(seed)
     tilt = torch.linspace(-3.0, -6.0, n_mels).unsqueeze(1)
-    shared = torch.randn(1, frames, generator=gen)
-    own = torch.randn(n_mels, frames, generator=gen)
-    wobble = 1.2 * shared + 1.2 * own
-    wobble = nn.functional.avg_pool1d(wobble.unsqueeze(0), 3, 1, 1, count_include_pad=False)[0] * 1.4
-    return (tilt + wobble).unsqueeze(0)
+    wobble = torch.randn(1, frames, generator=gen) + torch.randn(n_mels, frames, generator=gen)
+    wobble = nn.functional.avg_pool1d(wobble.unsqueeze(0), 3, 1, 1, count_include_pad=False)[0]
+    return (tilt + 1.7 * wobble / wobble.std()).unsqueeze(0)
 
 
 def _stage_outputs(generator: nn.Module, mel: Tensor) -> List[Tensor]:
@@ -328,16 +327,48 @@ def transposed_twin(generator: nn.Module, channels: Sequence[int], seed: int = P
     return twin
 
 
+def _solve_gain_(layer: nn.Module, power: Callable[[], float], target: float, steps: int = 10,
+                 tol_db: float = 0.25, limit: float = 100.0) -> float:
+    """Scale ``layer``'s weight until ``power()`` is ``target``; returns the total scale.
+
+    The scale stays within ``[1 / limit, limit]``: a stage whose power has a floor or a
+    ceiling the layer cannot move (a degenerate network, e.g. one output channel) is
+    left at the bound instead of being driven to zero or infinity.
+
+    A proportional step (``sqrt(target / power)``) inside a bracket that shrinks around
+    the answer, bisected (in log scale) when the step leaves it: a stage is not
+    proportional to its upsampler's gain (biases, and a leaky ReLU whose input crosses
+    zero only once the varying part outgrows the constant one, a jump of up to 40 dB).
+    """
+    lo, hi, scale, now = 0.5 / limit, 2.0 * limit, 1.0, power()
+    for _ in range(steps):
+        if not (now > 0 and target > 0) or abs(10 * math.log10(now / target)) < tol_db:
+            break
+        if now < target:
+            lo = scale
+        else:
+            hi = scale
+        guess = scale * math.sqrt(target / now)
+        if not lo < guess < hi:
+            guess = math.sqrt(lo * hi)
+        guess = min(max(guess, 1.0 / limit), limit)
+        if guess == scale:  # at a bound and still on the same side
+            break
+        scale_weight_(layer, guess / scale)
+        scale, now = guess, power()
+    return scale
+
+
 def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Optional[Tensor] = None,
-                         rounds: int = 3, twins: int = 4) -> List[float]:
+                         steps: int = 10, twins: int = 4) -> List[float]:
     """Rescale each non-transposed upsampler so every stage's AC level is a transposed generator's.
 
     A transposed twin (:func:`transposed_twin`) runs on ``mel`` (default :func:`probe_mel`);
     then, layer by layer, the upsampler's weight (``g`` under weight norm) is scaled until
     the power, DC removed, of the stage after it (residual blocks ``i``; the output
-    convolution for the last layer) equals the twin's. ``rounds`` corrections per layer
-    (biases and DC make a stage not exactly proportional to the scale). Returns each
-    layer's total scale (all 1 for transposed, which is left as drawn).
+    convolution for the last layer) equals the twin's, within 0.25 dB or ``steps`` tries
+    (:func:`_solve_gain_`). Returns each layer's total scale (all 1 for transposed, which
+    is left as drawn).
     """
     from ..layers import parse_upsampler_spec
 
@@ -355,15 +386,5 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     scales = []
     for i, layer in enumerate(generator.upsamplers):
         x = _upsampler_input(generator, mel, i)
-        total = 1.0
-        for _ in range(rounds):
-            actual = ac_power(_stage(generator, i, x))
-            if not (actual > 0 and targets[i] > 0):
-                break
-            scale = math.sqrt(targets[i] / actual)
-            scale_weight_(layer, scale)
-            total *= scale
-            if abs(math.log(scale)) < 0.01:
-                break
-        scales.append(total)
+        scales.append(_solve_gain_(layer, lambda: ac_power(_stage(generator, i, x)), targets[i], steps))
     return scales
