@@ -6,28 +6,35 @@ accepts (``"transposed"``, ``"resize-linear"``, ``{"kind": "subpixel", "icnr": T
 in the layer's structure:
 
 - weights drawn from HiFi-GAN's N(0, 0.01) (ICNR keeps its equal phases),
-- with ``init="matched"`` (the default) every non-transposed layer is then rescaled so
-  that its output on unit white noise has the RMS a transposed layer of the same shape
-  has in expectation, ``0.01 * sqrt(C_in * K / s)`` (:func:`match_gain_`): a quiet
-  interpolating layer (nearest, linear, sinc) no longer starts 10-40 dB below
-  transposed, so what differs after training comes from the layer, not from its start
-  (``init="hifigan"`` keeps the plain N(0, 0.01) of every kind),
-- weight normalisation on ``.weight``.
+- weight normalisation on ``.weight``,
+- then, by the generator's ``upsampler_init``:
 
-The white-noise match is not a match on speech. A log-mel is mostly constant over time,
-and only a transposed layer turns a constant into sound (its lines, at multiples of its
-input rate); interpolating kinds keep a constant constant. So on real speech the
-matched generators still start 1-10 dB (broadband, DC removed) below transposed, and
-the band-limited kinds (linear, sinc) 70-100 dB below it above 1 kHz.
-:func:`match_output_levels_` is the measured fix for the broadband level: given a mel
-it rescales each upsampler (its weight-norm gain ``g``) until the DC-removed power
-after every stage equals that of transposed twins of the same generator (same input
-convolution, residual blocks and output convolution; transposed layers drawn under
-:func:`torch.random.fork_rng`, the mean of 4 draws). No gain can give a band-limited
-layer transposed's level above 1 kHz: at step 0 that content is transposed's lines,
-which the band-limited layers are built not to make. The generators do not call it on
-construction: a speech-like probe (:func:`probe_mel`) did not reproduce the levels on
-real speech, and it costs seconds per full-size model.
+  * ``"hifigan"``: nothing more (the plain N(0, 0.01) of every kind);
+  * ``"matched"``: every non-transposed layer is rescaled so that its output on unit
+    white noise has the RMS a transposed layer of the same shape has in expectation,
+    ``0.01 * sqrt(C_in * K / s)`` (:func:`match_gain_`);
+  * ``"level"`` (the default): ``"matched"``, then :func:`match_output_levels_` on a
+    speech-like probe mel (:func:`probe_mel`) once the generator is built.
+
+Why ``"level"``: the white-noise match is not a match on speech. A log-mel is mostly
+constant over time; only a transposed layer turns a constant into sound (its lines at
+multiples of its input rate), interpolating kinds keep a constant constant. With
+``"matched"`` the tiny HiFi-GAN on the bundled speech starts up to 57 dB (broadband, DC
+removed) below what a transposed upsampler gives in the same network. So ``"level"``
+matches what a generator makes of a mel: layer by layer, the upsampler's gain (weight
+norm's ``g``) is solved so that the DC-removed power after its stage (its residual
+blocks; for the last layer the output convolution) equals the mean over 4 transposed
+twins of the same network (same input convolution, residual blocks and output
+convolution; the twins' layers drawn under :func:`torch.random.fork_rng`, so the global
+RNG and every later draw stay as they were). Measured on the bundled speech (tiny
+HiFi-GAN, 4 seeds x 4 kinds): within -5..+5 dB of the transposed twins broadband, where
+``"matched"`` left -57..+2 dB. What no gain can match is the level above 1 kHz of the
+band-limited kinds (linear, sinc: 70-90 dB below transposed there): at step 0 that band
+holds transposed's lines and images, which these layers are built not to make (nearest
+and ICNR sub-pixel end 25-40 dB below there). Cost: a probe pass per twin and a few per
+layer, about 10 s for a full-size V1 or BigVGAN on one CPU thread (milliseconds for the
+tiny model); a generator whose weights are loaded next skips it
+(:func:`audioup.models.registry.build_generator_from` with ``weights_follow=True``).
 
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
 16, 16, 4, 4), other kinds their own defaults, unless the spec sets ``kernel_size``
