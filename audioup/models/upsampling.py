@@ -338,10 +338,10 @@ def _solve_gain_(layer: nn.Module, power: Callable[[], float], target: float, st
                  tol_db: float = 0.25, limit: float = 100.0) -> float:
     """Scale ``layer``'s weight until ``power()`` is ``target``; returns the total scale.
 
-    The scale stays within ``[1 / limit, limit]``. A stage that does not reach ``target``
-    within 1 dB there gets its weight back as it was (scale 1): its power has a floor
-    the layer's gain cannot move (plain sub-pixel's per-phase biases make lines on their
-    own) or a ceiling, and driving the gain to a bound would silence the layer instead.
+    The scale stays within ``[1 / limit, limit]``. A stage still 1 dB or more above
+    ``target`` at the lower bound gets its weight back as it was (scale 1): its power has
+    a floor the layer's gain cannot move (plain sub-pixel's per-phase biases make lines
+    on their own), and driving the gain down would only silence the layer.
 
     A proportional step (``sqrt(target / power)``) inside a bracket that shrinks around
     the answer, bisected (in log scale) when the step leaves it: a stage is not
@@ -364,7 +364,8 @@ def _solve_gain_(layer: nn.Module, power: Callable[[], float], target: float, st
             break
         scale_weight_(layer, guess / scale)
         scale, now = guess, power()
-    if not (now > 0 and target > 0 and abs(10 * math.log10(now / target)) < 1.0):
+    reached = now > 0 and target > 0 and abs(10 * math.log10(now / target)) < 1.0
+    if not reached and scale <= 1.0 / limit:
         scale_weight_(layer, 1.0 / scale)
         scale = 1.0
     return scale
