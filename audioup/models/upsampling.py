@@ -32,8 +32,8 @@ HiFi-GAN, 4 seeds x 4 kinds): within -5..+5 dB of the transposed twins broadband
 band-limited kinds (linear, sinc: 70-90 dB below transposed there): at step 0 that band
 holds transposed's lines and images, which these layers are built not to make (nearest
 and ICNR sub-pixel end 25-40 dB below there). Cost: a probe pass per twin and a few per
-layer, about 10 s for a full-size V1 or BigVGAN on one CPU thread (milliseconds for the
-tiny model); a generator whose weights are loaded next skips it
+layer, 2 s for V2, 8-14 s for a full-size V1 or BigVGAN on one CPU thread (milliseconds
+for the tiny model); a generator whose weights are loaded next skips it
 (:func:`audioup.models.registry.build_generator_from` with ``weights_follow=True``).
 
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
