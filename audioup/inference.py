@@ -330,7 +330,7 @@ def build_vocoder(generator_config: dict, mel_settings: dict, state_dict=None, d
         mel_settings: arguments of :class:`~audioup.audio.mel.MelSpectrogram`.
         state_dict: generator weights; ``None`` keeps the freshly initialised ones.
     """
-    generator = build_generator_from(generator_config)
+    generator = build_generator_from(generator_config, weights_follow=state_dict is not None)
     if state_dict is not None:
         generator.load_state_dict(state_dict)
     generator.remove_weight_norm()

@@ -381,14 +381,14 @@ def parameter_count(cfg) -> int:
     """Parameters of the generator as trained (weight norm included, as in recipes/README.md)."""
     from ..train.setup import build_generator_from, generator_config
 
-    return int(sum(p.numel() for p in build_generator_from(generator_config(cfg)).parameters()))
+    return int(sum(p.numel() for p in build_generator_from(generator_config(cfg), weights_follow=True).parameters()))
 
 
 def _reference(comp: Comparison, clips, cfg) -> dict:
     from ..train.setup import build_generator_from, generator_config
     from .evaluate import measure_outputs
 
-    factors = list(build_generator_from(generator_config(cfg)).upsample_factors)
+    factors = list(build_generator_from(generator_config(cfg), weights_follow=True).upsample_factors)
     record = measure_outputs([c.samples for c in clips], cfg.sample_rate, factors,
                              names=[c.name for c in clips])
     record["factors"] = factors

@@ -78,6 +78,8 @@ class BigVGAN(MelGenerator):
         activation: ``"snakebeta"`` (default) or ``"snake"``.
         upsampler: upsampler spec, as for :class:`~.hifigan.HiFiGAN`.
         sample_rate: recorded for callers.
+        upsampler_init: ``"level"`` (default), ``"matched"`` or ``"hifigan"``: how the
+            upsamplers start (see :mod:`.upsampling`).
 
     Attributes:
         hop_length, sample_rate, n_mels, upsample_factors, upsampler_spec, upsamplers.
@@ -91,24 +93,30 @@ class BigVGAN(MelGenerator):
                  upsample_initial_channel: int = 512, resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
                  resblock_dilations: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
                  activation: str = "snakebeta", upsampler: UpsamplerSpec = "transposed",
-                 sample_rate: int = 24000):
+                 sample_rate: int = 24000,
+                 upsampler_init: str = "level"):
         super().__init__()
         channels = self.build_trunk(n_mels, sample_rate, upsample_factors, upsample_kernel_sizes,
                                     upsample_initial_channel, resblock_kernel_sizes, resblock_dilations,
-                                    upsampler)
+                                    upsampler, upsampler_init)
         self.activation = activation
         self.mrfs = nn.ModuleList(
             MRF([AMPBlock(ch, k, d, activation) for k, d in zip(resblock_kernel_sizes, resblock_dilations)])
             for ch in channels[1:])
         self.act_post = make_activation(activation, channels[-1])
         self.conv_post = weight_norm_conv(channels[-1], 1, 7)
+        self.match_upsampler_levels(channels)
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)
         x = self.conv_pre(mel)
         for up, mrf in zip(self.upsamplers, self.mrfs):
             x = mrf(up(x))
-        return self.conv_post(self.act_post(x)).tanh()
+        return self.post(x).tanh()
+
+    def post(self, x: Tensor) -> Tensor:
+        """The output convolution after the last AMP blocks (before ``tanh``)."""
+        return self.conv_post(self.act_post(x))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", activation={self.activation}"

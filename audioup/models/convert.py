@@ -46,11 +46,11 @@ def convert_generator(source: Dict[str, Any], kind: Any) -> Tuple[Dict[str, Any]
     if upsampler_label(old_spec or "transposed") != "transposed":
         raise ValueError(f"only transposed upsamplers can be converted; this generator has "
                          f"{upsampler_label(old_spec)}")
-    generator = build_generator_from(source["generator_config"])
+    generator = build_generator_from(source["generator_config"], weights_follow=True)
     generator.load_state_dict(source["generator"])
     kind_name, options = parse_upsampler_spec(kind)
     config = converted_config(source["generator_config"], kind)
     swaps = replace_upsamplers(generator.upsamplers, {"kind": kind_name, **options}, init="project")
-    target = build_generator_from(config)
+    target = build_generator_from(config, weights_follow=True)
     target.load_state_dict(generator.state_dict())  # same structure: the spec rebuilds it
     return config, target.state_dict(), swaps

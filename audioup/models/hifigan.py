@@ -60,6 +60,8 @@ class HiFiGAN(MelGenerator):
         upsampler: upsampler spec (kind name/alias or mapping with ``kind``), ``None`` =
             ``"transposed"``; see :mod:`.upsampling` for kernel sizes and initialisation.
         sample_rate: recorded for callers (the network does not depend on it).
+        upsampler_init: ``"level"`` (default), ``"matched"`` or ``"hifigan"``: how the
+            upsamplers start (see :mod:`.upsampling`).
 
     Attributes:
         hop_length, sample_rate, n_mels, upsample_factors, upsampler_spec, and
@@ -78,24 +80,29 @@ class HiFiGAN(MelGenerator):
                  upsample_initial_channel: int = 512, resblock: str = "1",
                  resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
                  resblock_dilations: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-                 upsampler: UpsamplerSpec = "transposed", sample_rate: int = 22050):
+                 upsampler: UpsamplerSpec = "transposed", sample_rate: int = 22050,
+                 upsampler_init: str = "level"):
         super().__init__()
         resblock = str(resblock)
         if resblock not in RESBLOCKS:
             raise ValueError(f"resblock must be '1' or '2', got {resblock!r}")
         channels = self.build_trunk(n_mels, sample_rate, upsample_factors, upsample_kernel_sizes,
                                     upsample_initial_channel, resblock_kernel_sizes, resblock_dilations,
-                                    upsampler)
+                                    upsampler, upsampler_init)
         block = RESBLOCKS[resblock]
         self.mrfs = nn.ModuleList(
             MRF([block(ch, k, d) for k, d in zip(resblock_kernel_sizes, resblock_dilations)])
             for ch in channels[1:])
         self.conv_post = weight_norm_conv(channels[-1], 1, 7)
+        self.match_upsampler_levels(channels)
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)
         x = self.conv_pre(mel)
         for up, mrf in zip(self.upsamplers, self.mrfs):
             x = mrf(up(F.leaky_relu(x, LRELU_SLOPE)))
-        x = self.conv_post(F.leaky_relu(x))  # PyTorch's default slope 0.01, as in the paper's code
-        return x.tanh()
+        return self.post(x).tanh()
+
+    def post(self, x: Tensor) -> Tensor:
+        """The output convolution after the last residual blocks (before ``tanh``)."""
+        return self.conv_post(F.leaky_relu(x))  # PyTorch's default slope 0.01, as in the paper's code

@@ -74,6 +74,14 @@ def generator_config(name: str, preset: Optional[str] = None, kwargs: Optional[M
     return {"name": key, "kwargs": plain(args)}
 
 
-def build_generator_from(config: Mapping[str, Any]) -> nn.Module:
-    """Rebuild a generator from a :func:`generator_config` spec (e.g. one saved in a checkpoint)."""
-    return build_generator(config["name"], **config["kwargs"])
+def build_generator_from(config: Mapping[str, Any], weights_follow: bool = False) -> nn.Module:
+    """Rebuild a generator from a :func:`generator_config` spec (e.g. one saved in a checkpoint).
+
+    ``weights_follow=True``: the caller loads weights next, so the upsamplers' level
+    calibration (seconds for a full-size model, see :mod:`.upsampling`) is skipped; the
+    parameters are the same, only their initial values differ.
+    """
+    kwargs = dict(config["kwargs"])
+    if weights_follow:
+        kwargs["upsampler_init"] = "hifigan"
+    return build_generator(config["name"], **kwargs)

@@ -37,3 +37,95 @@ def test_hifigan_init_differs_and_rng_is_untouched():
     assert torch.allclose(w1 / w0, (w1 / w0)[0].expand_as(w0), rtol=1e-4)
     with pytest.raises(ValueError, match="init must be one of"):
         build_upsampling_stack("sinc", CHANNELS, FACTORS, KERNELS, init="xavier")
+
+
+# ----------------------------------------------------------------------------- level calibration on real speech
+
+def _speech_mel(speech_22k, frames=96):
+    from audioup.audio.mel import MelSpectrogram
+
+    mel = MelSpectrogram(sample_rate=22050, n_fft=1024, hop_length=256, n_mels=80, f_max=8000.0)
+    return torch.cat([mel(torch.from_numpy(w[:frames * 256]).unsqueeze(0)) for w in speech_22k])
+
+
+def _output_db(generator, mel):
+    from audioup.models.upsampling import _stage_outputs, ac_power
+
+    return 10 * math.log10(ac_power(_stage_outputs(generator, mel)[-1]))
+
+
+@pytest.mark.parametrize("kind", ["resize-nearest", "resize-linear", "subpixel-icnr", "sinc"])
+def test_match_output_levels_on_speech(kind, speech_22k):
+    from audioup.models import HiFiGAN, hifigan_preset
+    from audioup.models.upsampling import match_output_levels_, transposed_twin
+
+    mel = _speech_mel(speech_22k)
+    torch.manual_seed(0)
+    gen = HiFiGAN(**hifigan_preset("tiny"), upsampler=kind, upsampler_init="matched")
+    channels = [32, 16, 8, 4]
+    twins = [transposed_twin(gen, channels, seed) for seed in range(4)]
+    target_db = 10 * math.log10(sum(10 ** (_output_db(t, mel) / 10) for t in twins) / len(twins))
+    before_db = _output_db(gen, mel)
+    v_before = gen.upsamplers[0].parametrizations.weight.original1.clone()
+    state = torch.get_rng_state()
+    scales = match_output_levels_(gen, channels, mel)
+    assert torch.equal(torch.get_rng_state(), state)  # twins drew under fork_rng
+    # weight norm: only the gain g moved, the direction v is the same draw
+    assert torch.equal(gen.upsamplers[0].parametrizations.weight.original1, v_before)
+    assert any(abs(math.log(s)) > 0.1 for s in scales)
+    after_db = _output_db(gen, mel)
+    # the DC-removed output level on the speech mel is the transposed generators' (mean power of 4 draws)
+    assert after_db == pytest.approx(target_db, abs=0.5), (before_db, after_db, target_db)
+    assert abs(before_db - target_db) > 1.0  # it was not already there
+
+
+def test_match_output_levels_leaves_transposed(speech_22k):
+    from audioup.models import HiFiGAN, hifigan_preset
+    from audioup.models.upsampling import match_output_levels_
+
+    torch.manual_seed(0)
+    gen = HiFiGAN(**hifigan_preset("tiny"))
+    before = [p.clone() for p in gen.parameters()]
+    assert match_output_levels_(gen, [32, 16, 8, 4], _speech_mel(speech_22k)) == [1.0, 1.0, 1.0]
+    assert all(torch.equal(a, b) for a, b in zip(before, gen.parameters()))
+
+
+def _speech_level_db(generator, speech_22k):
+    """DC-removed level of the generator's output on the bundled speech re the speech, dB."""
+    from audioup.audio.mel import MelSpectrogram
+    from audioup.metrics import level_db
+
+    mel = MelSpectrogram()
+    powers = []
+    for wav in speech_22k:
+        with torch.no_grad():
+            out = generator(mel(torch.from_numpy(wav).unsqueeze(0))).squeeze().numpy()
+        n = min(len(out), len(wav))
+        powers.append(10 ** (level_db(out[:n], wav[:n]) / 10))
+    return 10 * math.log10(sum(powers) / len(powers))
+
+
+def _offset_from_transposed_db(kind, init, speech_22k, seed=0):
+    """Level on real speech minus the level transposed upsamplers give in the same network
+    (mean power of 4 draws; one tiny network's level varies by 10 dB and more between draws)."""
+    from audioup.models import HiFiGAN, hifigan_preset
+    from audioup.models.upsampling import transposed_twin
+
+    torch.manual_seed(seed)
+    gen = HiFiGAN(**hifigan_preset("tiny"), upsampler=kind, upsampler_init=init)
+    twins = [_speech_level_db(transposed_twin(gen, [32, 16, 8, 4], s), speech_22k) for s in range(4)]
+    expected = 10 * math.log10(sum(10 ** (t / 10) for t in twins) / len(twins))
+    return _speech_level_db(gen, speech_22k) - expected
+
+
+@pytest.mark.parametrize("kind", ["resize-nearest", "resize-linear", "subpixel-icnr", "sinc"])
+def test_level_init_matches_transposed_on_real_speech(kind, speech_22k):
+    """Calibrated on the synthetic probe at construction, measured on the bundled speech:
+    the output level with DC removed is within 6 dB of transposed's (measured -5..+5 dB
+    over 4 seeds x 4 kinds)."""
+    assert abs(_offset_from_transposed_db(kind, "level", speech_22k)) < 6.0
+
+
+def test_white_noise_match_alone_leaves_a_quiet_start(speech_22k):
+    """What the level init fixes: nearest resize matched on white noise only starts far below."""
+    assert _offset_from_transposed_db("resize-nearest", "matched", speech_22k) < -20.0
