@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
-from ..layers import build_upsampler, parse_upsampler_spec
+from ..layers import build_upsampler, parse_upsampler_spec, upsampler_label
 from ..layers.base import weight_norm
 from .resblocks import INIT_STD, remove_weight_norm_, weight_norm_conv
 
@@ -184,8 +184,6 @@ class MelGenerator(nn.Module):
         Returns:
             The channel count before the first and after each upsampler.
         """
-        from ..layers import upsampler_label
-
         factors, kernels = check_factors(upsample_factors, upsample_kernel_sizes)
         if len(resblock_kernel_sizes) != len(resblock_dilations):
             raise ValueError("resblock_kernel_sizes and resblock_dilations need the same length, got "
@@ -382,8 +380,6 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     (:func:`_solve_gain_`). Returns each layer's total scale (all 1 for transposed, which
     is left as drawn).
     """
-    from ..layers import parse_upsampler_spec
-
     kind, _ = parse_upsampler_spec(generator.upsampler_spec)
     if kind == "transposed":
         return [1.0] * len(generator.upsamplers)
