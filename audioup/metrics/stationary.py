@@ -241,8 +241,17 @@ def stft_power(frames: np.ndarray, window: np.ndarray, bins=None) -> np.ndarray:
 
 
 def _lower_median(rows: np.ndarray) -> np.ndarray:
-    """Per-column lower median of ``(n, bins)`` (exact median for odd ``n``)."""
+    """Per-column lower median of ``(n, bins)`` (exact median for odd ``n``).
+
+    Powers are never negative, and non-negative IEEE floats order as their bit
+    patterns do, so float32 rows are partitioned as int32 along a contiguous
+    axis: the same values at about half the cost of ``np.partition(rows, k, axis=0)``.
+    """
     k = (rows.shape[0] - 1) // 2
+    if rows.dtype == np.float32 and rows.shape[0] > 1:
+        bits = np.ascontiguousarray(rows.view(np.int32).T)
+        bits.partition(k, axis=1)
+        return bits[:, k].copy().view(np.float32)
     return np.partition(rows, k, axis=0)[k].copy()
 
 
