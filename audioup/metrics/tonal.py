@@ -489,7 +489,8 @@ def stationary_peaks(db: np.ndarray, sample_rate: float, n_fft: int, min_db: flo
 def harmonic_series(freqs: Sequence[float], bin_hz: float) -> Optional[Tuple[float, int]]:
     """The fundamental explaining most of ``freqs`` as harmonics: ``(f0, matches)`` or ``None``.
 
-    Candidates are the strongest peaks divided by 1..8 (at least 30 Hz); a peak
+    Candidates are the strongest peaks divided by 1..8 and the spacings between
+    them (at least 30 Hz); a peak
     matches when it lies within 1.5 bins (or 0.3 %) of a multiple. Among
     candidates with nearly the most matches the highest wins (a subharmonic
     explains as much, and more by chance). ``f0`` is then refined by least squares.
@@ -503,7 +504,10 @@ def harmonic_series(freqs: Sequence[float], bin_hz: float) -> Optional[Tuple[flo
         n = np.round(f / f0)
         return (n >= 1) & (np.abs(f - n * f0) <= tol)
 
-    cands = sorted({fi / n for fi in f[:8] for n in range(1, 9) if fi / n >= 30.0})
+    # plus the spacings between them: the strongest lines of a high comb can be harmonics 20-30
+    top8 = f[:8]
+    cands = sorted({fi / n for fi in top8 for n in range(1, 9) if fi / n >= 30.0}
+                   | {abs(a - b) for a in top8 for b in top8 if abs(a - b) >= 30.0})
     counts = [(int(matches(c).sum()), c) for c in cands]
     top = max(c for c, _ in counts)
     if top < 3:
@@ -568,7 +572,8 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         out.append(warning("hop_mismatch", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
                                            f"(hop {est[0]}), which hop {hop} cannot produce; "
                                            f"use --hop {est[0]} or --hop auto"))
-    elif est is not None and not pitched and not any(abs(sr / est[0] - r) < 0.5 * df for r in rates):
+    elif est is not None and not any(abs(sr / est[0] - r) < 0.5 * df for r in rates):
+        # a fact, whatever the pitch check makes of it (a full comb at sr/64 may be either)
         out.append(warning("unmatched_comb", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
                                              f"(hop {est[0]}), which is no layer's input rate "
                                              f"({rate_list} Hz)"))

@@ -134,8 +134,10 @@ def test_blind_hop_estimate_finds_common_hops(speech30, sr, hop):
 def test_a_comb_whose_spacing_is_no_layer_rate_is_reported(speech30):
     x = speech30[:3 * SR]
     s = tonal_score(x + _comb(len(x), SR, -40, _rms(x), hop=64), SR, factors=FACTORS)
-    assert s.estimated_hop == 64
-    assert _codes(s) & {"unmatched_comb", "pitched_content"}
+    assert s.estimated_hop == 64 and "unmatched_comb" in _codes(s)
+    assert "344.53 Hz" in next(w["message"] for w in s.warnings if w["code"] == "unmatched_comb")
+    on_rate = tonal_score(x + _comb(len(x), SR, -40, _rms(x), hop=32), SR, factors=FACTORS)
+    assert on_rate.estimated_hop == 32 and "unmatched_comb" not in _codes(on_rate)  # sr/32: layer 2's rate
 
 
 def test_exclusive_lines_attribute_a_layer3_line_to_layer3_only(speech30):
