@@ -31,10 +31,10 @@ from ..audio.io import (
     read_blocks,
     wav_declared_frames,
 )
-from .record import REFERENCE_KEYS, Measurement
+from .record import REFERENCE_KEYS, Measurement, reference_excess
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
-from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, frame_step, score_spectra
+from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_spectra
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
@@ -203,12 +203,6 @@ def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, opt
         # same n_fft as the generated file: same bins between lines, same floor, comparable scores
         ref_score = _analyse_file(ref_path, ref_info, n_fft, rec.hop, factors, None,
                                   Measurement(path=str(ref_path)), block_seconds)
-        # a short pair: its excess from 4x overlapping frames of both (steadier medians)
-        step = frame_step(min(ref_info.frames, int(rec.duration_s * sr)), n_fft)
-        paired = None if step == n_fft else tuple(
-            _analyse_file(p, i, n_fft, rec.hop, factors, None, Measurement(path=str(p)), block_seconds, step)
-            for p, i in ((path, audio_info(path)), (ref_path, ref_info)))
-        rec.add_reference_score(ref_score, paired)
         limit = int(max_reference_s * sr)
         gen = load_audio(path, frames=limit).samples
         ref_file = load_audio(ref_path, sample_rate=sr,
@@ -216,8 +210,11 @@ def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, opt
         ref = ref_file.samples[:limit]
         for n in ref_file.notes:
             rec.warn("note", f"reference {n}")
-        if rec.duration_s > max_reference_s:
+        if rec.duration_s > max_reference_s:  # a long pair: the excess of the two whole files
             rec.warn("note", f"reference metrics use the first {max_reference_s:g} s")
+            rec.add_reference_score(ref_score)
+        else:  # the same content, scored alike (and cut to the matching part of a longer reference)
+            ref = reference_excess(rec, gen, ref, sr, ref_score)
         if abs(len(gen) - len(ref)) > max(0.01 * len(ref), sr * 0.05):
             rec.warn("note", f"generated ({len(gen) / sr:.2f} s) and reference "
                              f"({len(ref) / sr:.2f} s) lengths differ; compared the "

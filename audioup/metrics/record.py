@@ -84,8 +84,8 @@ class Measurement:
             self.warn(w["code"], w["message"])
 
     def add_reference_score(self, ref: TonalScore, paired: Optional[tuple] = None) -> None:
-        """``ref``: the reference's score; ``paired``: ``(generated, reference)`` scored with
-        overlapping frames (:func:`~audioup.metrics.tonal.frame_step`) for the excess of a short pair."""
+        """``ref``: the reference's score; ``paired``: ``(generated, reference)`` as scored for
+        the excess (:func:`reference_excess`), when not the file's own and ``ref``."""
         self.reference_tonal_score_db = ref.tonal_score_db
         if self.tonal_score_db is not None:
             gen, ref = paired or (self, ref)
@@ -108,6 +108,40 @@ def level_db(out, ref) -> float:
     rms = [float(np.sqrt(np.mean(np.square(np.asarray(x, dtype=np.float64) - np.mean(x)))))
            for x in (out, ref)]
     return 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
+
+
+def reference_excess(rec: Measurement, x: np.ndarray, ref: np.ndarray, sample_rate: float,
+                     ref_score: TonalScore) -> np.ndarray:
+    """Set ``rec``'s reference figures; return the part of ``ref`` that holds ``x``'s content.
+
+    ``reference_tonal_score_db`` is the whole reference's score (``ref_score``).
+    The excess compares like with like:
+
+    - a reference longer than ``x`` is first cut to the span holding the same
+      content (:func:`~audioup.metrics.align.matching_span`; a note says where),
+      so other speech in it is not compared;
+    - both are scored with the same frames, every ``n_fft / 4`` samples for a pair
+      shorter than ~30 s (:func:`~audioup.metrics.tonal.frame_step`: steadier medians).
+
+    Returns the span of ``ref`` (``ref`` itself when none was found), which the
+    other reference metrics then compare with.
+    """
+    from .align import matching_span
+
+    span = matching_span(x, ref, sample_rate)
+    if span is not None:
+        a, b = span
+        rec.warn("note", f"the reference is {(len(ref) - len(x)) / sample_rate:.2f} s longer; compared with "
+                         f"its part holding the same content ({a / sample_rate:.2f}-{b / sample_rate:.2f} s)")
+        ref = ref[a:b]
+    n_fft = ref_score.n_fft
+    step = frame_step(min(x.size, ref.size), n_fft)
+    paired = None
+    if span is not None or step != n_fft:
+        paired = tuple(tonal_score(y, sample_rate, factors=ref_score.factors, n_fft=n_fft, step=step)
+                       for y in (x, ref))
+    rec.add_reference_score(ref_score, paired)
+    return ref
 
 
 def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = None,
@@ -147,10 +181,7 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
     if rec.error is None:
         try:
             ref_score = tonal_score(ref, sample_rate, factors=factors, hop=hop)
-            step = frame_step(min(x.size, ref.size), ref_score.n_fft)
-            paired = None if step == ref_score.n_fft else tuple(
-                tonal_score(y, sample_rate, factors=factors, hop=hop, step=step) for y in (x, ref))
-            rec.add_reference_score(ref_score, paired)
+            ref = reference_excess(rec, x, ref, sample_rate, ref_score)
         except ValueError as exc:
             rec.warn("note", f"reference: no tonal score ({exc})")
     rec.level_db = level_db(x, ref)
@@ -162,5 +193,5 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
     return rec
 
 
-__all__ = ["Measurement", "level_db", "measure_signal", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db",
+__all__ = ["Measurement", "level_db", "measure_signal", "reference_excess", "REFERENCE_KEYS", "TONAL_KEYS", "excess_tonal_db",
            "excess_spread_db"]

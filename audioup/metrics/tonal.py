@@ -49,12 +49,14 @@ pitched material, measure against a reference of the same content
 (``excess_tonal_db``).
 
 Reference mode: ``excess_tonal_db`` is the generated file's score minus the
-reference's; for a pair shorter than :data:`SHORT_FRAMES` frames (~30 s) both
-are scored with frames every ``n_fft / 4`` (:func:`frame_step`), whose medians
-are steadier. ``excess_spread_db`` (both null spreads in quadrature) is its
-noise: an excerpt of the reference against the whole reads 0 +- 0.16 dB (sd)
-at 1 s and +- 0.08 dB at 3 s, always within 2.5 spreads; |excess| < 0.2 dB for
-every 1 s excerpt is out of reach with 5 frames.
+reference's, computed on like content (:func:`audioup.metrics.record.reference_excess`):
+a longer reference is cut to the part holding the file's content
+(:mod:`audioup.metrics.align`), so an excerpt of a recording against the whole
+reads 0. For a pair shorter than :data:`SHORT_FRAMES` frames (~30 s) both are
+scored with frames every ``n_fft / 4`` (:func:`frame_step`), whose medians are
+steadier. ``excess_spread_db`` (both null spreads in quadrature) is its noise
+when the two differ: two different 1 s stretches of speech differ by 0.16 dB
+(sd), 3 s by 0.08 dB.
 """
 from __future__ import annotations
 
@@ -627,7 +629,9 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
     """Tonality of ``generated`` beyond its ``reference`` of the same content (dB, v2 scores).
 
     Score both with ``step=frame_step(length, n_fft)`` (as ``audioup measure`` does)
-    for the steadier figure on short files; :func:`excess_spread_db` is its noise.
+    for the steadier figure on short files, on the same content (a longer reference cut
+    to its matching part: :func:`audioup.metrics.record.reference_excess` does both);
+    :func:`excess_spread_db` is its noise.
     """
     return round(generated.tonal_score_db - reference.tonal_score_db, 3)
 
