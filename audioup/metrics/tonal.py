@@ -228,7 +228,7 @@ def _line_mask(n_fft: int, hop: Optional[int]) -> np.ndarray:
 
 
 def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: Optional[int] = None,
-            batch: int = 256, step: Optional[int] = None) -> Spectra:
+            batch: int = 128, step: Optional[int] = None) -> Spectra:
     """One pass over ``blocks`` (the signal as float32 blocks, any sizes).
 
     Frames start every ``step`` samples (default ``n_fft``: no overlap; see
