@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio.db import power_db, relative_db
+from ..audio.db import power_db, ratio_db, relative_db
 from .probe import layer_factor, layer_in_channels, plain_copy, to_db
 from .spectra import Line, band_power, line_prominence, power_spectrum
 
@@ -131,14 +131,14 @@ def frequency_response(layer: nn.Module, sample_rate: float = 1.0, length: int =
 
     s_mid = y_sweep[:, edge:y_sweep.shape[-1] - edge]
     s_freqs, s_power = power_spectrum(s_mid, out_rate)
-    sweep_ratio = band_power(s_freqs, s_power, nyq_in, out_rate) / max(band_power(s_freqs, s_power, 0, nyq_in), 1e-300)
+    sweep_db = ratio_db(band_power(s_freqs, s_power, nyq_in, out_rate), band_power(s_freqs, s_power, 0, nyq_in))
     n_fft = max(256, 32 * factor) if n_fft is None else n_fft
     f_sg, t_sg, sxx = signal.spectrogram(y_sweep, fs=out_rate, nperseg=min(n_fft, y_sweep.shape[-1]),
                                          noverlap=min(n_fft, y_sweep.shape[-1]) * 7 // 8, axis=-1)
     sxx = sxx.mean(axis=0)
     sweep = (t_sg, f_sg, relative_db(sxx))
     return FrequencyResponse(sample_rate, factor, w_freqs, gain_db, tones, to_db(above / below) if below > 0 else 0.0,
-                             to_db(sweep_ratio), to_db(top / bottom) if bottom > 0 else 0.0, sweep)
+                             sweep_db, to_db(top / bottom) if bottom > 0 else 0.0, sweep)
 
 
 __all__ = ["FrequencyResponse", "frequency_response", "swept_sine"]

@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..audio.db import ratio_db
+
 
 @dataclass
 class TestClip:
@@ -76,7 +78,7 @@ def band_level_db(record: dict, reference: dict, f_lo: float = HIGH_BAND_HZ) -> 
     freqs = np.arange(len(spec["db"])) * spec["sample_rate"] / spec["n_fft"]
     band = freqs >= f_lo
     power = [np.mean(10.0 ** (np.asarray(s["db"], dtype=np.float64)[band] / 10)) for s in (spec, ref)]
-    return float(10 * np.log10(max(power[0], 1e-30) / max(power[1], 1e-30)))
+    return ratio_db(power[0], power[1])
 
 
 def too_quiet(record: dict, reference: dict, threshold_db: float = QUIET_DB) -> bool:
