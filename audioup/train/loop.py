@@ -39,7 +39,7 @@ from .checkpoint import (FORMAT, VERSION, checkpoint_path,
 from .config import TrainConfig, to_dict
 from .finetune import discriminator_step, load_init
 from .setup import Context, build_context, build_data, mel_settings
-from .speed import apply_speed_options, cudnn_autotune, optimizer_flags, set_optimizer_flags
+from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
 
 class TrainingError(RuntimeError):
@@ -69,16 +69,13 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
     Raises:
         TrainingError, CheckpointError, audioup.data.DataError, ConfigError.
     """
-    threads = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    info, device = D.setup(cfg.train.device)
-    try:
-        with run_lock(cfg.run_dir, enabled=info.is_main, log=log), cudnn_autotune(device):
-            return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
-    finally:
-        D.cleanup()
-        torch.set_num_threads(threads)
+    with cpu_threads(cfg.train.threads):
+        info, device = D.setup(cfg.train.device)
+        try:
+            with run_lock(cfg.run_dir, enabled=info.is_main, log=log), cudnn_autotune(device):
+                return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
+        finally:
+            D.cleanup()
 
 
 def _train(cfg, info, device, init_from, log) -> Path:
