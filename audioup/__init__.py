@@ -13,7 +13,8 @@ Modules:
                 standard vocoder metrics; ``audioup measure``.
     analysis    layer diagnostics: overlap, checkerboard score, matrix form,
                 frequency view, per-layer attribution; ``audioup analyze``.
-    audio       audio file I/O with clear errors, the log-mel front end.
+    audio       audio file I/O with clear errors, atomic writes, the log-mel front end,
+                the MR-STFT, the one dB floor.
     models      HiFi-GAN and BigVGAN-style generators, discriminators, losses.
     data        datasets over WAV files.
     train       config dataclasses, the training loop, checkpoints; ``audioup train``.

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio.db import power_db, relative_db
+from ..audio.db import power_db, ratio_db, relative_db
 from .probe import layer_factor, layer_in_channels, plain_copy, to_db
 from .spectra import Line, band_power, line_prominence, power_spectrum
 
@@ -129,16 +129,25 @@ def frequency_response(layer: nn.Module, sample_rate: float = 1.0, length: int =
     bottom = gain[(freqs > 0.0) & (freqs <= 0.1 * sample_rate)].mean()
     top = gain[(freqs >= 0.4 * sample_rate) & (freqs < 0.5 * sample_rate)].mean()
 
-    s_mid = y_sweep[:, edge:y_sweep.shape[-1] - edge]
-    s_freqs, s_power = power_spectrum(s_mid, out_rate)
-    sweep_ratio = band_power(s_freqs, s_power, nyq_in, out_rate) / max(band_power(s_freqs, s_power, 0, nyq_in), 1e-300)
-    n_fft = max(256, 32 * factor) if n_fft is None else n_fft
+    sweep_db, sweep = _sweep_view(y_sweep, edge, sample_rate, factor, max(256, 32 * factor) if n_fft is None else n_fft)
+    return FrequencyResponse(sample_rate, factor, w_freqs, gain_db, tones, to_db(above / below) if below > 0 else 0.0,
+                             sweep_db, to_db(top / bottom) if bottom > 0 else 0.0, sweep)
+
+
+def _sweep_view(y_sweep: np.ndarray, edge: int, sample_rate: float, factor: int, n_fft: int):
+    """``(image_db, (times, freqs, power_db))`` of a layer's ``(C, T)`` swept-sine output.
+
+    ``image_db``: power above the input's Nyquist frequency over power below it, with
+    ``edge`` samples left out at both ends; the spectrogram has windows of ``n_fft``.
+    """
+    from scipy import signal
+
+    out_rate, nyq_in = factor * sample_rate, sample_rate / 2
+    s_freqs, s_power = power_spectrum(y_sweep[:, edge:y_sweep.shape[-1] - edge], out_rate)
+    image_db = ratio_db(band_power(s_freqs, s_power, nyq_in, out_rate), band_power(s_freqs, s_power, 0, nyq_in))
     f_sg, t_sg, sxx = signal.spectrogram(y_sweep, fs=out_rate, nperseg=min(n_fft, y_sweep.shape[-1]),
                                          noverlap=min(n_fft, y_sweep.shape[-1]) * 7 // 8, axis=-1)
-    sxx = sxx.mean(axis=0)
-    sweep = (t_sg, f_sg, relative_db(sxx))
-    return FrequencyResponse(sample_rate, factor, w_freqs, gain_db, tones, to_db(above / below) if below > 0 else 0.0,
-                             to_db(sweep_ratio), to_db(top / bottom) if bottom > 0 else 0.0, sweep)
+    return image_db, (t_sg, f_sg, relative_db(sxx.mean(axis=0)))
 
 
 __all__ = ["FrequencyResponse", "frequency_response", "swept_sine"]

@@ -1,9 +1,11 @@
-"""Audio files and the mel front end.
+"""Audio files, the mel and STFT front ends, decibels.
 
 - :mod:`audioup.audio.io`: reading and writing WAV/FLAC files with clear,
   per-file errors (:class:`AudioError`).
 - :mod:`audioup.audio.mel`: the one log-mel front end used for training,
   inference and metrics (HiFi-GAN's convention by default).
+- :mod:`audioup.audio.stft`: the multi-resolution STFT (resolutions, magnitude)
+  shared by the MR-STFT loss, the MR-STFT distance and the discriminators.
 - :mod:`audioup.audio.db`: decibels with the one floor the metrics and the
   analysis share (``to_db``, ``power_db``).
 """

@@ -36,6 +36,19 @@ def to_db(ratio: float) -> float:
     return max(DB_FLOOR, 10.0 * math.log10(ratio))
 
 
+def ratio_db(num: float, den: float) -> float:
+    """``10 log10(num / den)`` of two powers, floored like :func:`to_db`, also when ``den`` is 0.
+
+    Nothing over nothing reads :data:`DB_FLOOR`; something over nothing ``inf``.
+
+    >>> ratio_db(1.0, 0.01), ratio_db(0.0, 1.0), ratio_db(0.0, 0.0), ratio_db(1.0, 0.0)
+    (20.0, -300.0, -300.0, inf)
+    """
+    if den > 0:
+        return to_db(num / den)
+    return to_db(float("inf") if num > 0 else 0.0)
+
+
 def power_db(power, ref: Optional[float] = None) -> np.ndarray:
     """``10 log10(power)`` floored :data:`DB_RANGE` dB below ``ref`` (default: the peak of ``power``).
 
@@ -55,4 +68,4 @@ def relative_db(power, ref: Optional[float] = None) -> np.ndarray:
     return power_db(power / ref, ref=1.0)
 
 
-__all__ = ["DB_FLOOR", "DB_RANGE", "to_db", "power_db", "relative_db"]
+__all__ = ["DB_FLOOR", "DB_RANGE", "to_db", "ratio_db", "power_db", "relative_db"]

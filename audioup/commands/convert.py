@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
+from ..audio.fs import atomic_write
 from ..audio.io import AudioError, load_audio
 from ..inference import Vocoder, build_vocoder
 from ..layers import UPSAMPLER_LABELS
@@ -111,7 +112,7 @@ def run(args) -> int:
                "converted_from": str(args.checkpoint),
                "residual_energy": [float(s.residual_energy) for s in swaps]}
     path = save_checkpoint(payload, checkpoint_path(out, 0))
-    (out / "convert.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(out / "convert.json", json.dumps(report, indent=2) + "\n")
     print(f"wrote {path} and {out / 'convert.json'}")
     return 0
 

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import torch
 
+from ..audio.fs import atomic_write
 from ..audio.io import AUDIO_EXTENSIONS, AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
@@ -86,8 +87,8 @@ def run(args) -> int:
             print(f"audioup mel: skipped {exc}", file=sys.stderr)
             failed += 1
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        np.save(dst, log_mel(audio.samples, front_end))
+        mel = log_mel(audio.samples, front_end)
+        atomic_write(dst, lambda f: np.save(f, mel))
     print(f"wrote {len(jobs) - failed} mel(s) ({front_end.n_mels} bands, hop {front_end.hop_length}, "
           f"{front_end.sample_rate} Hz) to {args.out}" + (f"; {failed} failed" if failed else ""),
           file=sys.stderr)

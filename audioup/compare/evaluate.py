@@ -17,6 +17,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..audio.db import ratio_db
+from ..metrics import Measurement, default_n_fft, measure_signal, stationary_spectrum
+
 
 @dataclass
 class TestClip:
@@ -76,7 +79,7 @@ def band_level_db(record: dict, reference: dict, f_lo: float = HIGH_BAND_HZ) -> 
     freqs = np.arange(len(spec["db"])) * spec["sample_rate"] / spec["n_fft"]
     band = freqs >= f_lo
     power = [np.mean(10.0 ** (np.asarray(s["db"], dtype=np.float64)[band] / 10)) for s in (spec, ref)]
-    return float(10 * np.log10(max(power[0], 1e-30) / max(power[1], 1e-30)))
+    return ratio_db(power[0], power[1])
 
 
 def too_quiet(record: dict, reference: dict, threshold_db: float = QUIET_DB) -> bool:
@@ -113,49 +116,63 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         one :class:`audioup.metrics.Measurement` dict per clip, its name in ``path``); a metric
         that could not be computed is ``None`` and ``notes`` says why.
     """
-    from ..metrics import default_n_fft, measure_signal, stationary_spectrum
-
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
     optional = ("pesq_wb",) * pesq + ("periodicity",) * periodicity
-    notes, files, layers = [], [], {}
+    notes = []
     if references is not None and not periodicity:
         notes.append("periodicity and V/UV F1: left out (periodicity=False; torchcrepe is slow on a CPU)")
-    for i, out in enumerate(outputs):
-        m = measure_signal(out, sample_rate, factors=factors, name=names[i], optional=optional,
-                           reference=None if references is None else references[i])
-        if m.error:
-            notes.append(f"{names[i]}: {m.error}")
-        for layer, info in (m.per_layer or {}).items():
-            layers.setdefault(layer, {"factor": info["factor"],
-                                      "input_rate_hz": info["input_rate_hz"], "values": []})
-            layers[layer]["values"].append(info["mean_db"])
-        for key, why in m.unavailable.items():
-            note = f"{'PESQ' if key == 'pesq_wb' else key}: {why}"
-            if note not in notes:
-                notes.append(note)
-        files.append(m.to_dict())
-    hop = math.prod(factors)
-    n_fft = default_n_fft(sample_rate, hop)
-    joined = np.concatenate([np.asarray(o, dtype=np.float32) for o in outputs])
-    spectrum = None
-    if joined.size >= n_fft:
-        _, db = stationary_spectrum(joined, sample_rate, n_fft=n_fft)
-        spectrum = {"n_fft": n_fft, "sample_rate": sample_rate, "db": np.round(db, 2).tolist()}
+    measured = [measure_signal(out, sample_rate, factors=factors, name=names[i], optional=optional,
+                               reference=None if references is None else references[i])
+                for i, out in enumerate(outputs)]
+    _add_clip_notes(notes, names, measured)
+    files = [m.to_dict() for m in measured]
     maxima = [f["tonal_max_db"] for f in files if f["tonal_max_db"] is not None]
     record = {
         "tonal_score_db": _mean(f["tonal_score_db"] for f in files),
         "tonal_max_db": float(max(maxima)) if maxima else None,
         "null_spread_db": _mean(f["null_spread_db"] for f in files),
-        "per_layer": {k: {"factor": v["factor"], "input_rate_hz": v["input_rate_hz"],
-                          "mean_db": _mean(v["values"])} for k, v in layers.items()},
+        "per_layer": _per_layer_means(measured),
         "level_db": None, **{key: None for key in QUALITY_KEYS},
-        "seconds": float(joined.size / sample_rate), "notes": notes, "files": files,
-        "spectrum": spectrum,
+        "seconds": float(sum(np.size(o) for o in outputs) / sample_rate), "notes": notes, "files": files,
+        "spectrum": _joined_spectrum(outputs, sample_rate, factors),
     }
     if references is not None:
         for key in ("level_db", *QUALITY_KEYS):
             record[key] = _mean(f[key] for f in files)
     return record
+
+
+def _add_clip_notes(notes: List[str], names: Sequence[str], measured: Sequence[Measurement]) -> None:
+    """Append each clip's error and, once each, every metric that could not be computed and why."""
+    for name, m in zip(names, measured):
+        if m.error:
+            notes.append(f"{name}: {m.error}")
+        for key, why in m.unavailable.items():
+            note = f"{'PESQ' if key == 'pesq_wb' else key}: {why}"
+            if note not in notes:
+                notes.append(note)
+
+
+def _per_layer_means(measured: Sequence[Measurement]) -> Dict[str, dict]:
+    """Each layer's tonal score (``mean_db``) averaged over the clips, with its factor and input rate."""
+    layers: Dict[str, dict] = {}
+    for m in measured:
+        for layer, info in (m.per_layer or {}).items():
+            layers.setdefault(layer, {"factor": info["factor"],
+                                      "input_rate_hz": info["input_rate_hz"], "values": []})
+            layers[layer]["values"].append(info["mean_db"])
+    return {k: {"factor": v["factor"], "input_rate_hz": v["input_rate_hz"], "mean_db": _mean(v["values"])}
+            for k, v in layers.items()}
+
+
+def _joined_spectrum(outputs: Sequence[np.ndarray], sample_rate: int, factors: Sequence[int]) -> Optional[dict]:
+    """Stationary spectrum (dB, 0.01 dB steps) of all clips end to end; ``None`` if shorter than one frame."""
+    n_fft = default_n_fft(sample_rate, math.prod(factors))
+    joined = np.concatenate([np.asarray(o, dtype=np.float32) for o in outputs])
+    if joined.size < n_fft:
+        return None
+    _, db = stationary_spectrum(joined, sample_rate, n_fft=n_fft)
+    return {"n_fft": n_fft, "sample_rate": sample_rate, "db": np.round(db, 2).tolist()}
 
 
 def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True,

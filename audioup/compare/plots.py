@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..metrics import predicted_tones
 from .evaluate import too_quiet
 
 KIND_COLORS = {"transposed": "tab:red", "resize-nearest": "tab:blue", "resize-linear": "tab:cyan",
@@ -49,8 +50,6 @@ def plot_spectra(comp, path) -> Optional[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..metrics import predicted_tones
-
     khz, ref_db = _spectrum(comp.reference)
     if khz is None:
         return None
@@ -60,53 +59,60 @@ def plot_spectra(comp, path) -> Optional[Path]:
                              squeeze=False)
     factors = comp.reference.get("factors")
     tones = predicted_tones(comp.info.get("sample_rate") or 22050, factors=factors) if factors else []
-    n_layers = len(factors or [])
-    lows = [np.percentile(db, 2) - top for st in comp.stages for k in kinds
-            for _, db in [_spectrum(comp.results.get(st, {}).get(k))] if db is not None]
-    floor = float(np.clip(min(lows + [np.percentile(ref_db, 2) - top]) - 5, -200, -80))
+    floor = _floor_db(comp, ref_db, top)
     quiet = quiet_kinds(comp)
     for i, kind in enumerate(kinds):
-        ax = axes[i, 0]
-        inset = ax.inset_axes([0.62, 0.08, 0.22, 0.55])  # 0-2 kHz: where the first lines sit
-        color = QUIET_COLOR if kind in quiet else _color(kind, i)
-        for a in (ax, inset):
-            a.plot(khz, ref_db - top, color="0.45" if kind in quiet else "0.6", lw=0.8,
-                   label="real audio")
-        for j, step in enumerate(comp.stages):
-            f, db = _spectrum(comp.results.get(step, {}).get(kind))
-            if f is None:
-                continue
-            trained = step > 0
-            for a in (ax, inset):
-                a.plot(f, db - top, color=color, lw=0.8 if trained else 0.6,
-                       alpha=1.0 if trained or len(comp.stages) == 1 else 0.45,
-                       ls="-" if trained or len(comp.stages) == 1 else "--",
-                       label="at initialisation" if step == 0 else f"after {step} steps")
-        inset.set_xlim(0, INSET_KHZ)
-        inset.set_ylim(floor, 10)
-        inset.tick_params(labelsize=6)
-        inset.set_title(f"0-{INSET_KHZ:g} kHz", fontsize=7, pad=2)
-        for t in tones:  # taller ticks for later layers (sparser, stronger lines)
-            height = (0.04 + 0.05 * t.layer) * (10 - floor)
-            ax.plot([t.freq_hz / 1000] * 2, [floor, floor + height], color="k", lw=0.5, alpha=0.6)
-        ax.set_ylim(floor, 10)
-        ax.set_ylabel("dB")
-        ax.grid(alpha=0.25)
-        label = kind + ("  (> 20 dB below the real audio, broadband or above 1 kHz: greyed)"
-                        if kind in quiet else "")
-        ax.text(0.006, 0.93, label, transform=ax.transAxes, fontsize=10, fontweight="bold",
-                va="top", color=color, zorder=5,
-                bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
-        ax.legend(loc="upper right", fontsize=7, ncol=4, framealpha=0.8)
+        _kind_panel(axes[i, 0], comp, kind, (khz, ref_db), top, floor, tones, quiet=kind in quiet,
+                    color=QUIET_COLOR if kind in quiet else _color(kind, i))
     axes[-1, 0].set_xlabel("frequency (kHz)")
     axes[-1, 0].set_xlim(0, khz[-1])
     fig.suptitle(f"Stationary spectra of the vocoded test audio (dB re the real audio's peak); "
-                 f"ticks: predicted lines of {n_layers} layers", fontsize=10)
+                 f"ticks: predicted lines of {len(factors or [])} layers", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _floor_db(comp, ref_db: np.ndarray, top: float) -> float:
+    """Bottom of every panel: 5 dB under the lowest 2nd percentile of any spectrum, within -200..-80 dB."""
+    lows = [np.percentile(db, 2) - top for st in comp.stages for k in comp.kinds
+            for _, db in [_spectrum(comp.results.get(st, {}).get(k))] if db is not None]
+    return float(np.clip(min(lows + [np.percentile(ref_db, 2) - top]) - 5, -200, -80))
+
+
+def _kind_panel(ax, comp, kind: str, real, top: float, floor: float, tones, quiet: bool, color) -> None:
+    """One kind's panel of :func:`plot_spectra`: the real audio, each stage, a 0-2 kHz inset, line ticks."""
+    khz, ref_db = real
+    inset = ax.inset_axes([0.62, 0.08, 0.22, 0.55])  # 0-2 kHz: where the first lines sit
+    for a in (ax, inset):
+        a.plot(khz, ref_db - top, color="0.45" if quiet else "0.6", lw=0.8, label="real audio")
+    single = len(comp.stages) == 1
+    for step in comp.stages:
+        f, db = _spectrum(comp.results.get(step, {}).get(kind))
+        if f is None:
+            continue
+        trained = step > 0
+        for a in (ax, inset):
+            a.plot(f, db - top, color=color, lw=0.8 if trained else 0.6,
+                   alpha=1.0 if trained or single else 0.45, ls="-" if trained or single else "--",
+                   label="at initialisation" if step == 0 else f"after {step} steps")
+    inset.set_xlim(0, INSET_KHZ)
+    inset.set_ylim(floor, 10)
+    inset.tick_params(labelsize=6)
+    inset.set_title(f"0-{INSET_KHZ:g} kHz", fontsize=7, pad=2)
+    for t in tones:  # taller ticks for later layers (sparser, stronger lines)
+        height = (0.04 + 0.05 * t.layer) * (10 - floor)
+        ax.plot([t.freq_hz / 1000] * 2, [floor, floor + height], color="k", lw=0.5, alpha=0.6)
+    ax.set_ylim(floor, 10)
+    ax.set_ylabel("dB")
+    ax.grid(alpha=0.25)
+    label = kind + ("  (> 20 dB below the real audio, broadband or above 1 kHz: greyed)" if quiet else "")
+    ax.text(0.006, 0.93, label, transform=ax.transAxes, fontsize=10, fontweight="bold",
+            va="top", color=color, zorder=5,
+            bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
+    ax.legend(loc="upper right", fontsize=7, ncol=4, framealpha=0.8)
 
 
 def plot_per_layer(comp, path) -> Optional[Path]:

@@ -228,9 +228,8 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     Raises:
         CompareError, audioup.train.config.ConfigError, audioup.data.DataError.
     """
-    import torch
-
     from ..data.dataset import collect_files
+    from ..train.speed import cpu_threads
     from .evaluate import load_test_clips
     from .report import write_report
 
@@ -246,13 +245,10 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
         for kind in kinds:
             _check_step_reachable(out_dir, cfgs[kind], kind, steps)
 
-    threads = torch.get_num_threads()
-    if first.train.threads:
-        torch.set_num_threads(first.train.threads)
-    try:
+    comp = Comparison(out_dir, Path(config), kinds, ([0] if init else []) + ([steps] if trained else []))
+    with cpu_threads(first.train.threads):
         clips = load_test_clips(tests, first.sample_rate, first.mel.hop_length * 16, log)
-        comp = Comparison(out_dir, Path(config), kinds, ([0] if init else []) + ([steps] if trained else []))
-        comp.reference = _reference(comp, clips, cfgs[kinds[0]])
+        comp.reference = _reference(comp, clips, first)
         comp.info = _setup_info(first, clips, device, comp.reference["factors"])
         for step in comp.stages:
             _evaluate_stage(comp, cfgs, step, clips, device, (pesq, periodicity), log)
@@ -261,8 +257,6 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
             log("timing inference of every upsampler side by side")
             comp.speed = _speed(cfgs, clips[0], device, rounds=comp.speed_rounds)
             comp.report = write_report(comp, report_text or {})
-    finally:
-        torch.set_num_threads(threads)
     return comp
 
 

@@ -26,10 +26,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..audio.fs import atomic_write
+from ..audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, audio_info, find_audio_files, load_audio, save_audio
+from ..progress import progress_bar
+from .prepare import write_filelist
 
 CORPUS_VERSION = 1
+MANIFEST = "corpus.json"
 DEFAULT_SOURCES = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic"
 SEMITONE_RANGE = (-4.0, 4.0)
 RATE_RANGE = (0.85, 1.15)
@@ -94,9 +99,7 @@ class Corpus:
                 f"{self.seconds('train'):.1f} s of training audio; filelists {', '.join(self.filelists)}.txt")
 
     def seconds(self, split: str = "train") -> float:
-        import soundfile as sf
-
-        return sum(sf.info(str(self.root / c.file)).duration for c in self.clips if c.split == split)
+        return sum(audio_info(self.root / c.file).duration for c in self.clips if c.split == split)
 
 
 def plan_clips(sources: Sequence[Path], variants: int, n_val: int, seed: int) -> List[Clip]:
@@ -152,15 +155,6 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
         FileExistsError: ``out_dir`` holds something else and ``force`` is off.
         audioup.audio.io.AudioError: a source file cannot be read.
     """
-    import torch
-    import torchaudio
-
-    from audioup.audio.io import find_audio_files, load_audio, save_audio
-    from audioup.data.prepare import write_filelist
-    from audioup.progress import progress_bar
-
-    from audioup.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise ValueError(f"sample rate {sample_rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
     if variants < 1 or not 0 <= n_val < variants:
@@ -168,6 +162,23 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir}: exists and is not a folder")
+    files = _source_files(sources)
+    settings = _settings(files, sample_rate, variants, n_val, seed)
+    finished = _reuse_or_clear(out_dir, settings, force)
+    if finished is not None:
+        return finished
+    clips = plan_clips(files, variants, n_val, seed)
+    _write_clips(out_dir, clips, {f.name: f for f in files}, sample_rate, progress)
+    filelists = {}
+    for split in ("train", "val", "test"):
+        filelists[split] = out_dir / f"{split}.txt"
+        write_filelist(filelists[split], [out_dir / c.file for c in clips if c.split == split], out_dir)
+    atomic_write(out_dir / MANIFEST, json.dumps({"settings": settings, "clips": [asdict(c) for c in clips]}, indent=1))
+    return Corpus(out_dir, sample_rate, filelists, clips)
+
+
+def _source_files(sources: Optional[Sequence]) -> List[Path]:
+    """The audio files of ``sources`` (default: the bundled speech)."""
     if sources is None:
         if not DEFAULT_SOURCES.is_dir():
             raise FileNotFoundError(f"{DEFAULT_SOURCES}: bundled speech not found (installed without the "
@@ -176,8 +187,16 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
     files = find_audio_files(sources)
     if not files:
         raise FileNotFoundError(f"no audio files in {', '.join(map(str, sources))}")
-    settings = _settings(files, sample_rate, variants, n_val, seed)
-    manifest = out_dir / "corpus.json"
+    return files
+
+
+def _reuse_or_clear(out_dir: Path, settings: dict, force: bool) -> Optional[Corpus]:
+    """The finished corpus in ``out_dir`` if it has these settings; else make room for a new one.
+
+    Only the clips of a previous build are removed; a folder that holds anything
+    else raises ``FileExistsError`` unless ``force``.
+    """
+    manifest = out_dir / MANIFEST
     old = json.loads(manifest.read_text()) if manifest.is_file() else None
     if old is not None and old.get("settings") == settings and not force:
         corpus = _from_manifest(out_dir, old)
@@ -189,14 +208,19 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
     if old is not None:  # remove the previous build's clips, nothing else
         for clip in old.get("clips", []):
             (out_dir / clip["file"]).unlink(missing_ok=True)
+    return None
 
-    clips = plan_clips(files, variants, n_val, seed)
-    by_name = {f.name: f for f in files}
+
+def _write_clips(out_dir: Path, clips: Sequence[Clip], sources: Dict[str, Path], sample_rate: int,
+                 progress: bool) -> None:
+    """Render every clip (augment, set its peak, resample) into ``out_dir``; ``sources`` by file name."""
+    import torchaudio  # only building needs it (reading a built corpus does not)
+
     cache: Dict[str, tuple] = {}
-    resamplers: Dict[tuple, "torch.nn.Module"] = {}
+    resamplers: Dict[tuple, torch.nn.Module] = {}
     for clip in progress_bar(clips, desc="building corpus", unit="clip", enabled=progress, leave=False):
         if clip.source not in cache:
-            audio = load_audio(by_name[clip.source], min_samples=1024)
+            audio = load_audio(sources[clip.source], min_samples=1024)
             peak = max(float(np.abs(audio.samples).max()), 1e-6)
             cache[clip.source] = (audio.samples / peak, audio.sample_rate)
         x, src_rate = cache[clip.source]
@@ -207,12 +231,6 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
         with torch.no_grad():
             y = resamplers[src_rate, sample_rate](torch.from_numpy(np.ascontiguousarray(y))).numpy()
         save_audio(out_dir / clip.file, y, sample_rate)
-    filelists = {}
-    for split in ("train", "val", "test"):
-        filelists[split] = out_dir / f"{split}.txt"
-        write_filelist(filelists[split], [out_dir / c.file for c in clips if c.split == split], out_dir)
-    atomic_write(manifest, json.dumps({"settings": settings, "clips": [asdict(c) for c in clips]}, indent=1))
-    return Corpus(out_dir, sample_rate, filelists, clips)
 
 
 def _from_manifest(out_dir: Path, data: dict) -> Corpus:

@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _parametrized_weight_norm
 
 PAD_MODES = ("replicate", "reflect", "zeros")
@@ -84,15 +85,17 @@ def weight_norm(module: nn.Module) -> nn.Module:
 
 def has_weight_norm(module: nn.Module) -> bool:
     """Whether ``module.weight`` is weight-normalised, hook-based (old ``weight_g``/``weight_v``) or parametrised."""
-    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
-        return True
-    params = getattr(module, "parametrizations", None)
-    return params is not None and "weight" in params
+    return _hook_weight_norm(module) or parametrize.is_parametrized(module, "weight")
+
+
+def _hook_weight_norm(module: nn.Module) -> bool:
+    """``torch.nn.utils.weight_norm`` (deprecated hooks): ``weight_g`` and ``weight_v`` parameters."""
+    return hasattr(module, "weight_g") and hasattr(module, "weight_v")
 
 
 def effective_weight(module: nn.Module) -> Tensor:
     """The weight a layer computes with, also for hook-based weight norm (``g * v / ||v||`` over dim 0)."""
-    if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
+    if _hook_weight_norm(module):
         g, v = module.weight_g, module.weight_v
         return g * v / v.norm(dim=tuple(range(1, v.dim())), keepdim=True)
     return module.weight
@@ -101,8 +104,18 @@ def effective_weight(module: nn.Module) -> Tensor:
 @torch.no_grad()
 def set_weight_(module: nn.Module, weight: Tensor) -> None:
     """Make ``module`` compute with ``weight``: through weight norm's ``right_inverse`` when parametrised."""
-    params = getattr(module, "parametrizations", None)
-    if params is not None and "weight" in params:
+    if parametrize.is_parametrized(module, "weight"):
         module.weight = weight.to(module.weight.dtype)
     else:
         module.weight.copy_(weight)
+
+
+@torch.no_grad()
+def scale_weight_(module: nn.Module, scale: float) -> None:
+    """Multiply the weight ``module`` computes with by ``scale`` (the gain ``g`` under weight norm)."""
+    if parametrize.is_parametrized(module, "weight"):
+        module.parametrizations.weight.original0.mul_(scale)
+    elif _hook_weight_norm(module):
+        module.weight_g.mul_(scale)
+    else:
+        module.weight.mul_(scale)

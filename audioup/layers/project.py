@@ -129,4 +129,5 @@ def project_layer(old: nn.Module, new: nn.Module) -> Projection:
     if old.bias is not None and new.bias is not None:
         new.bias.copy_(old.bias)
     energy = float(kernel.detach().double().pow(2).sum())
-    return Projection(residual_energy=float(residual.pow(2).sum()) / max(energy, 1e-300), kernel_energy=energy)
+    residual_energy = float(residual.pow(2).sum()) / energy if energy > 0 else 0.0  # a zero kernel fits exactly
+    return Projection(residual_energy=residual_energy, kernel_energy=energy)

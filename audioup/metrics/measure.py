@@ -131,24 +131,9 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop=None,
     rec = Measurement(path=str(path))
     path = Path(path)
     try:
-        if hop == "auto":
-            est = resolve_auto_hop(path, n_fft, block_seconds)
-            if est is None:
-                rec.warn("note", f"--hop auto: no comb stands out; used hop {DEFAULT_HOP}")
-            hop = est or DEFAULT_HOP
-            if n_fft and n_fft % hop:
-                n_fft = None
-        factors, hop = resolve_schedule(factors, hop if (hop or factors) else DEFAULT_HOP)
-        info = audio_info(path)
+        factors, hop, n_fft = _schedule(path, factors, hop, n_fft, block_seconds, rec)
+        info, n_fft = _checked_header(path, hop, n_fft)
         sr = int(info.samplerate)
-        if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
-            raise AudioError(path, f"unsupported sample rate {sr} Hz (expected {MIN_SAMPLE_RATE}.."
-                                   f"{MAX_SAMPLE_RATE} Hz)")
-        n_fft = n_fft or default_n_fft(sr, hop)
-        if n_fft > info.frames:  # checked before anything the size of n_fft is allocated
-            raise AudioError(path, f"too short: {info.frames} samples ({info.frames / sr:.3f} s) at "
-                                   f"{sr} Hz, shorter than one analysis window of {n_fft} samples "
-                                   f"(hop {hop})")
         rec.sample_rate, rec.channels, rec.factors, rec.hop, rec.n_fft = sr, int(info.channels), list(factors), hop, n_fft
         rec.duration_s = round(info.frames / sr, 4)
         if info.frames == 0:
@@ -161,13 +146,7 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop=None,
         score = _analyse_file(path, info, n_fft, hop, factors, extra, rec, block_seconds)
         rec.add_score(score, max_tones)
         rec.factors = list(factors)
-        detected = []
-        if detect:
-            res = extra.result()
-            detected = detect_lines(res)
-            if res.n_frames < MIN_DETECT_FRAMES:
-                rec.warn("note", f"too short for blind line detection ({res.n_frames} frames of "
-                                 f"{n_fft} samples; needs {MIN_DETECT_FRAMES})")
+        detected = _detect(extra, n_fft, rec) if detect else []
         rec.detected = detected
         if reference is None and reference_dir is not None:
             reference = find_reference(path, Path(reference_dir))
@@ -175,19 +154,64 @@ def measure_file(path, factors: Optional[Sequence[int]] = None, hop=None,
             _measure_reference(rec, path, Path(reference), sr, factors, n_fft, optional,
                                crepe_model, block_seconds, max_reference_s)
         if plot_path is not None:
-            try:
-                from .plot import plot_tonal
-
-                plot_tonal(extra.result() if extra is not None else score.spectrum, score, detected,
-                           plot_path, title=path.name)
-                rec.plot = str(plot_path)
-            except Exception as exc:  # a failed plot must not lose the numbers
-                rec.warn("note", f"plot failed: {type(exc).__name__}: {exc}")
+            _plot(path, plot_path, extra, score, detected, rec)
     except AudioError as exc:
         rec.error = str(exc)
     except Exception as exc:  # keep the batch going whatever happens to one file
         rec.error = f"{path}: {type(exc).__name__}: {exc}"
     return rec.to_dict()
+
+
+def _schedule(path: Path, factors, hop, n_fft: Optional[int], block_seconds: float, rec: Measurement):
+    """``(factors, hop, n_fft)`` to measure with; ``hop="auto"`` is estimated from the file
+    (an ``n_fft`` that does not fit the estimate is dropped for the default)."""
+    if hop == "auto":
+        est = resolve_auto_hop(path, n_fft, block_seconds)
+        if est is None:
+            rec.warn("note", f"--hop auto: no comb stands out; used hop {DEFAULT_HOP}")
+        hop = est or DEFAULT_HOP
+        if n_fft and n_fft % hop:
+            n_fft = None
+    factors, hop = resolve_schedule(factors, hop if (hop or factors) else DEFAULT_HOP)
+    return factors, hop, n_fft
+
+
+def _checked_header(path: Path, hop: int, n_fft: Optional[int]):
+    """``(info, n_fft)`` of a file the analysis can take; ``AudioError`` for its rate or a length under ``n_fft``."""
+    info = audio_info(path)
+    sr = int(info.samplerate)
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"unsupported sample rate {sr} Hz (expected {MIN_SAMPLE_RATE}.."
+                               f"{MAX_SAMPLE_RATE} Hz)")
+    n_fft = n_fft or default_n_fft(sr, hop)
+    if n_fft > info.frames:  # checked before anything the size of n_fft is allocated
+        raise AudioError(path, f"too short: {info.frames} samples ({info.frames / sr:.3f} s) at "
+                               f"{sr} Hz, shorter than one analysis window of {n_fft} samples "
+                               f"(hop {hop})")
+    return info, n_fft
+
+
+def _detect(extra: StationarySpectrum, n_fft: int, rec: Measurement) -> list:
+    """Blind line detection on the streamed spectrum (a note when the file is too short for it)."""
+    res = extra.result()
+    detected = detect_lines(res)
+    if res.n_frames < MIN_DETECT_FRAMES:
+        rec.warn("note", f"too short for blind line detection ({res.n_frames} frames of "
+                         f"{n_fft} samples; needs {MIN_DETECT_FRAMES})")
+    return detected
+
+
+def _plot(path: Path, plot_path, extra: Optional[StationarySpectrum], score: TonalScore, detected: list,
+          rec: Measurement) -> None:
+    """Write the PNG of :func:`plot_tonal`; a failure is a note, the numbers are kept."""
+    try:
+        from .plot import plot_tonal  # matplotlib: only when a plot is asked for
+
+        plot_tonal(extra.result() if extra is not None else score.spectrum, score, detected,
+                   plot_path, title=path.name)
+        rec.plot = str(plot_path)
+    except Exception as exc:  # a failed plot must not lose the numbers
+        rec.warn("note", f"plot failed: {type(exc).__name__}: {exc}")
 
 
 def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, optional, crepe_model,

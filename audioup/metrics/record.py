@@ -8,12 +8,12 @@ same thing everywhere. ``to_dict()`` is the JSON record.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..audio.db import ratio_db
 from .tonal import TonalScore, excess_spread_db, excess_tonal_db, frame_step, tonal_score, warning
 
 REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
@@ -105,9 +105,8 @@ def level_db(out, ref) -> float:
     >>> round(level_db(np.array([1.0, 1.5, 1.0, 1.5]), np.array([0.5, -0.5, 0.5, -0.5])), 1)
     -6.0
     """
-    rms = [float(np.sqrt(np.mean(np.square(np.asarray(x, dtype=np.float64) - np.mean(x)))))
-           for x in (out, ref)]
-    return 20 * math.log10(max(rms[0], 1e-10) / max(rms[1], 1e-10))
+    power = [float(np.mean(np.square(np.asarray(x, dtype=np.float64) - np.mean(x)))) for x in (out, ref)]
+    return ratio_db(*power)
 
 
 def reference_excess(rec: Measurement, x: np.ndarray, ref: np.ndarray, sample_rate: float,

@@ -28,7 +28,6 @@ import numpy as np
 
 from .stationary import _as_numpy
 
-STFT_RESOLUTIONS: Tuple[Tuple[int, int, int], ...] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 OPTIONAL_METRICS = ("pesq_wb", "stoi", "periodicity")
 
 
@@ -54,37 +53,33 @@ def _segments(n: int, length: int) -> Iterable[slice]:
             break
 
 
-def _stft_mag(x, n_fft: int, hop: int, win: int):
-    import torch
-
-    x = torch.from_numpy(x)
-    if x.numel() <= n_fft // 2:  # reflect padding needs more samples than the pad
-        x = torch.nn.functional.pad(x, (0, n_fft // 2 + 1 - x.numel()))
-    spec = torch.stft(x, n_fft, hop, win, window=torch.hann_window(win), center=True,
-                      return_complex=True)
-    return spec.abs().clamp_min(1e-7)
-
-
 def mrstft_distance(gen, ref, sample_rate: Optional[float] = None, *,
-                    resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS,
+                    resolutions: Optional[Sequence[Tuple[int, int, int]]] = None,
                     segment_s: float = 30.0) -> float:
     """Multi-resolution STFT distance (Yamamoto et al., Parallel WaveGAN 2020).
 
-    For each ``(n_fft, hop, win)``: ``||S_r - S_g||_F / ||S_r||_F + mean|log S_r - log S_g|``;
-    the result is the mean over resolutions. ``sample_rate`` only sets the
-    segment length for long inputs (default 22050).
+    For each ``(n_fft, hop, win)`` (default :data:`audioup.audio.stft.STFT_RESOLUTIONS`):
+    ``||S_r - S_g||_F / ||S_r||_F + mean|log S_r - log S_g|``; the result is the mean
+    over resolutions. The training loss :func:`audioup.models.losses.multi_resolution_stft_loss`
+    computes the same from the same :func:`~audioup.audio.stft.stft_magnitude`; here the
+    norms and the mean are summed over segments, so a long file is measured in bounded
+    memory. ``sample_rate`` only sets the segment length for long inputs (default 22050).
     """
     import torch
 
+    from ..audio.stft import STFT_RESOLUTIONS, stft_magnitude  # imports torch: not at the top (measure path)
+
     gen, ref = _pair(gen, ref)
     seg = int(segment_s * (sample_rate or 22050))
+    resolutions = STFT_RESOLUTIONS if resolutions is None else resolutions
     total = 0.0
     with torch.no_grad():
         for n_fft, hop, win in resolutions:
+            window = torch.hann_window(win)
             diff2 = ref2 = logsum = 0.0
             count = 0
             for s in _segments(len(gen), seg):
-                mg, mr = _stft_mag(gen[s], n_fft, hop, win), _stft_mag(ref[s], n_fft, hop, win)
+                mg, mr = (stft_magnitude(torch.from_numpy(x[s]), n_fft, hop, window) for x in (gen, ref))
                 diff2 += float((mr - mg).pow(2).sum())
                 ref2 += float(mr.pow(2).sum())
                 logsum += float((mr.log() - mg.log()).abs().sum())
@@ -127,13 +122,16 @@ def log_spectral_distance(gen, ref, sample_rate: Optional[float] = None, *, n_ff
     """
     import torch
 
+    from ..audio.stft import stft_magnitude  # imports torch: not at the top (measure path)
+
     gen, ref = _pair(gen, ref)
     seg = max(n_fft, int(segment_s * (sample_rate or 22050)))
+    window = torch.hann_window(n_fft)
     total, frames = 0.0, 0
     with torch.no_grad():
         for s in _segments(len(gen), seg):
-            pg = _stft_mag(gen[s], n_fft, hop_length, n_fft).pow(2).clamp_min(1e-10)
-            pr = _stft_mag(ref[s], n_fft, hop_length, n_fft).pow(2).clamp_min(1e-10)
+            pg = stft_magnitude(torch.from_numpy(gen[s]), n_fft, hop_length, window).pow(2).clamp_min(1e-10)
+            pr = stft_magnitude(torch.from_numpy(ref[s]), n_fft, hop_length, window).pow(2).clamp_min(1e-10)
             d = (10 * torch.log10(pr / pg)).pow(2).mean(dim=0).sqrt()
             total += float(d.sum())
             frames += d.numel()

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from ..audio.mel import padded_stft
+from ..audio.stft import STFT_RESOLUTIONS
 
 LRELU_SLOPE = 0.1
 Output = Tuple[List[Tensor], List[List[Tensor]]]
@@ -176,7 +177,7 @@ class MultiScaleDiscriminator(nn.Module):
         return logits, features
 
 
-UNIVNET_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
+UNIVNET_RESOLUTIONS = STFT_RESOLUTIONS  # UnivNet's MRD uses Parallel WaveGAN's loss resolutions
 
 
 class MultiResolutionDiscriminator(nn.Module):

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..audio.stft import STFT_RESOLUTIONS, stft_magnitude
+
 FEATURE_MATCHING_WEIGHT = 2.0
 MEL_WEIGHT = 45.0
-STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 
 
 def _check_pairs(a: Sequence, b: Sequence, what: str) -> None:
@@ -67,15 +68,6 @@ def mel_l1_loss(mel_fake: Tensor, mel_real: Tensor) -> Tensor:
     """
     n = min(mel_fake.shape[-1], mel_real.shape[-1])
     return F.l1_loss(mel_fake[..., :n], mel_real[..., :n])
-
-
-def stft_magnitude(wav: Tensor, n_fft: int, hop_length: int, window: Tensor) -> Tensor:
-    """``|STFT|`` of ``(B, T)`` or ``(B, 1, T)`` audio, centred frames: ``(B, n_fft // 2 + 1, frames)``."""
-    if wav.dim() == 3:
-        wav = wav.squeeze(1)
-    spec = torch.stft(wav, n_fft, hop_length, window.shape[0], window.to(wav.dtype), center=True,
-                      pad_mode="reflect" if wav.shape[-1] > n_fft // 2 else "constant", return_complex=True)
-    return spec.abs().clamp_min(1e-7)
 
 
 def stft_loss(fake: Tensor, real: Tensor, n_fft: int, hop_length: int, window: Tensor) -> Tuple[Tensor, Tensor]:

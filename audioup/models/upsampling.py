@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 from ..layers import build_upsampler, parse_upsampler_spec, upsampler_label
-from ..layers.base import weight_norm
+from ..layers.base import scale_weight_, weight_norm
 from .resblocks import INIT_STD, remove_weight_norm_, weight_norm_conv
 
 UpsamplerSpec = Union[None, str, Dict[str, Any]]
@@ -229,18 +229,6 @@ def ac_power(y: Tensor, edge: float = 0.125) -> float:
     margin = int(y.shape[-1] * edge)
     y = y[..., margin:y.shape[-1] - margin] if margin else y
     return float(y.double().var(dim=-1, unbiased=False).mean())
-
-
-def scale_weight_(layer: nn.Module, scale: float) -> None:
-    """Multiply the weight ``layer`` computes with by ``scale`` (the gain ``g`` under weight norm)."""
-    params = getattr(layer, "parametrizations", None)
-    with torch.no_grad():
-        if params is not None and "weight" in params:
-            params.weight.original0.mul_(scale)
-        elif hasattr(layer, "weight_g"):
-            layer.weight_g.mul_(scale)
-        else:
-            layer.weight.mul_(scale)
 
 
 

@@ -39,7 +39,7 @@ from .checkpoint import (FORMAT, VERSION, checkpoint_path,
 from .config import TrainConfig, to_dict
 from .finetune import discriminator_step, load_init
 from .setup import Context, build_context, build_data, mel_settings
-from .speed import apply_speed_options, cudnn_autotune, optimizer_flags, set_optimizer_flags
+from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
 
 class TrainingError(RuntimeError):
@@ -69,42 +69,24 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
     Raises:
         TrainingError, CheckpointError, audioup.data.DataError, ConfigError.
     """
-    threads = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    info, device = D.setup(cfg.train.device)
-    try:
-        with run_lock(cfg.run_dir, enabled=info.is_main, log=log), cudnn_autotune(device):
-            return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
-    finally:
-        D.cleanup()
-        torch.set_num_threads(threads)
+    with cpu_threads(cfg.train.threads):
+        info, device = D.setup(cfg.train.device)
+        try:
+            with run_lock(cfg.run_dir, enabled=info.is_main, log=log), cudnn_autotune(device):
+                return _train(cfg, info, device, init_from, log if info.is_main else (lambda *_: None))
+        finally:
+            D.cleanup()
 
 
 def _train(cfg, info, device, init_from, log) -> Path:
     run_dir = Path(cfg.run_dir).resolve()
-    init_from = init_from or cfg.init_from
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
     ctx = build_context(cfg, device, info, log)
     apply_speed_options(ctx)
     state = new_state(cfg, ctx)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-
-    resumed = load_newest(run_dir, map_location="cpu", log=log, quarantine=info.is_main)
-    D.barrier()  # rank 0 may have renamed corrupt checkpoints
-    if resumed is not None:
-        restore(state, resumed, ctx, full=True)
-        log(f"resuming from {resumed['path']} (step {state.step})")
-        if init_from:
-            log(f"note: --init-from {init_from} ignored, the run folder already has checkpoints")
-    elif init_from:
-        try:
-            source = load_init(init_from, ctx.generator_config, log)
-        except ValueError as exc:
-            raise TrainingError(str(exc)) from None
-        restore(state, source, ctx, full=False)
-        log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
+    resumed = _resume_or_init(state, ctx, run_dir, init_from or cfg.init_from, log)
     if info.is_main:  # only once the settings are known to fit the run folder's checkpoints
         _write_config(cfg, run_dir)
     # every rank draws its own segments; rank 0 keeps the saved (or seeded) random state
@@ -116,14 +98,46 @@ def _train(cfg, info, device, init_from, log) -> Path:
     if state.step >= cfg.max_steps:
         log(f"nothing to do: step {state.step} >= max_steps {cfg.max_steps}")
         return run_dir
+    last_saved = _run_steps(state, ctx, run_dir, epochs(loader, sampler, batches, state.step, steps_per_epoch),
+                            steps_per_epoch, last_saved=state.step if resumed else -1, log=log)
+    if cfg.train.write_rank_states:
+        rank_file = run_dir / "ranks" / f"rank{info.rank}.pt"
+        rank_file.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(D.unwrap(state.generator).state_dict(), rank_file)
+    log(f"finished at step {state.step}; checkpoint {checkpoint_path(run_dir, last_saved)}")
+    return run_dir
 
+
+def _resume_or_init(state: State, ctx: Context, run_dir: Path, init_from: Optional[str], log) -> bool:
+    """Load the newest good checkpoint of ``run_dir`` into ``state`` (``True``), else ``init_from``'s weights."""
+    resumed = load_newest(run_dir, map_location="cpu", log=log, quarantine=ctx.info.is_main)
+    D.barrier()  # rank 0 may have renamed corrupt checkpoints
+    if resumed is not None:
+        restore(state, resumed, ctx, full=True)
+        log(f"resuming from {resumed['path']} (step {state.step})")
+        if init_from:
+            log(f"note: --init-from {init_from} ignored, the run folder already has checkpoints")
+        return True
+    if init_from:
+        try:
+            source = load_init(init_from, ctx.generator_config, log)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        restore(state, source, ctx, full=False)
+        log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
+    return False
+
+
+def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tensor], steps_per_epoch: int,
+               last_saved: int, log) -> int:
+    """Step until ``max_steps``, logging, validating and saving at their intervals; the last saved step."""
+    cfg, info = ctx.cfg, ctx.info
     writer = _writer(run_dir) if info.is_main else None
     progress = _progress(cfg, info, state.step)
-    last_saved = state.step if resumed is not None else -1
     monitor = LossMonitor(state.step)
     t0, steps_done = time.perf_counter(), 0
     try:
-        for batch in epochs(loader, sampler, batches, state.step, steps_per_epoch):
+        for batch in batches:
             # the first train.discriminator_warmup steps train the discriminators alone (fine-tuning)
             step = discriminator_step if state.step < cfg.train.discriminator_warmup else train_step
             monitor.update(state.step + 1, step(state, batch, ctx))
@@ -155,12 +169,7 @@ def _train(cfg, info, device, init_from, log) -> Path:
             progress.close()
         if writer is not None:
             writer.close()
-    if cfg.train.write_rank_states:
-        rank_file = run_dir / "ranks" / f"rank{info.rank}.pt"
-        rank_file.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(D.unwrap(state.generator).state_dict(), rank_file)
-    log(f"finished at step {state.step}; checkpoint {checkpoint_path(run_dir, last_saved)}")
-    return run_dir
+    return last_saved
 
 
 # ----------------------------------------------------------------------------- state

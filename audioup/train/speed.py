@@ -8,6 +8,7 @@
   layout, meant to spare cuDNN's NCHW <-> NHWC conversions in bf16.
 - ``train.compile``: ``torch.compile`` of generator and discriminator in place (state-dict
   keys unchanged); ``reduce-overhead`` replays CUDA graphs.
+- :func:`cpu_threads`: ``train.threads`` for the length of a run (or a comparison).
 - :func:`cudnn_autotune`: on CUDA the loop lets cuDNN time its algorithms for the fixed
   training shapes (``cudnn.benchmark``, as HiFi-GAN's own training does).
 
@@ -17,7 +18,7 @@ channels-last and compile are off by default: they have not been measured on a G
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 import torch
 
@@ -69,6 +70,18 @@ def set_optimizer_flags(optim: torch.optim.Optimizer, flags: Dict[str, bool]) ->
             st = optim.state.get(p, {})
             if torch.is_tensor(st.get("step")):
                 st["step"] = st["step"].to(p.device if flags["fused"] else "cpu", torch.float32)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: Optional[int]) -> Iterator[None]:
+    """torch's CPU thread count set to ``threads`` inside the block (unchanged if ``None``), restored after it."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

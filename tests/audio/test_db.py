@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audioup.audio.db import DB_FLOOR, DB_RANGE, power_db, relative_db, to_db
+from audioup.audio.db import DB_FLOOR, DB_RANGE, power_db, ratio_db, relative_db, to_db
 
 
 def test_to_db_is_ten_log10_with_a_json_safe_floor():
@@ -12,6 +12,24 @@ def test_to_db_is_ten_log10_with_a_json_safe_floor():
     assert to_db(0.0) == DB_FLOOR == -300.0
     assert to_db(1e-40) == DB_FLOOR and to_db(-1.0) == DB_FLOOR
     assert to_db(float("inf")) == float("inf")
+
+
+def test_ratio_db_keeps_the_floor_when_the_denominator_is_zero():
+    assert ratio_db(3.0, 0.03) == pytest.approx(20.0)
+    assert ratio_db(0.0, 5.0) == ratio_db(0.0, 0.0) == DB_FLOOR
+    assert ratio_db(1e-40, 1.0) == DB_FLOOR and ratio_db(2.0, 0.0) == float("inf")
+
+
+def test_levels_of_silence_read_the_floor():
+    from audioup.compare.evaluate import band_level_db
+    from audioup.metrics.record import level_db
+
+    tone = np.sin(np.arange(4000) * 0.3)
+    assert level_db(np.zeros(4000), tone) == DB_FLOOR and level_db(tone, tone) == pytest.approx(0.0)
+    spectrum = {"n_fft": 512, "sample_rate": 16000}
+    quiet = {"spectrum": {**spectrum, "db": [-400.0] * 257}}
+    loud = {"spectrum": {**spectrum, "db": [-20.0] * 257}}
+    assert band_level_db(quiet, loud) == DB_FLOOR and band_level_db(loud, loud) == pytest.approx(0.0)
 
 
 def test_spectra_are_floored_below_their_peak():

@@ -39,6 +39,17 @@ def test_long_signals_are_segmented_without_changing_the_answer_much(excerpt):
     assert mel_l1_distance(y, x, SR, segment_s=0.5) == pytest.approx(mel_l1_distance(y, x, SR), rel=0.05)
 
 
+@pytest.mark.parametrize("n", [300, 1500, 9000])  # 300: shorter than half of every FFT (zero-padded ends)
+def test_mrstft_distance_is_the_training_loss_of_one_segment(excerpt, n):
+    import torch
+
+    from audioup.models.losses import multi_resolution_stft_loss
+
+    x, y = excerpt[:n], _noisy(excerpt, 10)[:n]
+    loss = float(multi_resolution_stft_loss(torch.from_numpy(y)[None], torch.from_numpy(x)[None]))
+    assert mrstft_distance(y, x, SR) == pytest.approx(loss, rel=1e-5)
+
+
 def test_lengths_are_cut_to_the_shorter(excerpt):
     assert mrstft_distance(excerpt[:-100], excerpt, SR) == pytest.approx(0.0, abs=1e-6)
 

@@ -15,7 +15,7 @@ KINDS = {"transposed": "transposed", "resize_nearest": "resize-nearest", "resize
 def _load(path, *overrides):
     from audioup.train.config import load_config, to_dict
 
-    return to_dict(load_config(path, ["run_dir=unused", *overrides]))
+    return to_dict(load_config(path, overrides, for_run=False))
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -35,7 +35,7 @@ def test_music_recipe_builds_a_44k_generator_with_its_hop():
     from audioup.train.setup import build_generator_from, generator_config
 
     torch.set_num_threads(1)
-    cfg = load_config(OFFLINE / "music_hifigan_v1.yaml", ["run_dir=unused", "model.preset=v2"])
+    cfg = load_config(OFFLINE / "music_hifigan_v1.yaml", ["model.preset=v2"], for_run=False)
     g = build_generator_from(generator_config(cfg))
     assert (g.sample_rate, g.hop_length, cfg.mel.hop_length) == (44100, 512, 512)
     assert Path(cfg.data.filelist) == (REPO / "data" / "offline" / "music" / "train.txt").resolve()

@@ -109,8 +109,8 @@ def test_finetune_recipes_differ_from_their_family_only_in_the_upsampler(variant
     from audioup.train.config import load_config, to_dict
 
     folder = REPO / "recipes" / "finetune"
-    cfg = to_dict(load_config(folder / f"hifigan_universal_to_{variant}.yaml", ["run_dir=unused"]))
-    family = to_dict(load_config(folder / "hifigan_universal.yaml", ["run_dir=unused"]))
+    cfg = to_dict(load_config(folder / f"hifigan_universal_to_{variant}.yaml", for_run=False))
+    family = to_dict(load_config(folder / "hifigan_universal.yaml", for_run=False))
     assert cfg["model"].pop("upsampler") == kind
     family["model"].pop("upsampler")
     assert cfg == family

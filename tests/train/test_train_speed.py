@@ -16,7 +16,7 @@ from audioup.train.distributed import DistInfo
 from audioup.train.loop import LossMonitor, TrainingError, new_state, restore, save, train, train_step
 from audioup.train.profiling import profile_steps, run_steps
 from audioup.train.setup import build_context
-from audioup.train.speed import apply_speed_options, optimizer_flags
+from audioup.train.speed import apply_speed_options, cpu_threads, optimizer_flags
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "recipes" / "tiny.yaml"
@@ -101,6 +101,17 @@ def test_ops_syncs_and_weight_norms_per_step_are_bounded(tmp_path):
                     for m in model.modules()) for model in (ctx.generator, ctx.discriminator))
     assert n_g > 10 and n_d > 10
     assert fast.weight_norms == n_g + 2 * n_d
+
+
+def test_cpu_threads_sets_the_count_inside_the_block_and_restores_it():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
 
 
 def test_monitor_names_the_first_non_finite_step_only_when_checked():

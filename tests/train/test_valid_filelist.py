@@ -52,6 +52,6 @@ def test_training_validates_on_a_filelist(corpus, tmp_path):
 def test_dataset_recipes_validate_on_their_val_list(recipe, folder):
     from audioup.train.config import load_config
 
-    cfg = load_config(REPO / "recipes" / recipe, ["run_dir=unused"])
+    cfg = load_config(REPO / "recipes" / recipe, for_run=False)
     assert cfg.data.valid_files == [str(REPO / "data" / folder / "val.txt")]
     assert cfg.data.valid_count == 0
