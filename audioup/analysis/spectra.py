@@ -6,7 +6,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .probe import to_db
+from ..audio.db import power_db, ratio_db
+from ..metrics.tonal import prominence
 
 
 def power_spectrum(x: np.ndarray, sample_rate: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,10 @@ def line_prominence(freqs: np.ndarray, power: np.ndarray, targets: Sequence[floa
 
     The line's power is the largest bin within one bin of the target; the
     floor is the median of the bins within ``width`` of it, leaving out
-    ``guard`` bins on each side (so the window's own leakage is not counted).
+    ``guard`` bins on each side (so the window's own leakage is not counted),
+    taken by the metrics' one prominence definition
+    (:func:`audioup.metrics.tonal.prominence`: dB floored 150 dB below the peak,
+    bins beyond either end mirrored back).
 
     Args:
         freqs, power: a spectrum (e.g. from :func:`power_spectrum`).
@@ -62,19 +66,19 @@ def line_prominence(freqs: np.ndarray, power: np.ndarray, targets: Sequence[floa
     """
     step = freqs[1] - freqs[0]
     total = float(power.sum())
-    lines: List[Line] = []
     n = len(power)
-    for f in targets:
-        if f < 0 or f > freqs[-1] + step / 2:
-            continue
-        k = int(round(f / step))
-        lo, hi = max(0, k - 1), min(n, k + 2)
-        peak = float(power[lo:hi].max())
-        near = np.r_[max(0, k - width):max(0, k - guard), min(n, k + guard + 1):min(n, k + width + 1)]
-        floor = float(np.median(power[near])) if near.size else 0.0
-        prominence = to_db(peak / floor) if floor > 0 else (to_db(float("inf")) if peak > 0 else 0.0)
-        lines.append(Line(float(f), peak, floor, prominence, to_db(peak / total) if total > 0 else to_db(0.0)))
-    return lines
+    ks = np.array([int(round(f / step)) for f in targets if 0 <= f <= freqs[-1] + step / 2], dtype=np.int64)
+    if ks.size == 0:
+        return []
+    db = power_db(power)
+    offsets = np.arange(guard + 1, width + 1)
+    _, floor_db = prominence(db, ks, np.r_[-offsets[::-1], offsets])
+    near = np.clip(ks[:, None] + np.array([-1, 0, 1]), 0, n - 1)
+    peaks = near[np.arange(len(ks)), np.argmax(power[near], axis=1)]
+    kept = [f for f in targets if 0 <= f <= freqs[-1] + step / 2]
+    return [Line(float(f), float(power[k]), float(10 ** (fl / 10)), float(db[k] - fl),
+                 ratio_db(float(power[k]), total))
+            for f, k, fl in zip(kept, peaks, floor_db)]
 
 
 def band_power(freqs: np.ndarray, power: np.ndarray, low: float, high: float) -> float:

@@ -65,7 +65,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..audio.db import DB_RANGE, power_db
+from ..audio.db import DB_RANGE, power_db, ratio_db
 from .stationary import (
     StationaryResult,
     StationarySpectrum,
@@ -260,9 +260,7 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
             level = full - power[:, lines].sum(axis=1, dtype=np.float64)
             powers.append(full)
             levels.append(level)
-            with np.errstate(divide="ignore"):
-                key = np.where(level > 0, np.floor(10 * np.log10(np.maximum(level, 1e-300)) / BUCKET_DB),
-                               -np.inf)
+            key = _level_bucket(level)
             for k in np.unique(key):
                 if k not in accs:
                     accs[k] = StationarySpectrum(sample_rate, n, step=n)
@@ -275,9 +273,7 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
     thr = np.percentile(10 * np.log10(level[level > 0]), ACTIVE_PERCENTILE) - ACTIVE_RANGE_DB
     cut = np.floor(thr / BUCKET_DB)  # buckets from the one holding the threshold up are active
     act_keys = [k for k in accs if k >= cut]
-    with np.errstate(divide="ignore"):
-        active = np.floor(10 * np.log10(np.maximum(level, 1e-300)) / BUCKET_DB) >= cut
-    active &= level > 0
+    active = _level_bucket(level) >= cut  # a silent frame's bucket is -inf
     pause_accs = [accs[k] for k in accs if k < cut]
     n_pause = whole_frames(sum(a.n_frames for a in pause_accs), n, step)
     pause = merged_result(pause_accs) if n_pause >= MIN_PAUSE_FRAMES else None
@@ -285,6 +281,13 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
     signal_power = float(full[active].mean() * 2 / (n * win_ms))
     return Spectra(merged_result([accs[k] for k in act_keys]), pause, float(active.mean()),
                    signal_power, total, step)
+
+
+def _level_bucket(level: np.ndarray) -> np.ndarray:
+    """Each frame's :data:`BUCKET_DB`-wide level bucket (``-inf`` for a silent frame)."""
+    db = np.full(level.shape, -np.inf)
+    np.log10(level, out=db, where=level > 0)
+    return np.floor(10 * db / BUCKET_DB)
 
 
 def array_blocks(wav, block: int = 1 << 20) -> Iterator[np.ndarray]:
@@ -375,8 +378,8 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     in_band = floor_db >= np.percentile(floor_db, 90) - BAND_RANGE_DB
     score, spread = _null_corrected(p, p_null, in_band)
     gain = _sinusoid_gain(lines, n_fft)
-    sig = max(spectra.signal_power, 1e-30)
-    level = 10 * np.log10(np.maximum(res.power[lines] * gain, 1e-30) / sig)
+    sig = spectra.signal_power  # > 0: active frames are not silent
+    level = np.array([ratio_db(pw, sig) for pw in res.power[lines] * gain])
     excess = np.where(p >= 6.0, np.maximum(res.power[lines] - 10 ** (floor_db / 10), 0), 0) * gain
     comb = float(10 * np.log10(excess.sum() / sig)) if excess.sum() > 0 else None
     tones = [{"freq_hz": float(f), "prominence_db": round(float(pp), 3), "level_db": round(float(lv), 2),
@@ -406,8 +409,7 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
         pause = {"tonal_score_db": round(ps, 3), "tonal_max_db": round(float(pp[top]), 3),
                  "null_spread_db": round(pspread, 3), "strongest_hz": float(freqs[top]),
                  "n_frames": int(spectra.pause.n_frames),
-                 "level_db": round(float(10 * np.log10(max(spectra.pause.power[lines[top]] * gain[top], 1e-30)
-                                                       / sig)), 2)}
+                 "level_db": round(ratio_db(spectra.pause.power[lines[top]] * gain[top], sig), 2)}
     band_top = float(freqs[in_band].max()) if in_band.any() else 0.0
     est = estimate_hop(db, sample_rate, n_fft)
     warnings = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
