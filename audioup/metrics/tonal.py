@@ -351,6 +351,58 @@ def _grid_figures(power: np.ndarray, lines: np.ndarray, spacing: int, in_band: O
     return db, p, floor_db, p_null
 
 
+def _line_spacing(n_fft: int, hop: int) -> int:
+    """Bins between predicted lines, or ``ValueError`` when they do not fall on bins far enough apart."""
+    if hop < 2:
+        raise ValueError(f"a hop of {hop} predicts no line below Nyquist; the hop must be >= 2")
+    if n_fft % hop:
+        raise ValueError(f"n_fft ({n_fft}) must be a multiple of the hop ({hop}) "
+                         "so that predicted lines fall on bins")
+    spacing = n_fft // hop
+    if spacing < 2 * FLOOR_MIN_OFFSET + 2:
+        raise ValueError(f"n_fft ({n_fft}) must give at least {2 * FLOOR_MIN_OFFSET + 2} bins between "
+                         f"lines (hop {hop}: n_fft >= {hop * (2 * FLOOR_MIN_OFFSET + 2)})")
+    return spacing
+
+
+def _band_figures(p: np.ndarray, p_null: np.ndarray, freqs: np.ndarray, sample_rate: float) -> List[dict]:
+    """Null-corrected score and largest prominence of every line in each of :data:`BAND_EDGES_HZ`' bands."""
+    bands = []
+    edges = [0.0, *[e for e in BAND_EDGES_HZ if e < sample_rate / 2], sample_rate / 2 + 1]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (freqs >= lo) & (freqs < hi)
+        if sel.any():
+            b_score, _ = _null_corrected(p, p_null, sel)
+            bands.append({"lo_hz": lo, "hi_hz": min(hi, sample_rate / 2), "n_tones": int(sel.sum()),
+                          "score_db": round(b_score, 3), "max_db": round(float(p[sel].max()), 3)})
+    return bands
+
+
+def _layer_figures(p, p_null, layer_of, rates, factors) -> Dict[str, dict]:
+    """Each layer's figures on its exclusive lines."""
+    per_layer = {}
+    for i, f in enumerate(factors):
+        sel = layer_of == i
+        per_layer[f"layer{i + 1}"] = {
+            "factor": int(f), "input_rate_hz": float(rates[i]), "n_tones": int(sel.sum()),
+            "mean_db": round(_null_corrected(p, p_null, sel)[0], 3) if sel.any() else None,
+            "max_db": round(float(p[sel].max()), 3) if sel.any() else None}
+    return per_layer
+
+
+def _pause_figures(spectra: Spectra, lines, spacing, in_band, freqs, gain) -> Optional[dict]:
+    """The score of the pause spectrum on the active spectrum's in-band lines (``None``: no pauses)."""
+    if spectra.pause is None or not np.nanmax(spectra.pause.power) > 0:
+        return None
+    _, pp, _, pp_null = _grid_figures(spectra.pause.power, lines, spacing, None)
+    ps, pspread = _null_corrected(pp, pp_null, in_band)
+    top = int(np.argmax(pp))
+    return {"tonal_score_db": round(ps, 3), "tonal_max_db": round(float(pp[top]), 3),
+            "null_spread_db": round(pspread, 3), "strongest_hz": float(freqs[top]),
+            "n_frames": int(spectra.pause.n_frames),
+            "level_db": round(ratio_db(spectra.pause.power[lines[top]] * gain[top], spectra.signal_power), 2)}
+
+
 def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequence[int]] = None,
                   hop: Optional[int] = None) -> TonalScore:
     """The v2 tonal score from :func:`analyse`'s spectra.
@@ -359,17 +411,9 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
         ValueError: ``n_fft`` is not a multiple of the hop, or fewer than 16 bins between lines.
     """
     factors, hop = resolve_schedule(factors, hop)
-    if hop < 2:
-        raise ValueError(f"a hop of {hop} predicts no line below Nyquist; the hop must be >= 2")
     res = spectra.active
     n_fft = 2 * (len(res.power) - 1)
-    if n_fft % hop:
-        raise ValueError(f"n_fft ({n_fft}) must be a multiple of the hop ({hop}) "
-                         "so that predicted lines fall on bins")
-    spacing = n_fft // hop
-    if spacing < 2 * FLOOR_MIN_OFFSET + 2:
-        raise ValueError(f"n_fft ({n_fft}) must give at least {2 * FLOOR_MIN_OFFSET + 2} bins between "
-                         f"lines (hop {hop}: n_fft >= {hop * (2 * FLOOR_MIN_OFFSET + 2)})")
+    spacing = _line_spacing(n_fft, hop)
     predicted = predicted_tones(sample_rate, factors)
     lines = np.array([t.harmonic * spacing for t in predicted])
     layer_of = np.array([t.layer for t in predicted])
@@ -385,31 +429,9 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     tones = [{"freq_hz": float(f), "prominence_db": round(float(pp), 3), "level_db": round(float(lv), 2),
               "layer": int(ly) + 1, "in_band": bool(ib)}
              for f, pp, lv, ly, ib in zip(freqs, p, level, layer_of, in_band)]
-    bands = []
-    edges = [0.0, *[e for e in BAND_EDGES_HZ if e < sample_rate / 2], sample_rate / 2 + 1]
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (freqs >= lo) & (freqs < hi)
-        if sel.any():
-            b_score, _ = _null_corrected(p, p_null, sel)
-            bands.append({"lo_hz": lo, "hi_hz": min(hi, sample_rate / 2), "n_tones": int(sel.sum()),
-                          "score_db": round(b_score, 3), "max_db": round(float(p[sel].max()), 3)})
-    rates = layer_input_rates(sample_rate, factors)
-    per_layer = {}
-    for i, f in enumerate(factors):
-        sel = layer_of == i
-        per_layer[f"layer{i + 1}"] = {
-            "factor": int(f), "input_rate_hz": float(rates[i]), "n_tones": int(sel.sum()),
-            "mean_db": round(_null_corrected(p, p_null, sel)[0], 3) if sel.any() else None,
-            "max_db": round(float(p[sel].max()), 3) if sel.any() else None}
-    pause = None
-    if spectra.pause is not None and np.nanmax(spectra.pause.power) > 0:
-        _, pp, _, pp_null = _grid_figures(spectra.pause.power, lines, spacing, None)
-        ps, pspread = _null_corrected(pp, pp_null, in_band)
-        top = int(np.argmax(pp))
-        pause = {"tonal_score_db": round(ps, 3), "tonal_max_db": round(float(pp[top]), 3),
-                 "null_spread_db": round(pspread, 3), "strongest_hz": float(freqs[top]),
-                 "n_frames": int(spectra.pause.n_frames),
-                 "level_db": round(ratio_db(spectra.pause.power[lines[top]] * gain[top], sig), 2)}
+    bands = _band_figures(p, p_null, freqs, sample_rate)
+    per_layer = _layer_figures(p, p_null, layer_of, layer_input_rates(sample_rate, factors), factors)
+    pause = _pause_figures(spectra, lines, spacing, in_band, freqs, gain)
     band_top = float(freqs[in_band].max()) if in_band.any() else 0.0
     est = estimate_hop(db, sample_rate, n_fft)
     warnings = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
