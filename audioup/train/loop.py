@@ -87,9 +87,9 @@ def _train(cfg, info, device, init_from, log) -> Path:
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     # Which weights the run starts from is known before the models are built: a generator
-    # whose weights are loaded next skips the level calibration of its upsamplers (8-14 s
-    # for a full-size model on a CPU). A folder without a usable checkpoint starts afresh,
-    # calibrated exactly as a new run.
+    # whose weights are loaded next skips the level calibration of its upsamplers (about 4 s
+    # of CPU for V1, see benchmarks/RESULTS.md). A folder without a usable checkpoint starts
+    # afresh, calibrated exactly as a new run.
     resumed = load_newest(run_dir, map_location="cpu", log=log, quarantine=info.is_main)
     D.barrier()  # rank 0 may have renamed corrupt checkpoints
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
