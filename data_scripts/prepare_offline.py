@@ -10,13 +10,21 @@ OUT/CORPUS/{train,val,test}.txt, split by speaker. Running again resumes.
                       + festvox-ru read sentences (held-out sentences)
   music  (44.1 kHz):  Wesnoth orchestral tracks (held-out tracks)
 
-With --max-minutes it also packs a train/val/test subset as FLAC or OGG into
-OUT/CORPUS_packed (under --max-mib; the offline GPU machines take 64 MiB).
+With --max-minutes it also packs a subset (that many minutes of training audio, up to
+--eval-minutes each of val and test) as FLAC or OGG into OUT/CORPUS_packed_FORMAT:
+audio under train/, val/, test/ and the three filelists beside, paths relative, so the
+folder can be copied elsewhere (under --max-mib; the offline GPU machines take 64 MiB).
+--pack-only packs a corpus prepared before, without apt.
 
 Examples:
     python data_scripts/prepare_offline.py --out data/offline
     python data_scripts/prepare_offline.py --out data/offline --max-minutes 60 --format ogg
+    python data_scripts/prepare_offline.py --out data/offline --pack-only --max-minutes 20 \
+        --packed-out data/offline/speech_packed_cpu
     python data_scripts/prepare_offline.py --out data/offline --corpus music
+
+Then train on a recipe of recipes/offline/, or compare every upsampler on a packed subset:
+    python recipes/gpu_compare.py --data data/offline/speech_packed_ogg --device cuda
 """
 import argparse
 import sys
@@ -67,9 +75,12 @@ def main(argv=None) -> int:
     parser.add_argument("--format", default="flac", choices=["flac", "ogg"], help="packed format (default flac)")
     parser.add_argument("--max-mib", type=float, default=60.0, help="packed folder size limit (default 60 MiB)")
     parser.add_argument("--packed-out", type=Path, help="packed folder (default OUT/CORPUS_packed_FORMAT)")
-    parser.add_argument("--pack-only", action="store_true", help="only pack an already prepared corpus")
+    parser.add_argument("--pack-only", action="store_true",
+                        help="only pack a corpus prepared before in OUT (no apt; needs --max-minutes)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    if args.pack_only and args.max_minutes is None:
+        parser.error("--pack-only packs a subset: give its size with --max-minutes")
     return run(build, args)
 
 

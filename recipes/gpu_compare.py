@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -122,7 +123,27 @@ def device_name(device: str) -> str:
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} thread(s))"
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"  # threads used: results_section
+
+
+def results_section(comp, name: str, config: str, data: Path, tests: list, steps: int, wall: float,
+                    budget_s: float, torch_version: str) -> list:
+    """The lines appended to RESULTS.md: set-up, the trained table, step-0 levels, verdicts."""
+    from audioup.compare.report import markdown_table, step0_levels, table, verdict
+
+    info = comp.info
+    levels = step0_levels(comp)
+    return [f"## Upsampler comparison on real speech: {name}", "",
+            f"`python recipes/gpu_compare.py` on {time.strftime('%Y-%m-%d')}: `{config}` "
+            f"({info.get('generator')} {info.get('preset')}), {steps} steps per kind, batch "
+            f"{info.get('batch_size')}, trained on `{data.name}` ({_minutes(data / 'train.txt')}), "
+            f"evaluated on {len(tests)} clips ({info.get('test_seconds', 0.0):.0f} s) of held-out Fillets "
+            f"characters; {wall:.0f} s in all (budget {budget_s:.0f} s), torch {torch_version}, "
+            f"{info.get('threads')} torch thread(s) evaluating. "
+            "Level: RMS re the real audio, DC removed; scores of the float WAVs as written.", "",
+            markdown_table(table(comp, steps)), "",
+            *([f"Output level at step 0 (DC removed, re the real audio): {levels}.", ""] if levels else []),
+            *[f"- {verdict(r, comp.reference)}" for r in comp.rows(steps)], ""]
 
 
 def main(argv=None) -> int:
@@ -130,7 +151,6 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     import torch
 
-    from audioup.compare.report import markdown_table, table, verdict
     from audioup.compare.runner import compare_upsamplers, kind_configs
     from audioup.train.loop import train
 
@@ -186,16 +206,7 @@ def main(argv=None) -> int:
     size = bundle(out, dest)
     cfg = Path(args.config).resolve()
     cfg = cfg.relative_to(REPO) if cfg.is_relative_to(REPO) else cfg
-    secs = comp.info.get("test_seconds", 0.0)
-    section = [f"## Upsampler comparison on real speech: {name}", "",
-               f"`python recipes/gpu_compare.py` on {time.strftime('%Y-%m-%d')}: `{cfg}` "
-               f"({comp.info.get('generator')} {comp.info.get('preset')}), {steps} steps per kind, batch "
-               f"{comp.info.get('batch_size')}, trained on `{data.name}` ({_minutes(data / 'train.txt')}), "
-               f"evaluated on {len(tests)} clips ({secs:.0f} s) of held-out Fillets characters; "
-               f"{wall:.0f} s in all (budget {args.budget_s:.0f} s), torch {torch.__version__}. "
-               "Level: RMS re the real audio, DC removed; scores of the float WAVs as written.", "",
-               markdown_table(table(comp, steps)), "",
-               *[f"- {verdict(r, comp.reference)}" for r in comp.rows(steps)], ""]
+    section = results_section(comp, name, str(cfg), data, tests, steps, wall, args.budget_s, torch.__version__)
     results = Path(args.results) if args.results else REPO / "benchmarks" / "RESULTS.md"
     results.parent.mkdir(parents=True, exist_ok=True)
     with open(results, "a") as f:

@@ -215,8 +215,9 @@ def verdict(rec: dict, reference: dict) -> str:
                         " (clearly above the real audio)" if excess > 3.0 else ""))
     parts.append(f"mel L1 {fmt(rec.get('mel_l1'), '.2f')}, PESQ {fmt(rec.get('pesq_wb'), '.2f')}")
     line = "; ".join(parts) + "."
-    if too_quiet(rec, reference):
-        line += f" Too quiet (< {QUIET_DB:.0f} dB) for its tonal score to mean much."
+    if too_quiet(rec, reference):  # say which level is low: a loud rumble can be quiet above 1 kHz only
+        band = "" if level is not None and level < QUIET_DB else " above 1 kHz"
+        line += f" Too quiet{band} (< {QUIET_DB:.0f} dB) for its tonal score to mean much."
     return line
 
 

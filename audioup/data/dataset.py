@@ -87,6 +87,8 @@ def collect_files(files: Sequence = (), filelist: Optional[str] = None) -> List[
 # The script that writes a dataset's filelists, by the name of the folder they live in.
 PREPARE_SCRIPTS = {"ljspeech": "prepare_ljspeech.py {}", "vctk": "prepare_vctk.py {}",
                    "libritts": "prepare_libritts.py {}", "corpus": "build_corpus.py --out {}"}
+# OUT/speech, OUT/music of data_scripts/prepare_offline.py (the recipes use OUT = data/offline)
+OFFLINE_CORPORA = {"speech": "", "music": " --corpus music"}
 
 
 def _prepare_hint(listing: Path) -> str:
@@ -94,9 +96,14 @@ def _prepare_hint(listing: Path) -> str:
 
     >>> _prepare_hint(Path("data/ljspeech/train.txt"))
     '; prepare the data first: python data_scripts/prepare_ljspeech.py data/ljspeech'
+    >>> _prepare_hint(Path("data/offline/music/train.txt"))
+    '; prepare the data first: python data_scripts/prepare_offline.py --out data/offline --corpus music'
     """
     folder = listing.parent
     script = PREPARE_SCRIPTS.get(folder.name.lower())
+    if folder.parent.name.lower() == "offline" and folder.name.lower() in OFFLINE_CORPORA:
+        script = "prepare_offline.py --out {}" + OFFLINE_CORPORA[folder.name.lower()]
+        folder = folder.parent
     if script is None:
         return ""
     where = folder.relative_to(Path.cwd()) if folder.is_absolute() and folder.is_relative_to(Path.cwd()) else folder

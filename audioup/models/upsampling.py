@@ -34,7 +34,8 @@ holds transposed's lines and images, which these layers are built not to make (n
 and ICNR sub-pixel end 25-40 dB below there). Cost: a probe pass per twin and a few per
 layer, 2 s for V2, 8-14 s for a full-size V1 or BigVGAN on one CPU thread (milliseconds
 for the tiny model); a generator whose weights are loaded next skips it
-(:func:`audioup.models.registry.build_generator_from` with ``weights_follow=True``).
+(:func:`audioup.models.registry.build_generator_from` with ``weights_follow=True``: loading
+a checkpoint, and training when it resumes or starts from ``init_from``).
 
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
 16, 16, 4, 4), other kinds their own defaults, unless the spec sets ``kernel_size``

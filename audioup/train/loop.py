@@ -1,8 +1,8 @@
 """The training loop: one generic GAN vocoder trainer, variants chosen by the config.
 
-Read top to bottom: :func:`train` sets up (devices, data, models, optimizers),
-resumes from the newest good checkpoint in ``run_dir`` (or starts from
-``init_from`` weights), then repeats :func:`train_step`, and every N steps
+Read top to bottom: :func:`train` finds the newest good checkpoint in ``run_dir``,
+sets up (devices, data, models, optimizers), resumes from that checkpoint (or starts
+from ``init_from`` weights), then repeats :func:`train_step`, and every N steps
 :func:`validate` and :func:`save`. All mutable training state lives in
 :class:`State`, which is exactly what a checkpoint holds.
 
@@ -80,13 +80,20 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
 
 def _train(cfg, info, device, init_from, log) -> Path:
     run_dir = Path(cfg.run_dir).resolve()
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
-    ctx = build_context(cfg, device, info, log)
-    apply_speed_options(ctx)
-    state = new_state(cfg, ctx)
+    init_from = init_from or cfg.init_from
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    resumed = _resume_or_init(state, ctx, run_dir, init_from or cfg.init_from, log)
+    # Which weights the run starts from is known before the models are built: a generator
+    # whose weights are loaded next skips the level calibration of its upsamplers (about 4 s
+    # of CPU for V1, see benchmarks/RESULTS.md). A folder without a usable checkpoint starts
+    # afresh, calibrated exactly as a new run.
+    checkpoint = load_newest(run_dir, map_location="cpu", log=log, quarantine=info.is_main)
+    D.barrier()  # rank 0 may have renamed corrupt checkpoints
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
+    ctx = build_context(cfg, device, info, log, weights_follow=checkpoint is not None or bool(init_from))
+    apply_speed_options(ctx)
+    state = new_state(cfg, ctx)
+    resumed = _resume_or_init(state, ctx, checkpoint, init_from, log)
     if info.is_main:  # only once the settings are known to fit the run folder's checkpoints
         _write_config(cfg, run_dir)
     # every rank draws its own segments; rank 0 keeps the saved (or seeded) random state
@@ -108,10 +115,8 @@ def _train(cfg, info, device, init_from, log) -> Path:
     return run_dir
 
 
-def _resume_or_init(state: State, ctx: Context, run_dir: Path, init_from: Optional[str], log) -> bool:
-    """Load the newest good checkpoint of ``run_dir`` into ``state`` (``True``), else ``init_from``'s weights."""
-    resumed = load_newest(run_dir, map_location="cpu", log=log, quarantine=ctx.info.is_main)
-    D.barrier()  # rank 0 may have renamed corrupt checkpoints
+def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_from: Optional[str], log) -> bool:
+    """Restore the run folder's newest good checkpoint ``resumed`` (``True``), else ``init_from``'s weights."""
     if resumed is not None:
         restore(state, resumed, ctx, full=True)
         log(f"resuming from {resumed['path']} (step {state.step})")

@@ -72,7 +72,15 @@ def generator_config(cfg: TrainConfig) -> Dict[str, Any]:
         raise ConfigError(f"model: {exc}") from None
 
 
-def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=print) -> Context:
+def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=print,
+                  weights_follow: bool = False) -> Context:
+    """The fixed parts of a run, models on ``device``.
+
+    ``weights_follow=True``: the caller loads the generator's weights next (resume,
+    ``init_from``), so its upsamplers' level calibration is skipped
+    (:func:`~audioup.models.registry.build_generator_from`); it draws nothing from the
+    global RNG, so every later draw (the discriminators' weights) is the same either way.
+    """
     files = collect_files(cfg.data.files, cfg.data.filelist)
     valid_files = collect_files(cfg.data.valid_files) if cfg.data.valid_files else []
     if not valid_files and cfg.data.valid_count > 0:
@@ -91,7 +99,7 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
 
     gen_config = generator_config(cfg)
     try:
-        generator = build_generator_from(gen_config).to(device)
+        generator = build_generator_from(gen_config, weights_follow=weights_follow).to(device)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
     if generator.hop_length != cfg.mel.hop_length:

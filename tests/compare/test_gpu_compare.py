@@ -51,3 +51,26 @@ def test_refuses_without_cuda_and_without_data(gc, tmp_path, capsys):
     assert "no CUDA GPU" in capsys.readouterr().err
     assert gc.main(["--data", str(tmp_path), "--device", "cpu", "--out", str(tmp_path / "o")]) == 2
     assert "train.txt not found" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_results_section_names_the_threads_and_the_step0_levels(gc, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from audioup.compare.runner import Comparison
+
+    sf.write(tmp_path / "a.wav", np.zeros(22050 * 120, dtype=np.float32), 22050)
+    (tmp_path / "train.txt").write_text("a.wav\n")
+    record = {"level_db": -30.0, "tonal_score_db": 1.0, "tonal_max_db": 9.0, "mel_l1": 5.0}
+    comp = Comparison(out_dir=tmp_path, config=tmp_path / "r.yaml", kinds=["transposed", "sinc"], stages=[0, 7],
+                      results={0: {"transposed": dict(record, kind="transposed", step=0, level_db=-63.0),
+                                   "sinc": dict(record, kind="sinc", step=0, level_db=-70.0)},
+                               7: {"sinc": dict(record, kind="sinc", step=7)}},
+                      reference={"tonal_score_db": 0.5, "tonal_max_db": 20.0},
+                      info={"generator": "hifigan", "preset": "tiny", "batch_size": 2, "threads": 1,
+                            "test_seconds": 24.0})
+    text = "\n".join(gc.results_section(comp, gc.device_name("cpu"), "recipes/tiny.yaml", tmp_path,
+                                        ["t.wav"], 7, 100.0, 120.0, "2.x"))
+    assert "cores)" in text and "1 torch thread(s)" in text and "2 min of training audio" in text
+    assert "Output level at step 0 (DC removed, re the real audio): transposed -63 dB, sinc -70 dB." in text
+    assert "- sinc after 7 steps: output -30 dB" in text and "Too quiet (< -20 dB)" in text

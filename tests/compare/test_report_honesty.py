@@ -82,7 +82,7 @@ def test_verdict_is_relative_to_the_real_audio_and_flags_quiet_outputs():
     assert "lines +0.5 dB over the real audio's" in loud and "Too quiet" not in loud
     quiet = verdict({"kind": "resize-linear", "step": 0, "level_db": -45.0, "tonal_score_db": 9.0,
                      "mel_l1": 3.0, "pesq_wb": 1.1}, reference)
-    assert "+7.0 dB" in quiet and "clearly above" in quiet and "Too quiet" in quiet
+    assert "+7.0 dB" in quiet and "clearly above" in quiet and "Too quiet (< -20 dB)" in quiet
 
 
 def test_quiet_kinds_follow_the_last_evaluated_stage():
@@ -105,4 +105,6 @@ def test_high_band_level_catches_a_loud_rumble():
                                              "db": np.where(freqs < 1000, -10.0, -60.0).tolist()}}
     assert band_level_db(rumble, ref) == pytest.approx(-40.0)
     assert too_quiet(rumble, ref) and not too_quiet({"level_db": -3.0}, ref)
-    assert "-40 dB above 1 kHz" in verdict(dict(rumble, kind="sinc", step=5), ref)
+    line = verdict(dict(rumble, kind="sinc", step=5), ref)
+    assert "-40 dB above 1 kHz" in line
+    assert "Too quiet above 1 kHz (< -20 dB)" in line  # not the -3 dB broadband level

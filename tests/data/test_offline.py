@@ -182,3 +182,15 @@ def test_convert_and_pack(tmp_path):
         pack_subset(corpus, tmp_path / "q", fmt="ogg", max_mib=1e-4, log=lambda s: None)
     with pytest.raises(Exception, match="own folder"):
         pack_subset(corpus, corpus, log=lambda s: None)
+
+
+def test_pack_only_cli_needs_a_size_and_points_to_the_script(tmp_path, data_script, capsys):
+    from audioup.data.dataset import DataError
+
+    script = data_script("prepare_offline")
+    with pytest.raises(SystemExit) as stop:  # it used to pack nothing and exit 0
+        script.main(["--out", str(tmp_path), "--pack-only"])
+    assert stop.value.code == 2 and "--max-minutes" in capsys.readouterr().err
+    # a recipe's missing offline filelist says how to make it
+    with pytest.raises(DataError, match="prepare_offline.py --out .*offline --corpus music"):
+        read_filelist(tmp_path / "offline" / "music" / "train.txt")
