@@ -72,8 +72,6 @@ def say(line: str = "") -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from .errors import CommandError
     from .compare import CompareError, compare_upsamplers
     from .compare.runner import parameter_count
@@ -105,7 +103,6 @@ def run(args) -> int:
 
     overrides = [f"data.filelist={corpus.filelists['train']}",
                  f"data.valid_files=[{corpus.filelists['val']}]"]
-    threads = torch.get_num_threads()
     try:
         cfg = load_config(RECIPE, overrides, for_run=False)
         text = _report_text(args, steps, cfg, parameter_count(cfg), corpus)
@@ -114,8 +111,6 @@ def run(args) -> int:
                                   periodicity=False)  # torchcrepe: ~5 s of CPU per second of audio
     except (CompareError, ConfigError, DataError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    finally:
-        torch.set_num_threads(threads)
     return _summary(comp, out, time.perf_counter() - start)
 
 
