@@ -29,6 +29,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Optional, Tuple
 
+from ..progress import progress_bar
+
 CHUNK_SIZE = 1 << 20
 _HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256"}
 
@@ -211,8 +213,6 @@ def _unreachable_message(url: str, reason, part: Path) -> str:
 
 
 def _progress_bar(total, initial, name, enabled):
-    from ..progress import progress_bar
-
     return progress_bar(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
                         desc=name, enabled=enabled, leave=False)
 
@@ -242,8 +242,6 @@ def _safe_target(root: Path, member: str, archive) -> Path:
 
 
 def _items(items, archive: Path, progress: bool):
-    from ..progress import progress_bar
-
     return progress_bar(items, desc=f"extracting {archive.name}", unit="file", enabled=progress, leave=False)
 
 
