@@ -1,4 +1,7 @@
-"""The comparison's figures: stationary spectra per kind and the per-layer tonal breakdown."""
+"""The comparison's figures: stationary spectra per kind and the per-layer tonal breakdown.
+
+matplotlib (~1 s with pyplot) is imported when a figure is drawn, not with audioup.compare.
+"""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,7 @@
-"""One figure per measured file: the stationary spectrum with its lines, above a spectrogram."""
+"""One figure per measured file: the stationary spectrum with its lines, above a spectrogram.
+
+matplotlib is imported when a figure is drawn, so that importing audioup.metrics stays light.
+"""
 from __future__ import annotations
 
 from pathlib import Path
