@@ -9,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..audio.fs import save_figure
 from ..metrics import predicted_tones
 from .evaluate import too_quiet
 
@@ -73,7 +74,7 @@ def plot_spectra(comp, path) -> Optional[Path]:
                  f"ticks: predicted lines of {len(factors or [])} layers", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -163,6 +164,6 @@ def plot_per_layer(comp, path) -> Optional[Path]:
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
