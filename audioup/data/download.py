@@ -29,6 +29,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Optional, Tuple
 
+from ..audio.fs import atomic_write
 from ..progress import progress_bar
 
 CHUNK_SIZE = 1 << 20
@@ -297,7 +298,7 @@ def extract_archive(archive, out_dir, force: bool = False, progress: bool = True
         raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from None
     except OSError as exc:
         raise ArchiveError(f"{archive}: cannot extract into {root} ({exc})") from None
-    marker.write_text("ok\n")
+    atomic_write(marker, "ok\n")
     return out_dir
 
 
