@@ -15,6 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import CommandError
+
+# compare, train and data import torch: they are imported inside the functions below, so that
+# `audioup demo --help` stays as light as `audioup --help`.
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "demo.yaml"
 
@@ -72,9 +77,6 @@ def say(line: str = "") -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from .errors import CommandError
     from .compare import CompareError, compare_upsamplers
     from .compare.runner import parameter_count
     from .data.dataset import DataError
@@ -105,7 +107,6 @@ def run(args) -> int:
 
     overrides = [f"data.filelist={corpus.filelists['train']}",
                  f"data.valid_files=[{corpus.filelists['val']}]"]
-    threads = torch.get_num_threads()
     try:
         cfg = load_config(RECIPE, overrides, for_run=False)
         text = _report_text(args, steps, cfg, parameter_count(cfg), corpus)
@@ -114,8 +115,6 @@ def run(args) -> int:
                                   periodicity=False)  # torchcrepe: ~5 s of CPU per second of audio
     except (CompareError, ConfigError, DataError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    finally:
-        torch.set_num_threads(threads)
     return _summary(comp, out, time.perf_counter() - start)
 
 
@@ -133,7 +132,6 @@ class _Stages:
 def _corpus(corpus_dir: Path, header: _Stages):
     """Build (or reuse) the embedded corpus, printing its summary."""
     from .data.corpus import build_corpus
-    from .errors import CommandError
 
     header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir}")
     t0 = time.perf_counter()

@@ -18,19 +18,18 @@ import time
 import torch
 from torch import nn
 
-from audioup.layers import build_upsampler
+from audioup.layers import UPSAMPLER_LABELS, build_upsampler
 
 CHANNELS = (512, 256, 128, 64, 32)
 FACTORS = (8, 8, 2, 2)
-KINDS = {
-    "transposed": {"kind": "transposed"},
-    "resize-nearest": {"kind": "resize", "mode": "nearest"},
-    "resize-nearest (plain)": {"kind": "resize", "mode": "nearest", "fast": False},
-    "resize-linear": {"kind": "resize", "mode": "linear"},
-    "resize-linear (plain)": {"kind": "resize", "mode": "linear", "fast": False},
-    "subpixel-icnr": {"kind": "subpixel", "icnr": True},
-    "sinc": {"kind": "sinc"},
-}
+# The project's list of kinds, less plain subpixel (ICNR only sets the initial weights: the same
+# cost as subpixel-icnr); each resize kind also without its folded fast forward, as "(plain)".
+KINDS = {}
+for _label in UPSAMPLER_LABELS:
+    if _label != "subpixel":
+        KINDS[_label] = _label
+    if _label.startswith("resize-"):
+        KINDS[f"{_label} (plain)"] = {"kind": _label, "fast": False}
 SETTINGS = {"training 16 x 32 frames": (16, 32), "inference 1 x 500 frames": (1, 500)}
 
 

@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from ..audio.db import relative_db
+from ..audio.fs import save_figure
 from .attribution import Attribution
 from .checkerboard import CheckerboardScore
 from .frequency import FrequencyResponse
@@ -33,8 +34,7 @@ def _finish(fig, path: Optional[PathLike]):
     if path is None:
         return fig
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     return path
 
 

@@ -1,7 +1,8 @@
 """Writing files so that nothing half-written ever sits under the final name.
 
 :func:`atomic_write` is the one way audioup writes an output file (WAVs,
-checkpoints, JSON/Markdown reports, filelists): the content goes to a
+checkpoints, JSON/Markdown reports, filelists, figures through
+:func:`save_figure`): the content goes to a
 temporary file in the destination folder, which is then renamed over the
 destination. An interrupted write (a kill, a full disk) leaves the previous
 file, if any, untouched and no temporary file behind (except after SIGKILL:
@@ -61,6 +62,20 @@ def atomic_write(path, content: Content, *, text: bool = None, encoding: str = "
     if fsync:
         _fsync_folder(path.parent)
     return path
+
+
+def save_figure(fig, path, **savefig_kwargs) -> Path:
+    """``fig.savefig(path, ...)`` through :func:`atomic_write`; returns the path written.
+
+    The format comes from the suffix as in matplotlib: a name without one gets the
+    figure's default format appended (``spectra`` -> ``spectra.png``).
+    """
+    path = Path(path)
+    fmt = path.suffix[1:]
+    if not fmt:
+        fmt = fig.canvas.get_default_filetype()
+        path = path.with_name(f"{path.name.rstrip('.')}.{fmt}")
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig_kwargs))
 
 
 def remove_stale_temporaries(folder, pattern: str = "*") -> List[Path]:

@@ -18,6 +18,10 @@ import numpy as np
 
 from .fs import atomic_write
 
+# soundfile, and torch / torchaudio for resampling, are imported in the functions that use them:
+# this module is on the `audioup measure` path, which loads no torch (and `import audioup.metrics`
+# reads no file).
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000

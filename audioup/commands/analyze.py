@@ -23,8 +23,25 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
+import numpy as np
+import torch
+
+from ..analysis import plots
+from ..analysis.attribution import layer_attribution
+from ..analysis.checkerboard import checkerboard_score, format_checkerboard_db
+from ..analysis.frequency import frequency_response
+from ..analysis.gradients import gradient_spectrum
+from ..analysis.matrix import layer_matrix
+from ..analysis.overlap import layer_overlap, overlap_pattern
+from ..analysis.probe import find_upsamplers
 from ..audio.fs import atomic_write
+from ..audio.io import AudioError, load_audio
+from ..audio.mel import MelSpectrogram
+from ..errors import CommandError
+from ..inference import load_generator
+from ..layers import build_upsampler, upsampler_label
 from ..layers.registry import UPSAMPLER_LABELS
+from ..models import build_discriminators, build_generator
 from . import plain_text
 
 
@@ -62,8 +79,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     torch.manual_seed(args.seed)
     if args.kind is not None:
         planned = ["overlap.png", "checkerboard.png", "matrix.png", "frequency.png"]
@@ -86,8 +101,6 @@ def run(args) -> int:
 
 
 def _check_outputs(args, pngs: List[str]) -> None:
-    from ..errors import CommandError
-
     if args.kind is not None and args.factor is None:
         raise CommandError("--kind needs --factor")
     for name, value, low, high in (("--length", args.length, 1, 4096), ("--frames", args.frames, 1, 100_000),
@@ -110,8 +123,6 @@ def _check_outputs(args, pngs: List[str]) -> None:
 
 def check_output_path(path, option: str, folder: bool) -> None:
     """Refuse an output path of the wrong kind (a folder for a file, a file for a folder) up front."""
-    from ..errors import CommandError
-
     if path is None:
         return
     p = Path(path)
@@ -127,16 +138,6 @@ def check_output_path(path, option: str, folder: bool) -> None:
 
 
 def _analyze_layer(args):
-    import torch
-
-    from ..errors import CommandError
-    from ..layers import build_upsampler, upsampler_label
-    from ..analysis import plots
-    from ..analysis.checkerboard import checkerboard_score, format_checkerboard_db
-    from ..analysis.frequency import frequency_response
-    from ..analysis.matrix import layer_matrix
-    from ..analysis.overlap import layer_overlap, overlap_pattern
-
     options: Dict[str, object] = {}
     if args.kernel_size is not None:
         options["kernel_size"] = args.kernel_size
@@ -188,22 +189,12 @@ def _analyze_layer(args):
 
 def _load_generator(args):
     """``(generator, mel_fn, sample_rate, description)`` for --checkpoint or --model."""
-    from ..errors import CommandError
-
     if args.checkpoint is not None:
-        try:
-            from ..inference import load_generator
-        except ImportError:
-            raise CommandError("--checkpoint needs audioup.inference.load_generator, which this install "
-                               "does not have; use --model hifigan --preset ... instead") from None
         try:
             vocoder = load_generator(args.checkpoint, device="cpu", config=args.config)
         except Exception as err:  # any failure to load is the checkpoint's problem: say so, no traceback
             raise CommandError(f"{args.checkpoint}: cannot load a generator: {err}") from None
         return vocoder.generator, vocoder.mel, float(vocoder.sample_rate), f"checkpoint {args.checkpoint}"
-    from ..audio import MelSpectrogram
-    from ..models import build_generator
-
     kwargs = {} if args.upsampler is None else {"upsampler": args.upsampler}
     try:
         generator = build_generator(args.model, preset=args.preset, **kwargs)
@@ -218,17 +209,6 @@ def _load_generator(args):
 
 
 def _analyze_generator(args):
-    import numpy as np
-    import torch
-
-    from ..audio import AudioError, load_audio
-    from ..errors import CommandError
-    from ..analysis import plots
-    from ..analysis.attribution import layer_attribution
-    from ..analysis.checkerboard import checkerboard_score, format_checkerboard_db
-    from ..analysis.overlap import layer_overlap
-    from ..analysis.probe import find_upsamplers
-
     generator, mel_fn, sr, desc = _load_generator(args)
     generator.eval()
     if args.mel_from:
@@ -272,10 +252,6 @@ def _analyze_generator(args):
 
 
 def _analyze_discriminator(args):
-    from ..models import build_discriminators
-    from ..analysis import plots
-    from ..analysis.gradients import gradient_spectrum
-
     model = build_discriminators([args.discriminator])[args.discriminator]
     sr = args.sample_rate or 22050.0
     spectrum = gradient_spectrum(model, length=8192, sample_rate=sr, trials=2, seed=args.seed)

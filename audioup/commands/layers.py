@@ -10,18 +10,20 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
+import torch
 from torch import nn
 
+from ..analysis import checkerboard_score, format_checkerboard_db
 from ..audio.fs import atomic_write
-from ..layers.registry import UPSAMPLER_LABELS as COMPARED
+from ..errors import CommandError
+from ..layers.registry import UPSAMPLER_LABELS as COMPARED, build_upsampler
+from ..layers.resize import ResizeConv1d
+from ..layers.subpixel import SubpixelConv1d
+from ..layers.transposed import TransposedConv1d
 
 
 def multiplies_per_input_sample(layer: nn.Module) -> int:
     """Multiply-adds one forward spends per input sample (all channel pairs)."""
-    from ..layers.resize import ResizeConv1d
-    from ..layers.subpixel import SubpixelConv1d
-    from ..layers.transposed import TransposedConv1d
-
     c_in, c_out, f = layer.in_channels, layer.out_channels, layer.factor
     if isinstance(layer, TransposedConv1d):
         return c_in * c_out * layer.kernel_size
@@ -36,11 +38,6 @@ def multiplies_per_input_sample(layer: nn.Module) -> int:
 
 def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 0) -> List[Dict]:
     """One row per kind in :data:`COMPARED`, at initialisation with ``seed``."""
-    import torch
-
-    from ..analysis import checkerboard_score
-    from ..layers.registry import build_upsampler
-
     rows = []
     for spec in COMPARED:
         torch.manual_seed(seed)
@@ -56,8 +53,6 @@ def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 
 
 
 def format_table(rows: List[Dict], factor: int) -> str:
-    from ..analysis import format_checkerboard_db
-
     base = next(r["macs_per_input_sample"] for r in rows if r["kind"] == "transposed")
     lines = [f"{'kind':<16}{'kernel':>7}{'params':>10}{'multiplies vs transposed':>26}{'checkerboard at init':>23}"]
     for r in rows:
@@ -88,8 +83,6 @@ MAX_WEIGHTS = 1 << 22  # in x out x factor: 4 M, so a layer's weights stay well 
 
 
 def run(args) -> int:
-    from ..errors import CommandError
-
     size = args.in_channels * args.out_channels * args.factor
     if size > MAX_WEIGHTS:
         raise CommandError(f"--in-channels x --out-channels x --factor = {size:,} is too large (at most "

@@ -9,7 +9,9 @@ does for WAV inputs) and written as ``float32`` ``(n_mels, frames)``.
 """
 from __future__ import annotations
 
+import argparse
 import sys
+
 import numpy as np
 import torch
 
@@ -18,6 +20,7 @@ from ..audio.io import AUDIO_EXTENSIONS, AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
 from ..inference import load_generator, plan_outputs
+from ..models.checkpoint import CheckpointError
 from ..progress import progress_bar
 
 DESCRIPTION = """\
@@ -33,8 +36,6 @@ unless --force. A file that cannot be read is reported and the others go on.
 
 
 def register(subparsers) -> None:
-    import argparse
-
     p = subparsers.add_parser("mel", help="write log-mel spectrograms (.npy) of audio files, for vocode",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
@@ -61,8 +62,6 @@ def log_mel(samples: np.ndarray, front_end: MelSpectrogram) -> np.ndarray:
 def _front_end(checkpoint) -> MelSpectrogram:
     if checkpoint is None:
         return MelSpectrogram()
-    from ..train.checkpoint import CheckpointError  # where checkpoint errors live (moving out of train)
-
     try:
         return load_generator(checkpoint).mel
     except (CheckpointError, FileNotFoundError, ValueError) as exc:

@@ -5,6 +5,14 @@ import argparse
 import shlex
 import sys
 
+from ..data.dataset import DataError
+from ..errors import CommandError
+from ..models.checkpoint import CheckpointError
+from ..train.config import ConfigError
+from ..train.distributed import resolve_device
+from .report import stage_title, table, text_table
+from .runner import KINDS, CompareError, compare_upsamplers
+
 HELP = "train one vocoder per upsampler kind and write a comparison report"
 DESCRIPTION = """\
 Train the same vocoder with each upsampler kind for the same number of steps (the real
@@ -22,8 +30,6 @@ with other settings is refused.
 
 
 def register(subparsers) -> None:
-    from .runner import KINDS
-
     p = subparsers.add_parser("compare", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="YAML recipe (see recipes/)")
@@ -48,14 +54,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..errors import CommandError
-    from ..data.dataset import DataError
-    from ..train.checkpoint import CheckpointError
-    from ..train.config import ConfigError
-    from ..train.distributed import resolve_device
-    from .report import table, text_table, stage_title
-    from .runner import CompareError, compare_upsamplers
-
     if args.steps is not None and args.steps < 1:
         raise CommandError("--steps must be >= 1")
     if args.max_test_files is not None and args.max_test_files < 1:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..audio.db import ratio_db
+from ..audio.io import AudioError, load_audio, save_audio
 from ..metrics import Measurement, default_n_fft, measure_signal, stationary_spectrum
 
 
@@ -36,8 +38,6 @@ def load_test_clips(files: Sequence, sample_rate: int, min_samples: int, log=pri
     Raises:
         ValueError: no usable file (the message lists why each failed).
     """
-    from ..audio.io import AudioError, load_audio
-
     clips, failed, names = [], [], set()
     for path in files:
         try:
@@ -190,10 +190,6 @@ def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: b
     Returns:
         The record of :func:`measure_outputs`.
     """
-    import torch
-
-    from ..audio.io import load_audio, save_audio
-
     outputs = []
     for clip in clips:
         out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy().astype(np.float32)
@@ -226,8 +222,6 @@ def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: i
     Returns:
         name -> seconds of audio generated per second of compute (higher is faster).
     """
-    import torch
-
     seconds = mel.shape[-1] * hop / sample_rate
     best = {name: math.inf for name in generators}
     with torch.inference_mode():

@@ -1,4 +1,7 @@
-"""The comparison's figures: stationary spectra per kind and the per-layer tonal breakdown."""
+"""The comparison's figures: stationary spectra per kind and the per-layer tonal breakdown.
+
+matplotlib (~1 s with pyplot) is imported when a figure is drawn, not with audioup.compare.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..audio.fs import save_figure
 from ..metrics import predicted_tones
 from .evaluate import too_quiet
 
@@ -70,7 +74,7 @@ def plot_spectra(comp, path) -> Optional[Path]:
                  f"ticks: predicted lines of {len(factors or [])} layers", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -160,6 +164,6 @@ def plot_per_layer(comp, path) -> Optional[Path]:
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence
 
 from ..audio.fs import atomic_write
 from .evaluate import QUIET_DB, band_level_db, too_quiet
+from .plots import plot_per_layer, plot_spectra
 
 COLUMNS = ("upsampler", "params", "tonal score (dB) ↓", "strongest line (dB)", "level (dB)",
            "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "periodicity ↓", "V/UV F1 ↑", "speed (× real time) ↑")
@@ -227,8 +228,6 @@ def write_report(comp, text: dict) -> Path:
     ``text`` may hold ``title``, ``intro`` (replaces :data:`INTRO`), ``limits``
     (replaces :data:`LIMITS`) and ``command`` (how to reproduce).
     """
-    from .plots import plot_per_layer, plot_spectra
-
     out = comp.out_dir
     figures = [(plot_spectra(comp, out / "spectra.png"),
                 "Stationary spectra of the vocoded test audio (median over frames), one panel per "

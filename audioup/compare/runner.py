@@ -23,8 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+import torch
+
 from ..audio.fs import atomic_write
+from ..data.dataset import collect_files
+from ..inference import build_vocoder, load_generator
+from ..layers import parse_upsampler_spec
 from ..layers.registry import UPSAMPLER_LABELS
+from ..train.checkpoint import checkpoint_path, list_checkpoints
+from ..train.config import ConfigError, load_config, to_dict, validate
+from ..train.loop import TrainingError, train
+from ..train.setup import build_generator_from, generator_config, mel_settings
+from ..train.speed import cpu_threads
+from .evaluate import evaluate_vocoder, load_test_clips, measure_outputs, measure_speed
+from .report import fmt, write_report
 
 # every kind but plain subpixel, whose random init is the same checkerboard as transposed's
 KINDS = tuple(k for k in UPSAMPLER_LABELS if k != "subpixel")
@@ -87,8 +99,6 @@ def stage_dir(step: int) -> str:
 
 def check_kinds(kinds: Sequence[str]) -> List[str]:
     """Validate kind names (aliases allowed); duplicates removed, order kept."""
-    from ..layers import parse_upsampler_spec
-
     out = []
     for kind in kinds:
         if "=" in str(kind):
@@ -112,8 +122,6 @@ def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[in
     The recipe is read once (with ``overrides``); each kind's config is derived from it
     with :func:`dataclasses.replace` and checked as a training run.
     """
-    from ..train.config import ConfigError, load_config, validate
-
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key in ("model.upsampler", "run_dir", "max_steps"):
@@ -135,8 +143,6 @@ def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[in
 
 def settings_of(cfg, test_files: Sequence[Path]) -> dict:
     """The settings that decide the results: the config without run-specific keys, and the test set."""
-    from ..train.config import to_dict
-
     data = to_dict(cfg)
     for keys in NEUTRAL_KEYS:
         node = data
@@ -228,11 +234,6 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     Raises:
         CompareError, audioup.train.config.ConfigError, audioup.data.DataError.
     """
-    from ..data.dataset import collect_files
-    from ..train.speed import cpu_threads
-    from .evaluate import load_test_clips
-    from .report import write_report
-
     out_dir, kinds = Path(out_dir).resolve(), check_kinds(kinds)
     _check_request(out_dir, init, trained, test_files)
     cfgs = kind_configs(config, out_dir, kinds, steps, overrides)
@@ -274,8 +275,6 @@ def _check_request(out_dir: Path, init: bool, trained: bool, test_files) -> None
 
 def _evaluate_stage(comp: Comparison, cfgs: dict, step: int, clips, device, optional, log) -> None:
     """Every kind at one stage into ``comp.results[step]``; a failed training run is recorded, not raised."""
-    from ..train.loop import TrainingError
-
     kinds = list(cfgs)  # those asked for (comp.kinds also lists those of earlier runs)
     what = "at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}"
     log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
@@ -291,9 +290,6 @@ def _evaluate_stage(comp: Comparison, cfgs: dict, step: int, clips, device, opti
 
 
 def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) -> dict:
-    from .evaluate import evaluate_vocoder
-    from .report import fmt
-
     path = comp.out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json"
     if path.is_file():
         record = json.loads(path.read_text())
@@ -328,19 +324,12 @@ def _add_earlier_kinds(comp: Comparison, step: int) -> None:
 
 def initial_vocoder(cfg, device="cpu"):
     """The generator a training run of ``cfg`` starts from (same seed), as a :class:`Vocoder`."""
-    import torch
-
-    from ..inference import build_vocoder
-    from ..train.setup import generator_config, mel_settings
-
     torch.manual_seed(cfg.seed)  # what audioup.train.loop.train does before building it
     return build_vocoder(generator_config(cfg), mel_settings(cfg), device=device)
 
 
 def _check_step_reachable(out_dir: Path, cfg, kind: str, step: int) -> None:
     """Refuse a ``step`` whose checkpoint was pruned by a longer run (and has no stored result)."""
-    from ..train.checkpoint import list_checkpoints
-
     if (out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json").is_file():
         return
     done = [s for s, _ in list_checkpoints(cfg.run_dir)]
@@ -352,10 +341,6 @@ def _check_step_reachable(out_dir: Path, cfg, kind: str, step: int) -> None:
 
 def trained_vocoder(cfg, step: int, device, label: str, log):
     """Train (or resume) ``cfg`` up to ``step`` and load the checkpoint of that step."""
-    from ..inference import load_generator
-    from ..train.checkpoint import checkpoint_path, list_checkpoints
-    from ..train.loop import train
-
     run_dir = Path(cfg.run_dir)
     done = [s for s, _ in list_checkpoints(run_dir)]
     if step not in done:
@@ -373,15 +358,10 @@ def trained_vocoder(cfg, step: int, device, label: str, log):
 
 def parameter_count(cfg) -> int:
     """Parameters of the generator as trained (weight norm included, as in recipes/README.md)."""
-    from ..train.setup import build_generator_from, generator_config
-
     return int(sum(p.numel() for p in build_generator_from(generator_config(cfg), weights_follow=True).parameters()))
 
 
 def _reference(comp: Comparison, clips, cfg) -> dict:
-    from ..train.setup import build_generator_from, generator_config
-    from .evaluate import measure_outputs
-
     factors = list(build_generator_from(generator_config(cfg), weights_follow=True).upsample_factors)
     record = measure_outputs([c.samples for c in clips], cfg.sample_rate, factors,
                              names=[c.name for c in clips])
@@ -390,8 +370,6 @@ def _reference(comp: Comparison, clips, cfg) -> dict:
 
 
 def _setup_info(cfg, clips, device, factors) -> dict:
-    import torch
-
     return {"generator": cfg.model.generator, "preset": cfg.model.preset,
             "factors": factors, "sample_rate": cfg.sample_rate, "batch_size": cfg.train.batch_size,
             "segment_length": cfg.data.segment_length, "seed": cfg.seed,
@@ -403,10 +381,6 @@ def _setup_info(cfg, clips, device, factors) -> dict:
 
 def _speed(cfgs: dict, clip, device, max_seconds: float = 2.0,
            rounds: Optional[Dict[str, List[float]]] = None) -> Dict[str, float]:
-    import torch
-
-    from .evaluate import measure_speed
-
     vocoders = {kind: initial_vocoder(cfg, device) for kind, cfg in cfgs.items()}
     any_voc = next(iter(vocoders.values()))
     n = min(len(clip.samples), int(max_seconds * any_voc.sample_rate))

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import librosa
 import numpy as np
 import torch
 
@@ -56,8 +57,6 @@ def augment(samples: np.ndarray, sample_rate: int, semitones: float = 0.0, rate:
     Shape:
         Input: ``(T,)``. Output: ``(round(T / rate),)`` approximately.
     """
-    import librosa
-
     y = np.asarray(samples, dtype=np.float32)
     if semitones:
         y = librosa.effects.pitch_shift(y, sr=sample_rate, n_steps=float(semitones))

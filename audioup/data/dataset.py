@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..audio.io import AudioError, audio_info, find_audio_files, load_audio
+from ..progress import progress_bar
 
 
 class DataError(ValueError):
@@ -198,8 +199,6 @@ class SegmentDataset(Dataset):
         self.lengths = list(lengths) if lengths is not None else [None] * len(self.files)
         self._cache: Optional[List[np.ndarray]] = None
         if cache:
-            from ..progress import progress_bar
-
             items = progress_bar(self.files, desc="decoding audio", unit="file", enabled=progress,
                                  leave=False)
             decoded = [self._guarded(self._load, f) for f in items]

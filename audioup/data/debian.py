@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..audio.fs import atomic_write
 from .download import ArchiveError, extract_archive, file_checksum
 
 AR_MAGIC = b"!<arch>\n"
@@ -107,18 +108,22 @@ def extract_deb(deb, out_dir, progress: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     start, size = members[name]
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        tar_path = Path(tmp) / tar_name
-        with open(deb, "rb") as src, open(tar_path, "wb") as dst:
-            src.seek(start)
-            left = size
-            while left:
-                block = src.read(min(left, 1 << 20))
-                if not block:
-                    raise ArchiveError(f"{deb}: truncated data member")
-                dst.write(block)
-                left -= len(block)
+        tar_path = atomic_write(Path(tmp) / tar_name, lambda dst: _copy_member(deb, start, size, dst))
         extract_archive(tar_path, out_dir, progress=progress)  # writes the marker last
     return out_dir
+
+
+def _copy_member(deb: Path, start: int, size: int, dst) -> None:
+    """Copy ``size`` bytes of ``deb`` from offset ``start`` into the open file ``dst``."""
+    with open(deb, "rb") as src:
+        src.seek(start)
+        left = size
+        while left:
+            block = src.read(min(left, 1 << 20))
+            if not block:
+                raise ArchiveError(f"{deb}: truncated data member")
+            dst.write(block)
+            left -= len(block)
 
 
 def apt_download(package: DebPackage, folder, any_version: bool = False,

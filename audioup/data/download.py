@@ -29,6 +29,9 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Optional, Tuple
 
+from ..audio.fs import atomic_write
+from ..progress import progress_bar
+
 CHUNK_SIZE = 1 << 20
 _HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256"}
 
@@ -211,8 +214,6 @@ def _unreachable_message(url: str, reason, part: Path) -> str:
 
 
 def _progress_bar(total, initial, name, enabled):
-    from ..progress import progress_bar
-
     return progress_bar(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
                         desc=name, enabled=enabled, leave=False)
 
@@ -242,8 +243,6 @@ def _safe_target(root: Path, member: str, archive) -> Path:
 
 
 def _items(items, archive: Path, progress: bool):
-    from ..progress import progress_bar
-
     return progress_bar(items, desc=f"extracting {archive.name}", unit="file", enabled=progress, leave=False)
 
 
@@ -299,7 +298,7 @@ def extract_archive(archive, out_dir, force: bool = False, progress: bool = True
         raise ArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from None
     except OSError as exc:
         raise ArchiveError(f"{archive}: cannot extract into {root} ({exc})") from None
-    marker.write_text("ok\n")
+    atomic_write(marker, "ok\n")
     return out_dir
 
 

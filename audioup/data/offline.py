@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
+from tqdm.auto import tqdm
+
+from ..audio.io import AudioError, audio_info, load_audio, save_audio
 from .debian import DebPackage, apt_download, extract_deb
 from .prepare import PreparedDataset, hash_select, write_filelist
 
@@ -198,10 +201,6 @@ def convert_items(items: Sequence[Item], out_dir: Path, sample_rate: int,
     Returns:
         ``({item: (wav, seconds)}, ["PATH: problem", ...])``.
     """
-    from tqdm.auto import tqdm
-
-    from ..audio.io import AudioError, audio_info, load_audio, save_audio
-
     done, errors = {}, []
     for item in tqdm(items, desc=f"converting to {sample_rate} Hz mono WAV", disable=not progress, unit="file"):
         out = out_dir / item.source / f"{item.uid}.wav"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List
 
+from ..audio.io import AudioError, audio_info, load_audio, save_audio
 from .dataset import DataError, read_filelist
 from .prepare import write_filelist
 
@@ -57,8 +58,6 @@ def pack_subset(corpus_dir, out_dir, max_minutes: float = 30.0, fmt: str = "flac
         DataError: unknown format, missing filelist, out_dir equal to the corpus, or the
             held-out sets alone exceed ``max_mib``.
     """
-    from ..audio.io import AudioError, audio_info, load_audio, save_audio
-
     if fmt not in FORMATS:
         raise DataError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir).resolve()

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..audio.fs import atomic_write
+from ..audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, audio_info, load_audio, save_audio
+from ..progress import progress_bar
 from .download import download as _download, extract_archive, parse_checksum
 
 SPLIT_SALT = "audioup-split-v1"
@@ -184,9 +186,6 @@ def convert(files: Sequence[Path], src_root: Path, out_root: Path, sample_rate: 
     Returns:
         ``({source: usable file}, ["PATH: problem", ...])``.
     """
-    from audioup.audio.io import AudioError, audio_info, load_audio, save_audio
-    from audioup.progress import progress_bar
-
     done: Dict[Path, Path] = {}
     errors: List[str] = []
     for f in progress_bar(files, desc=f"checking/resampling to {sample_rate} Hz", enabled=progress, unit="file"):
@@ -207,8 +206,6 @@ def convert(files: Sequence[Path], src_root: Path, out_root: Path, sample_rate: 
 
 def _check_settings(root: Path, sample_rate: int, **counts: int) -> int:
     """Refuse impossible settings before anything is downloaded; returns ``sample_rate``."""
-    from audioup.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise ValueError(f"sample rate {sample_rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
     for name, value in counts.items():

@@ -50,18 +50,8 @@ from .tonal import (
     tonal_score,
 )
 from .tones import PredictedTone, default_n_fft, parse_factors, predicted_tones
-
-
-def __getattr__(name):  # measure / plot import lazily (they pull in soundfile, tqdm, matplotlib)
-    if name in ("measure_file", "measure_files", "RecordWriter"):
-        from . import measure
-
-        return getattr(measure, name)
-    if name == "plot_tonal":
-        from .plot import plot_tonal
-
-        return plot_tonal
-    raise AttributeError(f"module 'audioup.metrics' has no attribute {name!r}")
+from .measure import RecordWriter, measure_file, measure_files  # soundfile, tqdm: when used
+from .plot import plot_tonal  # matplotlib: when a figure is drawn
 
 
 __all__ = [

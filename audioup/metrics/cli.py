@@ -7,6 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from ..audio.io import find_audio_files
+from ..errors import CommandError
+from .measure import RecordWriter, measure_files, plot_names
+from .tones import parse_factors
+
 DESCRIPTION = """\
 Measure tonal (checkerboard) artifacts of vocoder output.
 
@@ -67,10 +72,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..errors import CommandError
-    from .measure import RecordWriter, measure_files, plot_names
-    from .tones import parse_factors
-
     try:
         factors = parse_factors(args.factors) if args.factors is not None else None
     except ValueError as exc:
@@ -88,7 +89,7 @@ def run(args) -> int:
     args.jobs = min(args.jobs, os.cpu_count() or 1)
     if args.reference and not Path(args.reference).is_dir():
         raise CommandError(f"--reference {args.reference}: not a folder")
-    _check_outputs(args, CommandError)
+    _check_outputs(args)
     if args.plot and not args.force:
         targets = [Path(args.plot) / name for name in plot_names(_inputs(args.paths))]
         clash = [t for t in targets if t.exists()]
@@ -122,8 +123,6 @@ def run(args) -> int:
 
 def _inputs(paths) -> list:
     """``[(file, root folder or None)]`` of the inputs that exist (missing ones become error records)."""
-    from ..audio.io import find_audio_files
-
     out = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -133,7 +132,7 @@ def _inputs(paths) -> list:
     return out
 
 
-def _check_outputs(args, CommandError) -> None:
+def _check_outputs(args) -> None:
     """Refuse --json/--csv that are folders, inputs, each other, or in a missing folder; no overwrite without --force."""
     outs = [(flag, Path(v)) for flag, v in (("--json", args.json), ("--csv", args.csv)) if v]
     if len(outs) == 2 and outs[0][1].resolve() == outs[1][1].resolve():

@@ -1,12 +1,15 @@
-"""One figure per measured file: the stationary spectrum with its lines, above a spectrogram."""
+"""One figure per measured file: the stationary spectrum with its lines, above a spectrogram.
+
+matplotlib is imported when a figure is drawn, so that importing audioup.metrics stays light.
+"""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 
 from ..audio.db import power_db
+from ..audio.fs import save_figure
 from .stationary import StationaryResult
 from .tonal import TonalScore
 
@@ -63,8 +66,7 @@ def plot_tonal(result: StationaryResult, score: Optional[TonalScore] = None,
         _draw_spectrogram(fig, axes[1, 0], result)
     fig.tight_layout()
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
         plt.close(fig)
     return fig
 

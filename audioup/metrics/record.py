@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..audio.db import ratio_db
+from .align import matching_span
+from .reference import reference_metrics
 from .tonal import TonalScore, excess_spread_db, excess_tonal_db, frame_step, tonal_score, warning
 
 REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
@@ -125,8 +127,6 @@ def reference_excess(rec: Measurement, x: np.ndarray, ref: np.ndarray, sample_ra
     Returns the span of ``ref`` (``ref`` itself when none was found), which the
     other reference metrics then compare with.
     """
-    from .align import matching_span
-
     span = matching_span(x, ref, sample_rate)
     if span is not None:
         a, b = span
@@ -173,8 +173,6 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
         rec.error = f"no tonal score ({exc})"
     if reference is None:
         return rec
-    from .reference import reference_metrics
-
     ref = np.asarray(reference.detach().cpu().numpy() if hasattr(reference, "detach") else reference,
                      dtype=np.float32)
     if rec.error is None:

@@ -26,7 +26,11 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..audio.io import resample
 from .stationary import _as_numpy
+
+# torch (and audio.stft / audio.mel, which import it) and the optional packages are imported
+# inside the functions that use them: `audioup measure` and `import audioup.metrics` load no torch.
 
 OPTIONAL_METRICS = ("pesq_wb", "stoi", "periodicity")
 
@@ -139,8 +143,6 @@ def log_spectral_distance(gen, ref, sample_rate: Optional[float] = None, *, n_ff
 
 
 def _to_16k(x: np.ndarray, sample_rate: float) -> np.ndarray:
-    from ..audio.io import resample
-
     return resample(x, int(sample_rate), 16000) if int(sample_rate) != 16000 else x
 
 

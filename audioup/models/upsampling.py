@@ -43,6 +43,7 @@ Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiF
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -310,8 +311,6 @@ def transposed_twin(generator: nn.Module, channels: Sequence[int], seed: int = P
     under :func:`torch.random.fork_rng`: the global RNG is as before. With
     ``copy_rest=False`` the upsamplers of ``generator`` itself are replaced (no copy).
     """
-    import copy
-
     twin = copy.deepcopy(generator) if copy_rest else generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

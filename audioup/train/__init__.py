@@ -10,13 +10,7 @@
 - :mod:`.cli`: ``audioup train CONFIG [key=value ...] [--init-from CKPT]``.
 """
 from .config import ConfigError, TrainConfig, load_config
-
-
-def train(cfg, init_from=None, log=print):
-    """See :func:`audioup.train.loop.train` (imported on first use)."""
-    from .loop import train as _train
-
-    return _train(cfg, init_from=init_from, log=log)
+from .loop import train
 
 
 __all__ = ["ConfigError", "TrainConfig", "load_config", "train"]

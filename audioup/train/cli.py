@@ -4,6 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..data.dataset import DataError, collect_files, error_message
+from ..errors import CommandError
+from .checkpoint import CheckpointError
+from .config import ConfigError, load_config
+from .loop import TrainingError, train
+
 HELP = "train a vocoder from a YAML recipe"
 DESCRIPTION = """Train a GAN vocoder from a YAML recipe (see recipes/).
 
@@ -28,12 +34,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..errors import CommandError
-    from ..data.dataset import DataError, collect_files, error_message
-    from .checkpoint import CheckpointError
-    from .config import ConfigError, load_config
-    from .loop import TrainingError, train
-
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise CommandError(f"expected key=value overrides after the config, got {bad[0]!r}")

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import yaml
+
 from ..models.registry import plain
 from ..models.losses import FEATURE_MATCHING_WEIGHT, MEL_WEIGHT
 
@@ -299,8 +301,6 @@ def _check_run_dir(run_dir: Path) -> None:
 
 
 def _read_yaml_chain(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
-    import yaml
-
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"{path}: 'extends' loops back to this file")
@@ -343,8 +343,6 @@ def _resolve_paths(value, root: Path):
 
 
 def _parse_value(text: str):
-    import yaml
-
     try:
         return yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:

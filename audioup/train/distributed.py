@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 import torch.distributed as dist
 
 
@@ -86,8 +87,6 @@ def wrap(module: torch.nn.Module, info: DistInfo, device: torch.device) -> torch
     """DistributedDataParallel around ``module`` when distributed, else the module."""
     if not info.enabled:
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
 

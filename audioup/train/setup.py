@@ -14,12 +14,15 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
 
 from ..audio.io import AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
+from ..metrics import measure_signal, mrstft_distance
 from ..models import registry
+from ..models.discriminators import DISCRIMINATORS, CombinedDiscriminator
 from ..models.losses import MultiResolutionSTFTLoss
 from ..models.registry import build_generator_from
 from .config import ConfigError, TrainConfig
@@ -143,8 +146,6 @@ class EpochBatches:
 
 def build_data(cfg: TrainConfig, ctx: Context, log=print):
     """``(loader, sampler, batches)``: call ``sampler.set_epoch`` and set ``batches.skip`` per epoch."""
-    from torch.utils.data import DataLoader, DistributedSampler
-
     megabytes = estimated_megabytes(ctx.train_lengths)
     cache = megabytes <= cfg.data.cache_mb
     if cache:
@@ -166,8 +167,6 @@ def build_data(cfg: TrainConfig, ctx: Context, log=print):
 
 
 def _build_discriminator(names, kwargs_by_name) -> nn.Module:
-    from ..models.discriminators import DISCRIMINATORS, CombinedDiscriminator
-
     unknown = [n for n in names if n not in DISCRIMINATORS] + \
         [n for n in kwargs_by_name if n not in names]
     if unknown or not names:
@@ -201,8 +200,6 @@ def _tonal(m) -> float:
 
 def _metric_functions(cfg: TrainConfig, generator: nn.Module, log):
     """Validation metrics from :mod:`audioup.metrics` (one that fails is noted once, then skipped)."""
-    from ..metrics import measure_signal, mrstft_distance
-
     sr, factors = cfg.sample_rate, list(getattr(generator, "upsample_factors", []) or [])
     hop = cfg.mel.hop_length
     functions = {

@@ -1,4 +1,4 @@
-"""atomic_write: the usual file mode, the old file kept when a write fails, nothing left behind."""
+"""atomic_write: the usual file mode, the old file kept when a write fails, nothing left behind; figures too."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from audioup.audio import save_audio
-from audioup.audio.fs import atomic_write, remove_stale_temporaries
+from audioup.audio.fs import atomic_write, remove_stale_temporaries, save_figure
 
 
 def umask() -> int:
@@ -50,3 +50,20 @@ def test_remove_stale_temporaries_only_takes_matching_temporaries(tmp_path):
     removed = remove_stale_temporaries(tmp_path, "ckpt_*")
     assert [p.name for p in removed] == [".ckpt_00000002.pt.ab12.tmp"]
     assert sorted(os.listdir(tmp_path)) == [".other.x.tmp", "ckpt_00000002.pt", "keep.tmp"]
+
+
+def test_save_figure_writes_atomically_with_matplotlibs_format_rules(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    png = save_figure(fig, tmp_path / "a.png", dpi=20)
+    svg = save_figure(fig, tmp_path / "b.svg")
+    bare = save_figure(fig, tmp_path / "c")  # as fig.savefig("c"): the default format is appended
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg.read_bytes()
+    assert bare == tmp_path / "c.png" and bare.read_bytes()[:4] == b"\x89PNG"
+    assert (png.stat().st_mode & 0o777) == 0o666 & ~umask()
+
+    old = atomic_write(tmp_path / "d.xyz", b"old")
+    with pytest.raises(ValueError, match="xyz"):  # raised by savefig, inside the write
+        save_figure(fig, old)
+    assert old.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["a.png", "b.svg", "c.png", "d.xyz"]

@@ -16,9 +16,13 @@ def test_demo_quick_writes_report_and_prints_tables(tmp_path, capsys):
 
     from audioup.cli import main
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)  # the recipe says 1: compare and train hold that only while they run
     out = tmp_path / "demo"
-    code = main(["demo", "--quick", "--out", str(out), "--corpus", str(tmp_path / "corpus")])
+    try:
+        code = main(["demo", "--quick", "--out", str(out), "--corpus", str(tmp_path / "corpus")])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
     printed = capsys.readouterr().out
     assert code == 0
     for stage in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
