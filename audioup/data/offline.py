@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..audio.io import AudioError, audio_info, load_audio, save_audio
 from .debian import DebPackage, apt_download, extract_deb
@@ -202,7 +202,7 @@ def convert_items(items: Sequence[Item], out_dir: Path, sample_rate: int,
         ``({item: (wav, seconds)}, ["PATH: problem", ...])``.
     """
     done, errors = {}, []
-    for item in tqdm(items, desc=f"converting to {sample_rate} Hz mono WAV", disable=not progress, unit="file"):
+    for item in progress_bar(items, enabled=progress, desc=f"converting to {sample_rate} Hz mono WAV", unit="file"):
         out = out_dir / item.source / f"{item.uid}.wav"
         try:
             if not out.is_file():
