@@ -35,7 +35,9 @@ REFINE_S = 5.0  #: seconds of waveform the sample lag is refined on
 
 def _envelope(x: np.ndarray, frame: int) -> np.ndarray:
     n = len(x) // frame
-    power = np.mean(np.square(x[:n * frame].reshape(n, frame), dtype=np.float64), axis=1)
+    frames = x[:n * frame].reshape(n, frame)
+    # float64 sums without a float64 copy of the signal (einsum casts in buffers)
+    power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame
     db = power_db(power)
     return np.maximum(db, db.max() - 80.0)  # pauses of any depth look alike
 
@@ -49,20 +51,19 @@ def _xcorr_valid(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return c[:len(a) - len(v) + 1]
 
 
-def _sliding_norm(a: np.ndarray, m: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and centred norm of every length-``m`` window of ``a``."""
+def _sliding_norm(a: np.ndarray, m: int) -> np.ndarray:
+    """Centred norm of every length-``m`` window of ``a``."""
     c1 = np.concatenate([[0.0], np.cumsum(a)])
     c2 = np.concatenate([[0.0], np.cumsum(a * a)])
     s1, s2 = c1[m:] - c1[:-m], c2[m:] - c2[:-m]
-    mean = s1 / m
-    return mean, np.sqrt(np.maximum(s2 - s1 * mean, 0.0))
+    return np.sqrt(np.maximum(s2 - s1 * s1 / m, 0.0))
 
 
 def _best_lag(a: np.ndarray, v: np.ndarray) -> Tuple[int, float]:
     """The lag of ``v`` in the longer ``a`` with the highest normalised (Pearson) correlation."""
     v = v - v.mean()
     vn = float(np.sqrt(np.sum(v * v)))
-    _, an = _sliding_norm(a, len(v))
+    an = _sliding_norm(a, len(v))
     ncc = _xcorr_valid(a, v) / np.maximum(an * vn, 1e-12)  # v is centred: a's mean drops out
     k = int(np.argmax(ncc))
     return k, float(ncc[k])
@@ -75,8 +76,7 @@ def matching_span(generated, reference, sample_rate: float) -> Optional[Tuple[in
     envelope frame (nothing to choose) or when no part of it matches
     (see the module docstring for how and how strictly).
     """
-    g = np.asarray(generated, dtype=np.float64)
-    r = np.asarray(reference, dtype=np.float64)
+    g, r = np.asarray(generated), np.asarray(reference)  # float64 only for the pieces correlated
     frame = max(1, int(round(FRAME_S * sample_rate)))
     if len(r) - len(g) <= frame or len(g) < 10 * frame:
         return None
@@ -84,9 +84,9 @@ def matching_span(generated, reference, sample_rate: float) -> Optional[Tuple[in
     if corr < MIN_ENVELOPE_CORRELATION:
         return None
     start = lag * frame
-    piece = g[:int(REFINE_S * sample_rate)]
+    piece = g[:int(REFINE_S * sample_rate)].astype(np.float64)
     lo = max(0, start - frame)
-    window = r[lo:min(len(r), start + frame + len(piece))]
+    window = r[lo:min(len(r), start + frame + len(piece))].astype(np.float64)
     if len(window) >= len(piece) and np.any(piece):
         k, wave_corr = _best_lag(window, piece)
         if wave_corr >= MIN_WAVE_CORRELATION:

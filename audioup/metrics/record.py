@@ -137,8 +137,11 @@ def reference_excess(rec: Measurement, x: np.ndarray, ref: np.ndarray, sample_ra
     step = frame_step(min(x.size, ref.size), n_fft)
     paired = None
     if span is not None or step != n_fft:
-        paired = tuple(tonal_score(y, sample_rate, factors=ref_score.factors, n_fft=n_fft, step=step)
-                       for y in (x, ref))
+        def score(y):
+            return tonal_score(y, sample_rate, factors=ref_score.factors, n_fft=n_fft, step=step)
+
+        # with whole frames the file's own score is already the one to compare
+        paired = (rec if step == n_fft else score(x), score(ref))
     rec.add_reference_score(ref_score, paired)
     return ref
 
