@@ -344,7 +344,8 @@ def _sinusoid_gain(bins: np.ndarray, n_fft: int) -> np.ndarray:
     return g
 
 
-def _grid_figures(power: np.ndarray, lines: np.ndarray, spacing: int, in_band: Optional[np.ndarray]):
+def _grid_figures(power: np.ndarray, lines: np.ndarray, spacing: int):
+    """``(db, prominence, floor_db, shifted-grid prominences)`` of the predicted lines in ``power``."""
     db = power_db(power)
     p, floor_db = prominence(db, lines, floor_offsets(spacing))
     p_null, _ = prominence(db, lines[None, :] + null_offsets(spacing)[:, None], floor_offsets(spacing))
@@ -394,7 +395,7 @@ def _pause_figures(spectra: Spectra, lines, spacing, in_band, freqs, gain) -> Op
     """The score of the pause spectrum on the active spectrum's in-band lines (``None``: no pauses)."""
     if spectra.pause is None or not np.nanmax(spectra.pause.power) > 0:
         return None
-    _, pp, _, pp_null = _grid_figures(spectra.pause.power, lines, spacing, None)
+    _, pp, _, pp_null = _grid_figures(spectra.pause.power, lines, spacing)
     ps, pspread = _null_corrected(pp, pp_null, in_band)
     top = int(np.argmax(pp))
     return {"tonal_score_db": round(ps, 3), "tonal_max_db": round(float(pp[top]), 3),
@@ -418,7 +419,7 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     lines = np.array([t.harmonic * spacing for t in predicted])
     layer_of = np.array([t.layer for t in predicted])
     freqs = np.array([t.freq_hz for t in predicted])
-    db, p, floor_db, p_null = _grid_figures(res.power, lines, spacing, None)
+    db, p, floor_db, p_null = _grid_figures(res.power, lines, spacing)
     in_band = floor_db >= np.percentile(floor_db, 90) - BAND_RANGE_DB
     score, spread = _null_corrected(p, p_null, in_band)
     gain = _sinusoid_gain(lines, n_fft)
@@ -562,6 +563,10 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
     df = sr / n_fft
     peaks = stationary_peaks(db, sr, n_fft)
     rates = layer_input_rates(sr, factors)
+
+    def at_rate(f: float) -> bool:  # within half a bin of a layer's input rate
+        return any(abs(f - r) < 0.5 * df for r in rates)
+
     rate_list = ", ".join(f"{r:g}" for r in rates)
     pitched, f0 = None, None
     series = harmonic_series([f for f, _ in peaks], df) if len(peaks) >= 3 else None
@@ -574,14 +579,14 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         # of top_n * sr / h; a note 0.07 % off the grid (C#3 = 138.59 Hz vs 22050 / 159)
         # lands about a bin away there and is pitched content, not a comb of hop h
         on_integer_hop = abs(sr / h - f0) * top_n < 0.5 * df
-        is_layer_rate = any(abs(f0 - r) < 0.5 * df for r in rates)
+        is_layer_rate = at_rate(f0)
         if _is_hum(f0):
             pitched = f"stationary lines at harmonics of {f0:.2f} Hz: mains hum, not an upsampler"
         elif not on_integer_hop:
             pitched = (f"stationary lines at harmonics of {f0:.2f} Hz, which no integer hop produces: "
                        "a held note or other pitched content")
         elif hop % h == 0 and not is_layer_rate and not (
-                est is not None and any(abs(sr / est[0] - r) < 0.5 * df for r in rates)):
+                est is not None and at_rate(sr / est[0])):
             # (a full comb at a layer rate, found blind, explains lines at its multiples)
             pitched = (f"lines only at multiples of {f0:.2f} Hz, which is on the predicted grid but "
                        f"not a layer's input rate ({rate_list} Hz): probably a held note")
@@ -598,7 +603,7 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         out.append(warning("hop_mismatch", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
                                            f"(hop {est[0]}), which hop {hop} cannot produce; "
                                            f"use --hop {est[0]} or --hop auto"))
-    elif est is not None and not any(abs(sr / est[0] - r) < 0.5 * df for r in rates):
+    elif est is not None and not at_rate(sr / est[0]):
         # a fact, whatever the pitch check makes of it (a full comb at sr/64 may be either)
         out.append(warning("unmatched_comb", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
                                              f"(hop {est[0]}), which is no layer's input rate "
