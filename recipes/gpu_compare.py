@@ -59,7 +59,21 @@ def parse_args(argv=None):
     p.add_argument("--bundle", help="where the small report bundle goes (default OUT/bundle)")
     p.add_argument("--results", help="Markdown file to append to (default benchmarks/RESULTS.md)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="extra config overrides")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for flag in ("warmup", "probe", "test_files"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.budget_s <= 0:
+        p.error(f"--budget-s must be positive, got {args.budget_s:g}")
+    if args.bundle:  # the bundle folder is emptied first: never the comparison or anything above it
+        out, dest = Path(args.out).resolve(), Path(args.bundle).resolve()
+        if dest == out or dest in out.parents:
+            p.error(f"--bundle {args.bundle} would hold --out {args.out}, and the bundle folder is "
+                    "emptied first; name a folder of its own")
+        if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not (dest / "report.md").is_file())):
+            p.error(f"--bundle {args.bundle} exists and is not an earlier bundle (no report.md); "
+                    "it would be emptied: name a new folder")
+    return args
 
 
 def held_out_tests(data: Path, n: int) -> list:

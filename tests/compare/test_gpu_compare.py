@@ -74,3 +74,20 @@ def test_results_section_names_the_threads_and_the_step0_levels(gc, tmp_path):
     assert "cores)" in text and "1 torch thread(s)" in text and "2 min of training audio" in text
     assert "Output level at step 0 (DC removed, re the real audio): transposed -63 dB, sinc -70 dB." in text
     assert "- sinc after 7 steps: output -30 dB" in text and "Too quiet (< -20 dB)" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--bundle", "{tmp}"], "would hold --out"),  # the bundle folder is emptied first
+    (["--bundle", "{tmp}/o"], "would hold --out"),
+    (["--bundle", "{tmp}/keep"], "not an earlier bundle"),
+    (["--probe", "0"], "--probe must be at least 1"),
+    (["--test-files", "-2"], "--test-files must be at least 1"),
+])
+def test_nonsense_options_are_refused_before_anything_is_touched(gc, tmp_path, capsys, extra, message):
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        gc.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                       *[e.format(tmp=tmp_path) for e in extra]])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert (tmp_path / "keep" / "notes.txt").read_text() == "mine"
