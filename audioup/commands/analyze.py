@@ -42,7 +42,7 @@ from ..inference import load_generator
 from ..layers import build_upsampler, upsampler_label
 from ..layers.registry import UPSAMPLER_LABELS
 from ..models import build_discriminators, build_generator
-from . import plain_text
+from . import check_output_path, plain_text
 
 
 def register(subparsers) -> None:
@@ -119,22 +119,6 @@ def _check_outputs(args, pngs: List[str]) -> None:
         existing += [str(Path(args.plot) / n) for n in pngs if (Path(args.plot) / n).exists()]
     if existing:
         raise CommandError(f"{', '.join(existing)}: already exists (use --force to overwrite)")
-
-
-def check_output_path(path, option: str, folder: bool) -> None:
-    """Refuse an output path of the wrong kind (a folder for a file, a file for a folder) up front."""
-    if path is None:
-        return
-    p = Path(path)
-    if folder and p.exists() and not p.is_dir():
-        raise CommandError(f"{option} {p}: is a file, not a folder")
-    if not folder and p.is_dir():
-        raise CommandError(f"{option} {p}: is a folder, not a file")
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CommandError(f"{option} {p}: {parent} is a file, not a folder")
-            break
 
 
 def _analyze_layer(args):

@@ -33,7 +33,7 @@ from ..models.checkpoint import FORMAT, VERSION, CheckpointError, checkpoint_pat
 from ..models.convert import convert_generator
 from ..train.checkpoint import save_checkpoint
 from ..errors import CommandError
-from . import plain_text
+from . import check_output_path, plain_text
 
 DEFAULT_TEST = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic" / "arctic_a0007.wav"
 
@@ -83,6 +83,7 @@ def run(args) -> int:
 
 
     out = Path(args.out)
+    check_output_path(out, "--out", folder=True)
     try:
         source = read_generator(args.checkpoint, config=args.config)
     except CheckpointError as exc:
@@ -112,6 +113,9 @@ def run(args) -> int:
                "converted_from": str(args.checkpoint),
                "residual_energy": [float(s.residual_energy) for s in swaps]}
     path = save_checkpoint(payload, checkpoint_path(out, 0))
+    for _, older in list_checkpoints(out):  # --force: the converted file is the only one left to find
+        if older.resolve() != path.resolve():
+            older.unlink()
     atomic_write(out / "convert.json", json.dumps(report, indent=2) + "\n")
     print(f"wrote {path} and {out / 'convert.json'}")
     return 0

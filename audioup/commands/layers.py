@@ -7,7 +7,6 @@ energy out; see :func:`audioup.analysis.checkerboard_score`).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Dict, List
 
 import torch
@@ -16,6 +15,7 @@ from torch import nn
 from ..analysis import checkerboard_score, format_checkerboard_db
 from ..audio.fs import atomic_write
 from ..errors import CommandError
+from . import check_output_path
 from ..layers.registry import UPSAMPLER_LABELS as COMPARED, build_upsampler
 from ..layers.resize import ResizeConv1d
 from ..layers.subpixel import SubpixelConv1d
@@ -87,8 +87,7 @@ def run(args) -> int:
     if size > MAX_WEIGHTS:
         raise CommandError(f"--in-channels x --out-channels x --factor = {size:,} is too large (at most "
                            f"{MAX_WEIGHTS:,}: the layers' weights would need gigabytes)")
-    if args.json and Path(args.json).is_dir():
-        raise CommandError(f"--json {args.json}: is a folder, not a file")
+    check_output_path(args.json, "--json", folder=False)
     try:
         rows = compare_kinds(args.factor, args.in_channels, args.out_channels, args.seed)
     except ValueError as exc:

@@ -81,6 +81,18 @@ def test_convert_cli_writes_a_loadable_run(official_tiny, tmp_path):
                  "--no-eval"]) == 1
     assert main(["convert", "--checkpoint", str(out), "--to", "resize-nearest", "--out", str(out),
                  "--force", "--no-eval"]) == 1
+    # --force leaves the converted file the only checkpoint to find (an older, later step would win)
+    from audioup.models.checkpoint import checkpoint_path
+
+    checkpoint_path(out, 500).write_bytes(checkpoint_path(out, 0).read_bytes())
+    assert main(["convert", "--checkpoint", str(weights), "--to", "resize-nearest", "--out", str(out),
+                 "--force", "--no-eval"]) == 0
+    assert load_generator(out).generator.upsampler_label == "resize-nearest"
+    assert not checkpoint_path(out, 500).exists() and checkpoint_path(out, 0).is_file()
+    # an --out under a file is refused up front, not with a traceback after the work
+    (tmp_path / "afile").write_text("x")
+    assert main(["convert", "--checkpoint", str(weights), "--to", "resize-linear", "--out",
+                 str(tmp_path / "afile" / "sub"), "--no-eval"]) == 1
 
 
 @pytest.mark.slow
