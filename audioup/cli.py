@@ -56,11 +56,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"audioup {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for entry in COMMANDS:
-        if isinstance(entry, str):  # a bare module name: registered eagerly, as before
-            importlib.import_module(entry).register(sub)
-            continue
-        name, module, help_line = entry
+    for name, module, help_line in COMMANDS:
         if command in (name, "*"):
             importlib.import_module(module).register(sub)
         else:

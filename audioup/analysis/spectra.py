@@ -67,7 +67,8 @@ def line_prominence(freqs: np.ndarray, power: np.ndarray, targets: Sequence[floa
     step = freqs[1] - freqs[0]
     total = float(power.sum())
     n = len(power)
-    ks = np.array([int(round(f / step)) for f in targets if 0 <= f <= freqs[-1] + step / 2], dtype=np.int64)
+    kept = [f for f in targets if 0 <= f <= freqs[-1] + step / 2]
+    ks = np.array([int(round(f / step)) for f in kept], dtype=np.int64)
     if ks.size == 0:
         return []
     db = power_db(power)
@@ -75,7 +76,6 @@ def line_prominence(freqs: np.ndarray, power: np.ndarray, targets: Sequence[floa
     _, floor_db = prominence(db, ks, np.r_[-offsets[::-1], offsets])
     near = np.clip(ks[:, None] + np.array([-1, 0, 1]), 0, n - 1)
     peaks = near[np.arange(len(ks)), np.argmax(power[near], axis=1)]
-    kept = [f for f in targets if 0 <= f <= freqs[-1] + step / 2]
     return [Line(float(f), float(power[k]), float(10 ** (fl / 10)), float(db[k] - fl),
                  ratio_db(float(power[k]), total))
             for f, k, fl in zip(kept, peaks, floor_db)]

@@ -40,6 +40,7 @@ from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
 from ..inference import load_generator
 from ..layers import build_upsampler, upsampler_label
+from ..layers.base import kernel_length
 from ..layers.registry import UPSAMPLER_LABELS
 from ..models import build_discriminators, build_generator
 from . import check_output_path, plain_text
@@ -142,8 +143,7 @@ def _analyze_layer(args):
     matrix = layer_matrix(layer, length=args.length)
     rate = args.sample_rate or 1.0
     freq = frequency_response(layer, sample_rate=rate, seed=args.seed)
-    kernel = getattr(layer, "kernel_size", None)
-    kernel = kernel[0] if isinstance(kernel, tuple) else kernel
+    kernel = kernel_length(layer)
     report = {
         "source": "layer", "kind": label, "factor": args.factor, "kernel_size": kernel,
         "channels": args.channels, "seed": args.seed,

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from ..audio.fs import atomic_write
 from .download import ArchiveError, extract_archive, file_checksum
@@ -198,8 +198,3 @@ def _verified(path: Path, package: DebPackage) -> Path:
                        f"{package.name} {package.version}; the file was removed. Run again to fetch "
                        f"it anew, or pass --any-version to accept another version")
     return path
-
-
-def packages_size(packages: List[DebPackage]) -> int:
-    """Bytes the ``.deb`` files take (what a first run downloads)."""
-    return sum(p.size for p in packages)
