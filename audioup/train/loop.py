@@ -39,7 +39,7 @@ from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
                          set_rng_state)
 from .config import TrainConfig, to_dict
-from .finetune import discriminator_step, load_init
+from .finetune import load_init
 from .setup import Context, build_context, build_data, mel_settings
 from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
@@ -300,6 +300,36 @@ def train_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, Tensor]:
                          + [t.detach().float() for t in terms.values()] + [grad_d, grad_g])
     names = ["d/total", "g/total", *terms, "grad_norm/discriminator", "grad_norm/generator"]
     return dict(zip(names, values.unbind()))
+
+
+def discriminator_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, Tensor]:
+    """Update the discriminators on real vs generated audio; the generator is not trained.
+
+    Args:
+        state, batch, ctx: as for :func:`train_step`.
+
+    Returns the same keys as ``train_step``, as 0-d tensors on the device (the loop's
+    loss monitor checks finiteness): the generator's mel L1 measured without gradients,
+    its adversarial terms and gradient norm reported as 0.
+    """
+    w = ctx.cfg.loss
+    real = batch.to(ctx.device, non_blocking=True).unsqueeze(1)
+    with torch.no_grad():
+        mel_in, mel_real = ctx.mel(real), ctx.loss_mel(real)
+        with ctx.autocast():
+            fake = state.generator(mel_in)
+    with ctx.autocast():
+        logits, _ = state.discriminator(torch.cat([real, fake]))
+        loss_d = discriminator_loss(*_halves(logits))
+    state.optim_d.zero_grad(set_to_none=True)
+    grad_d = _backward_and_step(state, loss_d, state.optim_d, state.discriminator, ctx)
+    state.scaler.update()
+    with torch.no_grad():
+        mel = mel_l1_loss(ctx.loss_mel(fake.float()), mel_real).float()
+    zero = torch.zeros((), device=mel.device)
+    return {"d/total": loss_d.detach().float(), "g/total": w.mel * mel, "g/adversarial": zero,
+            "g/feature_matching": zero, "g/mel_l1": mel,
+            "grad_norm/discriminator": grad_d, "grad_norm/generator": zero}
 
 
 def _halves(tensors):
