@@ -19,8 +19,8 @@ from ..audio.fs import atomic_write
 from ..audio.io import AUDIO_EXTENSIONS, AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
-from ..inference import load_generator, plan_outputs
-from ..models.checkpoint import CheckpointError
+from ..inference import plan_outputs
+from ..models.checkpoint import CheckpointError, read_generator
 from ..progress import progress_bar
 
 DESCRIPTION = """\
@@ -63,7 +63,7 @@ def _front_end(checkpoint) -> MelSpectrogram:
     if checkpoint is None:
         return MelSpectrogram()
     try:
-        return load_generator(checkpoint).mel
+        return MelSpectrogram(**read_generator(checkpoint)["mel"])  # its settings; no generator built
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise CommandError(f"{checkpoint}: {exc}") from None
 
