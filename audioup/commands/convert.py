@@ -51,7 +51,7 @@ def evaluate(vocoder: Vocoder, real: np.ndarray, lines: int = 3) -> Dict[str, An
         row["pesq_wb"] = pesq_wb(out, real, sr)
     except MetricUnavailable as exc:
         row["pesq_wb"], row["pesq_note"] = None, str(exc)
-    row["output"] = out
+    row["output"], row["score"] = out, score  # for the comparison; popped before the report
     return row
 
 
@@ -133,13 +133,12 @@ def _evaluate_pair(source, config, state, test: Optional[str]) -> Dict[str, Any]
         raise CommandError(str(exc)) from None
     before, after = evaluate(before_voc, real), evaluate(after_voc, real)
     change = compare_outputs(before, after, before_voc.sample_rate)
-    lines_after = {round(t["freq_hz"], 3): t["prominence_db"] for t in
-                   tonal_score(after["output"], after_voc.sample_rate,
-                               factors=list(after_voc.generator.upsample_factors)).tones}
+    lines_after = {round(t["freq_hz"], 3): t["prominence_db"] for t in after["score"].tones}
     for t in before["strongest"]:
         t["after_db"] = lines_after.get(round(t["freq_hz"], 3))
     for row in (before, after):
         row.pop("output")
+        row.pop("score")
     print(f"test utterance {path}:")
     print(f"  {'':8} {'mel L1':>7} {'M-STFT':>7} {'PESQ':>5} {'tonal':>7} {'max line':>9}")
     for name, row in (("before", before), ("after", after)):
