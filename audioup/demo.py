@@ -91,6 +91,8 @@ def run(args) -> int:
     steps = steps or load_config(RECIPE, for_run=False).max_steps
     out = Path(args.out)
     corpus_dir = Path(args.corpus) if args.corpus else out.parent / "corpus"
+    if corpus_dir.resolve() == out.resolve():  # refused before the corpus is built into it
+        raise CommandError(f"--out {out} is the corpus folder; give the report a folder of its own")
 
     say(TITLE)
     say("=" * len(TITLE))

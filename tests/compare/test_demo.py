@@ -72,3 +72,11 @@ def test_demo_corpus_goes_beside_out_not_into_the_package(tmp_path, capsys):
     assert code == 1
     assert str(tmp_path / "corpus") in err
     assert sorted(p.name for p in (package_root / "data").iterdir()) == before
+
+
+def test_demo_refuses_the_corpus_folder_as_its_output(tmp_path, capsys):
+    from audioup.cli import main
+
+    code = main(["demo", "--quick", "--out", str(tmp_path / "same"), "--corpus", str(tmp_path / "same")])
+    assert code == 1 and "is the corpus folder" in capsys.readouterr().err
+    assert not (tmp_path / "same").exists()  # refused before the corpus was built
