@@ -53,7 +53,7 @@ def atomic_write(path, content: Content, *, text: bool = None, encoding: str = "
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -110,7 +110,8 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (reading it means setting it: it is set straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -29,7 +29,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Optional, Tuple
 
-from ..audio.fs import atomic_write
+from ..audio.fs import atomic_write, current_umask
 from ..progress import progress_bar
 
 CHUNK_SIZE = 1 << 20
@@ -360,9 +360,7 @@ def _extract_tar_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, ar
         with src, os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK_SIZE)
     if m.mode & 0o111:  # keep "executable", nothing else: the umask decides the rest
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(target, 0o777 & ~mask)
+        os.chmod(target, 0o777 & ~current_umask())
     os.utime(target, (m.mtime, m.mtime))
 
 
