@@ -334,9 +334,14 @@ def _check_step_reachable(out_dir: Path, cfg, kind: str, step: int) -> None:
         return
     done = [s for s, _ in list_checkpoints(cfg.run_dir)]
     if done and step not in done and max(done) > step:
-        raise CompareError(f"{cfg.run_dir}: no checkpoint at step {step} (kept: "
-                           f"{', '.join(map(str, done))}); it trained further before and pruned it. "
-                           "Use --steps with a kept step or another --out")
+        raise _pruned(cfg.run_dir, step)
+
+
+def _pruned(run_dir, step: int) -> CompareError:
+    """The error for a ``step`` whose checkpoint a longer run of ``run_dir`` pruned."""
+    kept = ", ".join(str(s) for s, _ in list_checkpoints(run_dir)) or "none"
+    return CompareError(f"{run_dir}: no checkpoint at step {step} (kept: {kept}); it trained further "
+                        "before and pruned it. Use --steps with a kept step or another --out")
 
 
 def trained_vocoder(cfg, step: int, device, label: str, log):
@@ -350,9 +355,7 @@ def trained_vocoder(cfg, step: int, device, label: str, log):
             train(cfg, log=lambda line: print(line, file=handle, flush=True))
     ckpt = checkpoint_path(run_dir, step)
     if not ckpt.is_file():
-        kept = ", ".join(str(s) for s, _ in list_checkpoints(run_dir)) or "none"
-        raise CompareError(f"{run_dir}: no checkpoint at step {step} (kept: {kept}); it trained "
-                           "further before and pruned it. Use --steps with a kept step or another --out")
+        raise _pruned(run_dir, step)
     return load_generator(ckpt, device=device)
 
 
