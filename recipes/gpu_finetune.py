@@ -55,14 +55,13 @@ def parse_args(argv=None):
 
 
 def measure(vocoder, speech) -> dict:
-    """Mean metrics of ``vocoder`` over the bundled utterances (see :func:`audioup.commands.convert.evaluate`)."""
-    from audioup.commands.convert import evaluate
+    """Mean metrics of ``vocoder`` over the bundled utterances (:func:`audioup.evaluation.evaluate_vocoder`)."""
+    from audioup.evaluation import TestClip, evaluate_vocoder, summarize
 
-    rows = [evaluate(vocoder, wav) for wav in speech]
-    out = {k: sum(r[k] for r in rows) / len(rows) for k in ("mel_l1", "mrstft", "tonal_score_db", "tonal_max_db")}
-    pesq = [r["pesq_wb"] for r in rows if r["pesq_wb"] is not None]
-    out["pesq_wb"] = sum(pesq) / len(pesq) if pesq else None
-    strongest = max((t for r in rows for t in r["strongest"]), key=lambda t: t["prominence_db"], default=None)
+    results = evaluate_vocoder(vocoder, [TestClip(f"clip{i}", Path(f"clip{i}"), wav) for i, wav in enumerate(speech)])
+    summary = summarize(results)
+    out = {k: summary[k] for k in ("mel_l1", "mrstft", "tonal_score_db", "tonal_max_db", "pesq_wb")}
+    strongest = max((t for r in results for t in r.lines), key=lambda t: t["prominence_db"], default=None)
     out["line"] = f"{strongest['freq_hz']:.0f} Hz {strongest['prominence_db']:+.1f} dB" if strongest else "-"
     return out
 

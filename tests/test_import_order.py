@@ -1,7 +1,7 @@
 """Packages import only from the layers below their own (README "Layout", STYLE.md).
 
-Order: audio < layers < models / metrics < analysis / data < train < inference < compare
-< demo / cli / commands. The leaf modules ``audioup.errors`` and ``audioup.progress`` sit
+Order: audio < layers < models / metrics < analysis / data < train < inference < evaluation
+< compare < demo / cli / commands. The leaf modules ``audioup.errors`` and ``audioup.progress`` sit
 under everything; inference also stays free of training code. Every ``import`` is checked, function-local ones included, by parsing
 the source with ``ast`` (nothing is imported).
 """
@@ -23,9 +23,10 @@ RANK = {
     "analysis": 4, "data": 4,
     "train": 5,
     "inference": 6,
-    "compare": 7,
-    "demo": 8, "cli": 8, "commands": 8,
-    "__main__": 9,  # `python -m audioup`: runs audioup.cli
+    "evaluation": 7,  # vocode, then measure: uses inference, serves compare and commands
+    "compare": 8,
+    "demo": 9, "cli": 9, "commands": 9,
+    "__main__": 10,  # `python -m audioup`: runs audioup.cli
 }
 
 # Allowed by the order, still unwanted: inference needs no training code (STYLE.md, as vocos).

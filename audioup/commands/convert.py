@@ -1,68 +1,50 @@
-"""``audioup convert``: a trained transposed vocoder -> resize-convolution, with a before/after report.
+"""``audioup convert``: a trained transposed vocoder -> resize-convolution, line-free, at its quality.
 
     audioup convert --checkpoint pretrained:hifigan-universal --to resize-nearest --out runs/universal_rn
+    audioup convert --checkpoint pretrained:hifigan-universal --to resize-nearest --out runs/universal_rn \\
+        --budget-minutes 20 --data data/offline/speech/train.txt --test held_out_clips/
     audioup vocode --checkpoint runs/universal_rn speech.wav --out vocoded/
-    audioup train recipes/finetune/hifigan_universal_to_nearest.yaml run_dir=runs/ft --init-from runs/universal_rn
 
-Each transposed layer is replaced by the ``--to`` kind started at the least-squares closest
-tied kernel (:mod:`audioup.layers.project`); the residual energy per layer says how much of
-the trained kernel could not be kept (it is what made that layer's checkerboard). The
-converted generator is written as an ordinary audioup checkpoint
-(``OUT/checkpoints/ckpt_00000000.pt``, step 0) that ``vocode``, ``analyze --checkpoint`` and
-``train --init-from`` read. Unless ``--no-eval``, both vocoders resynthesise a test utterance
-(``--test``, default the first bundled CMU ARCTIC file) and ``OUT/convert.json`` records the
-output change (mel L1, multi-resolution STFT distance and PESQ against the real audio, and
-between the two outputs) and the predicted lines before and after.
+With ``--layers auto`` (the default) only the layers whose lines stand out are replaced:
+each candidate is measured on calibration speech (``--calibrate``, default a few files of
+``--data``, else the bundled clips), and a layer is replaced when that lowers the strongest
+predicted line over the real recording (``--line-target`` dB, default 3). Each replaced
+layer gets the shortest kernel of its ladder (the kind's default, 2f+1, 4f+1, 8f+1) that
+keeps all but 5 % of the trained kernel (``--kernel-size`` sets one length, or ``I:K,J:K``
+per layer). ``--layers all`` replaces every transposed layer, ``--layers 2,3`` those.
+
+``--budget-minutes M`` then fine-tunes the replaced stages within M minutes of wall time
+against the original on real speech (``--data``: folders, files or a filelist; default the
+offline corpus's training list when ``data_scripts/prepare_offline.py`` has made it, else
+the bundled clips): resumable (run the same command again), with a progress bar.
+
+The result is an ordinary audioup run folder (``OUT/checkpoints``: step 0 is the projection,
+the newest the fine-tuned one) that ``vocode``, ``analyze --checkpoint`` and ``train
+--init-from`` read; ``OUT/convert.json`` is the report: per layer what was done and why,
+and on the held-out ``--test`` clips (default the bundled CMU ARCTIC ones) PESQ-WB, STOI,
+mel L1, M-STFT and the strongest predicted line over the real recording, for the original,
+the projection and the fine-tuned vocoder.
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Dict, List, Optional, Union
 
-import numpy as np
-import torch
-
-from ..audio.fs import atomic_write
-from ..audio.io import AudioError, load_audio
-from ..inference import Vocoder, build_vocoder
-from ..layers import UPSAMPLER_LABELS
-from ..metrics import MetricUnavailable, mel_l1_distance, mrstft_distance, pesq_wb, tonal_score
-from ..models.checkpoint import FORMAT, VERSION, CheckpointError, checkpoint_path, list_checkpoints, read_generator
-from ..models.convert import convert_generator
-from ..train.checkpoint import save_checkpoint
+from ..audio.io import AudioError, audio_info, find_audio_files
+from ..compare.conversion import LINE_TARGET_DB, MAX_KERNEL, convert_and_recover, default_test_clips
+from ..data.dataset import DataError, read_filelist
 from ..errors import CommandError
+from ..layers import UPSAMPLER_LABELS
+from ..models.checkpoint import CheckpointError, list_checkpoints, read_generator
 from . import check_output_path, plain_text
 
-DEFAULT_TEST = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic" / "arctic_a0007.wav"
-
-
-def evaluate(vocoder: Vocoder, real: np.ndarray, lines: int = 3) -> Dict[str, Any]:
-    """Resynthesise ``real`` (at the vocoder's rate) and measure it: reference metrics and tonal lines."""
-    sr = vocoder.sample_rate
-    out = vocoder.wav_to_wav(torch.from_numpy(real)).numpy()
-    score = tonal_score(out, sr, factors=list(vocoder.generator.upsample_factors))
-    row: Dict[str, Any] = {"mel_l1": mel_l1_distance(out, real, sr), "mrstft": mrstft_distance(out, real, sr),
-                           "tonal_score_db": score.tonal_score_db, "tonal_max_db": score.tonal_max_db,
-                           "strongest": [{"freq_hz": t["freq_hz"], "prominence_db": t["prominence_db"],
-                                          "layer": t["layer"]} for t in score.strongest(lines)]}
-    try:
-        row["pesq_wb"] = pesq_wb(out, real, sr)
-    except MetricUnavailable as exc:
-        row["pesq_wb"], row["pesq_note"] = None, str(exc)
-    row["output"], row["score"] = out, score  # for the comparison; popped before the report
-    return row
-
-
-def compare_outputs(before: Dict[str, Any], after: Dict[str, Any], sample_rate: int) -> Dict[str, float]:
-    """How much the conversion changed the waveform: distances between the two outputs."""
-    a, b = after["output"], before["output"]
-    return {"mel_l1": mel_l1_distance(a, b, sample_rate), "mrstft": mrstft_distance(a, b, sample_rate)}
+DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
+CALIBRATION_FILES = 4  # files of --data measured by --layers auto (2-10 s each)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("convert", help="convert a trained transposed vocoder to resize-convolution",
+    p = subparsers.add_parser("convert", help="make a trained transposed vocoder line-free (resize-convolution)",
                               description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="SOURCE",
                    help="audioup checkpoint or run folder, official HiFi-GAN generator file, or "
@@ -71,82 +53,139 @@ def register(subparsers) -> None:
     p.add_argument("--to", required=True, metavar="KIND",
                    help="resize-nearest, resize-linear, sinc or transposed (a copy); kinds with a folded "
                         "(transposed-convolution) form, out of " + ", ".join(UPSAMPLER_LABELS))
-    p.add_argument("--kernel-size", type=int, help="kernel of every new layer (default: the kind's)")
+    p.add_argument("--layers", default="auto", metavar="auto|all|I,J",
+                   help="which transposed layers to replace (default auto: those whose lines stand out)")
+    p.add_argument("--kernel-size", metavar="K|I:K,...",
+                   help="kernel of the new layers: one length, or per layer (default: chosen per layer)")
+    p.add_argument("--budget-minutes", type=float, default=0.0, metavar="M",
+                   help="fine-tune the replaced stages for M minutes of wall time (default 0: projection only)")
+    p.add_argument("--data", nargs="+", metavar="PATH",
+                   help="real speech for the fine-tune: folders, audio files or filelists (.txt)")
+    p.add_argument("--test", nargs="+", metavar="PATH", help="held-out test clips or folders "
+                   "(default: the bundled CMU ARCTIC clips)")
+    p.add_argument("--calibrate", nargs="+", metavar="PATH", help="clips --layers auto measures on "
+                   f"(default: {CALIBRATION_FILES} files of --data, else the bundled clips)")
+    p.add_argument("--line-target", type=float, default=LINE_TARGET_DB, metavar="DB",
+                   help=f"--layers auto: replace layers until no line stands more than DB over the real "
+                        f"recording (default {LINE_TARGET_DB:g})")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder to write (checkpoints/, convert.json)")
-    p.add_argument("--test", metavar="WAV", help="test utterance (default: a bundled CMU ARCTIC file)")
     p.add_argument("--no-eval", action="store_true", help="skip the before/after measurement")
-    p.add_argument("--force", action="store_true", help="replace the checkpoints already in --out")
+    p.add_argument("--force", action="store_true", help="replace an earlier conversion in --out")
+    p.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)  # tests: a step bound
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def parse_layers(text: str) -> Union[str, List[int]]:
+    """``auto`` / ``all`` / ``2,3`` -> the value :func:`convert_and_recover` takes."""
+    if text in ("auto", "all"):
+        return text
+    try:
+        layers = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CommandError(f"--layers {text!r}: expected auto, all or comma-separated layer indices") from None
+    if not layers or min(layers) < 0:
+        raise CommandError(f"--layers {text!r}: expected auto, all or layer indices >= 0")
+    return layers
+
+
+def parse_kernel_sizes(text: Optional[str]) -> Union[None, int, Dict[int, int]]:
+    """``9`` -> 9; ``0:65,3:9`` -> ``{0: 65, 3: 9}``; each between 1 and :data:`MAX_KERNEL`."""
+    if text is None:
+        return None
+    try:
+        if ":" not in text:
+            sizes: Union[int, Dict[int, int]] = int(text)
+            values = [sizes]
+        else:
+            sizes = {int(i): int(k) for i, k in (part.split(":") for part in text.split(",") if part.strip())}
+            values = list(sizes.values())
+    except ValueError:
+        raise CommandError(f"--kernel-size {text!r}: expected K or I:K,J:K (integers)") from None
+    if not values or any(not 1 <= v <= MAX_KERNEL for v in values):
+        raise CommandError(f"--kernel-size {text!r}: each length must be between 1 and {MAX_KERNEL}")
+    return sizes
+
+
+def expand_data(paths) -> List[Path]:
+    """Files, folders and filelists (``.txt``: one path per line, relative to the list)."""
+    out: List[Path] = []
+    for p in map(Path, paths):
+        if p.suffix == ".txt" and p.is_file():
+            try:
+                out += read_filelist(p)
+            except (DataError, UnicodeDecodeError) as exc:
+                raise CommandError(f"{p}: {exc}") from None
+        else:
+            out.append(p)
+    return out
+
+
+def _refuse_training_run(out: Path) -> None:
+    """A training run's folder is never converted into (its checkpoints would be replaced)."""
+    for marker in ("train.lock", "config.yaml"):
+        if (out / marker).exists() or (out / marker).is_symlink():
+            raise CommandError(f"--out {out}: holds a training run ({marker}); convert into a new folder")
+
+
 def run(args) -> int:
-
-
     out = Path(args.out)
     check_output_path(out, "--out", folder=True)
+    _refuse_training_run(out)
+    layers = parse_layers(args.layers)
+    kernels = parse_kernel_sizes(args.kernel_size)
+    if not 0 <= args.budget_minutes <= 24 * 60:
+        raise CommandError(f"--budget-minutes {args.budget_minutes:g}: must be between 0 and 1440")
+    if args.max_steps < 0:
+        raise CommandError("--max-steps must be >= 0")
     try:
         source = read_generator(args.checkpoint, config=args.config)
     except CheckpointError as exc:
         raise CommandError(str(exc)) from None
     if Path(source["path"]).resolve().is_relative_to(out.resolve()):
         raise CommandError(f"--out {out} holds the source checkpoint {source['path']}; choose another folder")
-    if list_checkpoints(out) and not args.force:
-        raise CommandError(f"{out}: already holds checkpoints (use --force to replace them)")
-    if args.kernel_size is not None and args.kernel_size < 1:
-        raise CommandError("--kernel-size must be >= 1")
-    kind: Any = args.to if args.kernel_size is None else {"kind": args.to, "kernel_size": args.kernel_size}
+    if list_checkpoints(out) and args.force:
+        for _, old in list_checkpoints(out):
+            old.unlink()
+        for name in ("plan.json", "convert.json"):
+            (out / name).unlink(missing_ok=True)
+    elif list_checkpoints(out) and args.budget_minutes <= 0:
+        raise CommandError(f"{out}: already holds checkpoints (use --force to replace them, or "
+                           "--budget-minutes to resume the fine-tune)")
+    data = expand_data(args.data) if args.data else (
+        read_filelist(DEFAULT_DATA) if DEFAULT_DATA.is_file() else default_test_clips())
+    if args.budget_minutes > 0 and not args.data:
+        print(f"fine-tune data: {DEFAULT_DATA if DEFAULT_DATA.is_file() else 'the bundled clips'} "
+              "(--data to choose)")
+    calibration = args.calibrate or (_calibration_files(data) if args.data else default_test_clips())
+    test = args.test or default_test_clips()
     try:
-        config, state, swaps = convert_generator(source, kind)
-    except ValueError as exc:
-        raise CommandError(f"--to {args.to}: {exc}") from None
-    report: Dict[str, Any] = {"source": str(args.checkpoint), "to": kind, "layers": [
-        {"name": f"upsamplers.{s.name}", "old": s.old, "new": s.new, "residual_energy": s.residual_energy}
-        for s in swaps]}
-    print(f"converted {args.checkpoint} to {args.to}: residual energy per layer (share of the trained "
-          "kernel no tied kernel can make)")
-    for row in report["layers"]:
-        print(f"  {row['name']:<14} {100 * row['residual_energy']:6.1f} %")
-    if not args.no_eval:
-        report["evaluation"] = _evaluate_pair(source, config, state, args.test)
-    payload = {"format": FORMAT, "version": VERSION, "step": 0, "sample_rate": source["mel"]["sample_rate"],
-               "mel": dict(source["mel"]), "generator_config": config, "generator": state,
-               "converted_from": str(args.checkpoint),
-               "residual_energy": [float(s.residual_energy) for s in swaps]}
-    path = save_checkpoint(payload, checkpoint_path(out, 0))
-    for _, older in list_checkpoints(out):  # --force: the converted file is the only one left to find
-        if older.resolve() != path.resolve():
-            older.unlink()
-    atomic_write(out / "convert.json", json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path} and {out / 'convert.json'}")
+        convert_and_recover(source, args.checkpoint, args.to, out, layers=layers, kernel_sizes=kernels,
+                            budget_minutes=args.budget_minutes, data=data, test=test, calibration=calibration,
+                            line_target_db=args.line_target, evaluate=not args.no_eval,
+                            max_steps=args.max_steps, progress=not args.quiet)
+    except (ValueError, CheckpointError) as exc:
+        raise CommandError(f"--to {args.to}: {exc}" if "kind" in str(exc) else str(exc)) from None
+    print(f"wrote {out / 'checkpoints'} and {out / 'convert.json'}")
     return 0
 
 
-def _evaluate_pair(source, config, state, test: Optional[str]) -> Dict[str, Any]:
-
-
-    before_voc = build_vocoder(source["generator_config"], source["mel"], source["generator"])
-    after_voc = build_vocoder(config, source["mel"], state)
-    path = Path(test) if test else DEFAULT_TEST
+def _calibration_files(data: List[Path]) -> List[Path]:
+    """The first :data:`CALIBRATION_FILES` files of ``data`` (folders expanded), in sorted order."""
     try:
-        real = load_audio(path, sample_rate=before_voc.sample_rate).samples
+        files = find_audio_files(data)
     except AudioError as exc:
         raise CommandError(str(exc)) from None
-    before, after = evaluate(before_voc, real), evaluate(after_voc, real)
-    change = compare_outputs(before, after, before_voc.sample_rate)
-    lines_after = {round(t["freq_hz"], 3): t["prominence_db"] for t in after["score"].tones}
-    for t in before["strongest"]:
-        t["after_db"] = lines_after.get(round(t["freq_hz"], 3))
-    for row in (before, after):
-        row.pop("output")
-        row.pop("score")
-    print(f"test utterance {path}:")
-    print(f"  {'':8} {'mel L1':>7} {'M-STFT':>7} {'PESQ':>5} {'tonal':>7} {'max line':>9}")
-    for name, row in (("before", before), ("after", after)):
-        pesq = f"{row['pesq_wb']:.2f}" if row["pesq_wb"] is not None else "n/a"
-        print(f"  {name:8} {row['mel_l1']:7.3f} {row['mrstft']:7.3f} {pesq:>5} {row['tonal_score_db']:5.1f}dB "
-              f"{row['tonal_max_db']:7.1f}dB")
-    print(f"  output change (after vs before): mel L1 {change['mel_l1']:.3f}, M-STFT {change['mrstft']:.3f}")
-    for t in before["strongest"]:
-        print(f"  line {t['freq_hz']:8.1f} Hz (layer {t['layer']}): {t['prominence_db']:+.1f} dB -> "
-              f"{t['after_db']:+.1f} dB")
-    return {"test": str(path), "before": before, "after": after, "change": change}
+    picked = []
+    for f in files:
+        try:
+            seconds = audio_info(f).duration
+        except (AudioError, AttributeError):
+            continue
+        if 2.0 <= seconds <= 10.0:
+            picked.append(f)
+        if len(picked) == CALIBRATION_FILES:
+            break
+    return picked or files[:CALIBRATION_FILES]
+
+

@@ -40,6 +40,11 @@ a checkpoint, and training when it resumes or starts from ``init_from``).
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
 16, 16, 4, 4), other kinds their own defaults, unless the spec sets ``kernel_size``
 (then every layer uses it).
+
+Per layer: ``upsampler`` may also be a list with one spec per factor, e.g.
+``["transposed", "transposed", {"kind": "resize-nearest", "kernel_size": 9}, "resize-nearest"]``
+(what ``audioup convert --layers`` writes: only the layers that made lines are replaced).
+Its label joins the layers' labels with ``+`` unless they are all the same.
 """
 from __future__ import annotations
 
@@ -53,7 +58,7 @@ from ..layers import build_upsampler, parse_upsampler_spec, upsampler_label
 from ..layers.base import scale_weight_, weight_norm
 from .resblocks import INIT_STD, remove_weight_norm_, weight_norm_conv
 
-UpsamplerSpec = Union[None, str, Dict[str, Any]]
+UpsamplerSpec = Union[None, str, Dict[str, Any], List[Union[str, Dict[str, Any]]]]
 
 
 def check_factors(upsample_factors: Sequence[int],
@@ -76,12 +81,41 @@ def check_factors(upsample_factors: Sequence[int],
     return factors, kernels
 
 
-def normalize_spec(upsampler: UpsamplerSpec) -> Union[str, Dict[str, Any]]:
-    """``None`` -> ``"transposed"``; names and mappings are checked (unknown kinds raise ``ValueError``)."""
+def normalize_spec(upsampler: UpsamplerSpec):
+    """``None`` -> ``"transposed"``; names, mappings and per-layer lists are checked
+    (unknown kinds raise ``ValueError``)."""
     if upsampler is None:
         return "transposed"
+    if isinstance(upsampler, (list, tuple)):
+        if not upsampler:
+            raise ValueError("a per-layer upsampler list needs one spec per factor, got []")
+        return [normalize_spec(s) for s in upsampler]
     parse_upsampler_spec(upsampler)
     return upsampler if isinstance(upsampler, str) else dict(upsampler)
+
+
+def layer_specs(upsampler: UpsamplerSpec, layers: int) -> List[Union[str, Dict[str, Any]]]:
+    """One spec per layer: a single spec repeated, or a per-layer list checked for its length.
+
+    Raises:
+        ValueError: a list whose length is not ``layers``, or an unknown kind.
+    """
+    spec = normalize_spec(upsampler)
+    if isinstance(spec, list):
+        if len(spec) != layers:
+            raise ValueError(f"the per-layer upsampler list has {len(spec)} entries for {layers} upsampling "
+                             "factors; give one per factor")
+        return spec
+    return [spec] * layers
+
+
+def stack_label(upsampler: UpsamplerSpec) -> str:
+    """Short name of a stack: one label (``resize-nearest``), or the layers' joined by ``+``."""
+    spec = normalize_spec(upsampler)
+    if not isinstance(spec, list):
+        return upsampler_label(spec)
+    labels = [upsampler_label(s) for s in spec]
+    return labels[0] if len(set(labels)) == 1 else "+".join(labels)
 
 
 def init_upsampler_(layer: nn.Module, icnr: bool, std: float = INIT_STD) -> None:
@@ -134,7 +168,8 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
     """One upsampler per factor: layer ``i`` maps ``channels[i]`` to ``channels[i + 1]``.
 
     Args:
-        upsampler: a spec for :func:`audioup.layers.build_upsampler` (``None`` = transposed).
+        upsampler: a spec for :func:`audioup.layers.build_upsampler` (``None`` = transposed),
+            or a list with one spec per factor.
         channels: ``len(factors) + 1`` channel counts.
         factors: integer factors.
         kernel_sizes: transposed kernel sizes, one per factor.
@@ -145,10 +180,9 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
     """
     if init not in INIT_MODES:
         raise ValueError(f"upsampler init must be one of {', '.join(INIT_MODES)}, got {init!r}")
-    spec = normalize_spec(upsampler)
-    kind, options = parse_upsampler_spec(spec)
     layers: List[nn.Module] = []
-    for i, factor in enumerate(factors):
+    for i, (factor, spec) in enumerate(zip(factors, layer_specs(upsampler, len(factors)))):
+        kind, options = parse_upsampler_spec(spec)
         extra = {}
         if kind == "transposed" and "kernel_size" not in options:
             extra["kernel_size"] = kernel_sizes[i]
@@ -198,7 +232,7 @@ class MelGenerator(nn.Module):
         self.upsample_factors, self.upsample_kernel_sizes = factors, kernels
         self.hop_length = hop_of(factors)
         self.upsampler_spec = normalize_spec(upsampler)
-        self.upsampler_label = upsampler_label(self.upsampler_spec)
+        self.upsampler_label = stack_label(self.upsampler_spec)
         self.conv_pre = weight_norm_conv(n_mels, channels[0], 7, init=False)
         self.upsampler_init = upsampler_init
         self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels,
@@ -368,8 +402,8 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     (:func:`_solve_gain_`). Returns each layer's total scale (all 1 for transposed, which
     is left as drawn).
     """
-    kind, _ = parse_upsampler_spec(generator.upsampler_spec)
-    if kind == "transposed":
+    kinds = [parse_upsampler_spec(s)[0] for s in layer_specs(generator.upsampler_spec, len(generator.upsamplers))]
+    if all(kind == "transposed" for kind in kinds):
         return [1.0] * len(generator.upsamplers)
     mel = probe_mel(generator.n_mels) if mel is None else mel
     twin = transposed_twin(generator, channels)
@@ -381,6 +415,9 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     targets = [sum(d[i] for d in draws) / twins for i in range(len(generator.upsamplers))]
     scales = []
     for i, layer in enumerate(generator.upsamplers):
+        if kinds[i] == "transposed":  # a per-layer stack's transposed layers are the reference: left as drawn
+            scales.append(1.0)
+            continue
         x = _upsampler_input(generator, mel, i)
         scales.append(_solve_gain_(layer, lambda: ac_power(_stage(generator, i, x)), targets[i], steps))
     return scales

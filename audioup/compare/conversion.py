@@ -1,0 +1,272 @@
+"""A released vocoder made line-free: choose the layers, project, recover, and measure.
+
+:func:`convert_and_recover` is ``audioup convert`` (and each kind of ``audioup compare
+--from``):
+
+1. **Plan** (:func:`plan_conversion`). Each transposed layer gets the shortest kernel of
+   its kind's ladder (default, ``2f+1``, ``4f+1``, ``8f+1``) whose projection keeps all but
+   :data:`RESIDUAL_TARGET` of the trained kernel, or the longest. With ``layers="auto"`` the
+   layers to replace are then chosen from measurement on calibration speech: greedily, the
+   layer whose replacement lowers the strongest predicted line over the real recording the
+   most, until no line stands more than ``line_target_db`` over it, or no layer lowers it by
+   1 dB more. Each layer's record says why it was or was not replaced.
+2. **Project** (:func:`audioup.models.convert.convert_generator`) and write step 0.
+3. **Recover** within ``budget_minutes`` of wall time (:func:`audioup.train.distill.distill`:
+   the converted stages learn to make what the original makes from real speech), resumable.
+4. **Measure** the original, the projection and the recovered vocoder on held-out test
+   clips (:mod:`audioup.evaluation`): PESQ-WB, STOI, mel L1, M-STFT and the lines over the
+   real recordings.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+
+from ..audio.fs import atomic_write
+from ..evaluation import evaluate_vocoder, format_row, load_clips, summarize, table_header
+from ..inference import build_vocoder
+from ..layers import parse_upsampler_spec, upsampler_label
+from ..models.checkpoint import FORMAT, VERSION, checkpoint_path, list_checkpoints
+from ..models.convert import convert_generator, transposed_layers
+from ..train.checkpoint import save_checkpoint
+from ..train.distill import DistillSettings, distill, load_training_audio
+
+RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is long enough
+LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
+MIN_GAIN_DB = 1.0  # auto: a layer is replaced only if that lowers the worst line by this much
+MAX_KERNEL = 1024  # longer kernels are refused (weights of gigabytes on a wide layer)
+PACKAGE_CLIPS = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic"
+
+Layers = Union[str, Sequence[int]]
+
+
+def default_test_clips() -> List[Path]:
+    """The bundled CMU ARCTIC clips (English; no audioup model trained on them)."""
+    return sorted(PACKAGE_CLIPS.glob("*.wav"))
+
+
+def kernel_ladder(factor: int) -> List[Optional[int]]:
+    """Kernel lengths tried per layer, shortest first (``None``: the kind's default)."""
+    return [None, 2 * factor + 1, 4 * factor + 1, 8 * factor + 1]
+
+
+def choose_kernels(source: Dict[str, Any], kind: Any, layers: Sequence[int],
+                   fixed: Union[None, int, Dict[int, int]] = None) -> Dict[int, Dict[str, Any]]:
+    """Per layer ``{"kernel_size", "residual_energy", "tried"}``: the shortest ladder kernel within
+    :data:`RESIDUAL_TARGET`, or the longest; ``fixed`` (one length or one per layer) overrides."""
+    factors = source["generator_config"]["kwargs"].get("upsample_factors") or (8, 8, 2, 2)
+    out = {}
+    for i in layers:
+        given = fixed if isinstance(fixed, int) else (fixed or {}).get(i)
+        ladder = [given] if given is not None else kernel_ladder(int(factors[i]))
+        tried = []
+        for size in ladder:
+            _, _, swaps = convert_generator(source, kind, [i], size)
+            tried.append({"kernel_size": size, "residual_energy": swaps[0].residual_energy})
+            if swaps[0].residual_energy <= RESIDUAL_TARGET:
+                break
+        best = tried[-1]
+        out[i] = {"kernel_size": best["kernel_size"], "residual_energy": best["residual_energy"], "tried": tried}
+    return out
+
+
+def _worst_line(vocoder, clips) -> Dict[str, float]:
+    s = summarize(evaluate_vocoder(vocoder, clips, optional=()))
+    return {"worst_line_over_real_db": s["worst_line_over_real_db"], "mel_l1": s["mel_l1"]}
+
+
+def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
+                    kernel_sizes: Union[None, int, Dict[int, int]] = None, calibration: Sequence = (),
+                    line_target_db: float = LINE_TARGET_DB, log: Callable[[str], Any] = print) -> Dict[str, Any]:
+    """Which layers to replace, with which kernels, and why (see the module docstring).
+
+    Returns:
+        ``{"layers": [...], "kernel_sizes": {i: k}, "records": [per layer], "trials": [...]}``.
+
+    Raises:
+        ValueError: a requested layer is not transposed, or none is.
+    """
+    candidates = transposed_layers(source["generator_config"])
+    if not candidates:
+        raise ValueError("the generator has no transposed upsampler to convert")
+    factors = source["generator_config"]["kwargs"].get("upsample_factors") or (8, 8, 2, 2)
+    kind_name, _ = parse_upsampler_spec(kind)
+    if isinstance(layers, str) and layers not in ("auto", "all"):
+        raise ValueError(f"layers must be 'auto', 'all' or indices, got {layers!r}")
+    if not isinstance(layers, str):
+        bad = [i for i in layers if i not in candidates]
+        if bad:
+            raise ValueError(f"layer {bad[0]} is not a transposed upsampler of this generator "
+                             f"(transposed: {candidates})")
+    if kind_name == "transposed":
+        kernels = {i: {"kernel_size": None, "residual_energy": 0.0, "tried": []} for i in candidates}
+    else:
+        kernels = choose_kernels(source, kind, candidates, kernel_sizes)
+    sample_rate, hop = source["mel"]["sample_rate"], math.prod(int(f) for f in factors)
+    rates = [sample_rate * math.prod(int(f) for f in factors[:i]) / hop for i in range(len(factors))]
+    records = [{"index": i, "factor": int(f), "input_rate_hz": rates[i], "transposed": i in candidates,
+                "converted": False, **({k: v for k, v in kernels[i].items() if k != "tried"} if i in kernels else {}),
+                "kernels_tried": kernels.get(i, {}).get("tried", []), "reason": ""}
+               for i, f in enumerate(factors)]
+    trials: List[Dict[str, Any]] = []
+    if layers == "all" or not isinstance(layers, str):
+        chosen = list(candidates) if layers == "all" else sorted(set(layers))
+        for r in records:
+            r["converted"] = r["index"] in chosen
+            r["reason"] = ("asked for (--layers)" if r["converted"] else
+                           "not asked for" if r["transposed"] else "not a transposed layer")
+    else:
+        chosen = _auto_layers(source, kind, kernels, candidates, calibration, line_target_db, records, trials, log)
+    sizes = {i: kernels[i]["kernel_size"] for i in chosen if kernels[i]["kernel_size"] is not None}
+    return {"layers": chosen, "kernel_sizes": sizes, "records": records, "trials": trials,
+            "line_target_db": line_target_db}
+
+
+def _auto_layers(source, kind, kernels, candidates, calibration, target, records, trials, log) -> List[int]:
+    if not calibration:
+        raise ValueError("layers=auto needs calibration clips")
+    mel = source["mel"]
+
+    def measure(chosen: List[int]) -> Dict[str, float]:
+        if chosen:
+            cfg, state, _ = convert_generator(source, kind, chosen,
+                                              {i: kernels[i]["kernel_size"] for i in chosen
+                                               if kernels[i]["kernel_size"] is not None})
+        else:
+            cfg, state = source["generator_config"], source["generator"]
+        result = _worst_line(build_vocoder(cfg, mel, state), calibration)
+        trials.append({"layers": list(chosen), **result})
+        return result
+
+    chosen: List[int] = []
+    now = measure(chosen)
+    log(f"  calibration: the original's strongest predicted line stands "
+        f"{now['worst_line_over_real_db']:+.1f} dB over the real recordings")
+    gains: Dict[int, float] = {}
+    while now["worst_line_over_real_db"] > target and len(chosen) < len(candidates):
+        options = []
+        for i in candidates:
+            if i not in chosen:
+                r = measure(sorted(chosen + [i]))
+                gains[i] = now["worst_line_over_real_db"] - r["worst_line_over_real_db"]
+                options.append((round(r["worst_line_over_real_db"] * 2) / 2, r["mel_l1"], i, r))
+        best = min(options)  # the lowest worst line (to 0.5 dB), then the smallest mel change
+        if now["worst_line_over_real_db"] - best[3]["worst_line_over_real_db"] < MIN_GAIN_DB:
+            break
+        i = best[2]
+        records[i]["converted"] = True
+        records[i]["reason"] = (f"lowers the strongest line over the real audio from "
+                                f"{now['worst_line_over_real_db']:+.1f} to {best[3]['worst_line_over_real_db']:+.1f} dB "
+                                f"(mel L1 {best[3]['mel_l1']:.3f})")
+        log(f"  layer {i} (x{records[i]['factor']}, input rate {records[i]['input_rate_hz']:.0f} Hz): "
+            + records[i]["reason"])
+        chosen = sorted(chosen + [i])
+        now = best[3]
+    for r in records:
+        if r["converted"]:
+            continue
+        if not r["transposed"]:
+            r["reason"] = "not a transposed layer"
+        elif now["worst_line_over_real_db"] <= target:
+            r["reason"] = (f"kept: with the others replaced no line stands more than {target:g} dB over the "
+                           f"real audio ({now['worst_line_over_real_db']:+.1f} dB)")
+        else:
+            r["reason"] = (f"kept: replacing it lowered the strongest line by only "
+                           f"{gains.get(r['index'], 0.0):.1f} dB (needs {MIN_GAIN_DB:g})")
+    return chosen
+
+
+def _payload(source, config, state, source_name, plan, kind) -> Dict[str, Any]:
+    return {"format": FORMAT, "version": VERSION, "step": 0, "sample_rate": source["mel"]["sample_rate"],
+            "mel": dict(source["mel"]), "generator_config": config, "generator": state,
+            "converted_from": str(source_name),
+            "conversion": {"to": kind if isinstance(kind, str) else dict(kind), "layers": list(plan["layers"]),
+                           "kernel_sizes": {str(k): v for k, v in plan["kernel_sizes"].items()}}}
+
+
+def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out, *, layers: Layers = "auto",
+                        kernel_sizes=None, budget_minutes: float = 0.0, data: Sequence = (),
+                        test: Sequence = (), calibration: Sequence = (), line_target_db: float = LINE_TARGET_DB,
+                        evaluate: bool = True, max_steps: int = 0, progress: bool = True,
+                        log: Callable[[str], Any] = print) -> Dict[str, Any]:
+    """Plan, project, recover and measure (see the module docstring); writes ``out``.
+
+    ``out`` gets ``checkpoints/ckpt_00000000.pt`` (the projection), the fine-tuned
+    checkpoint when ``budget_minutes > 0`` and ``convert.json`` (the report, returned).
+    A second call with the same arguments resumes the fine-tune where it stopped.
+
+    Raises:
+        ValueError: bad layers or kind, unusable clips, or ``out`` converted with other settings.
+    """
+    out = Path(out)
+    sr = source["mel"]["sample_rate"]
+    report: Dict[str, Any] = {"source": str(source_name), "to": kind if isinstance(kind, str) else dict(kind),
+                              "label": upsampler_label(kind)}
+    existing = list_checkpoints(out)
+    if existing:
+        first = torch.load(existing[0][1], map_location="cpu", weights_only=True)
+        saved = first.get("conversion")
+        request = {"source": str(source_name), "to": report["to"]}
+        if not saved or first.get("converted_from") != str(source_name) or saved.get("to") != request["to"]:
+            raise ValueError(f"{out}: holds another conversion ({first.get('converted_from')} -> "
+                             f"{(saved or {}).get('to')}); use --force to replace it")
+        config, state = first["generator_config"], first["generator"]
+        plan_path = out / "plan.json"
+        plan = json.loads(plan_path.read_text()) if plan_path.exists() else {
+            "layers": saved["layers"], "kernel_sizes": saved["kernel_sizes"], "records": [], "trials": []}
+        log(f"resuming the conversion in {out} (layers {plan['layers']})")
+    else:
+        calib = load_clips(calibration, sr, log=log) if layers == "auto" else []
+        log(f"planning the conversion to {report['label']}"
+            + (f" on {len(calib)} calibration clip(s)" if calib else ""))
+        plan = plan_conversion(source, kind, layers, kernel_sizes, calib, line_target_db, log)
+        if not plan["layers"]:
+            log("  no layer needs converting: the step-0 checkpoint is the original")
+        config, state, _ = convert_generator(source, kind, plan["layers"], plan["kernel_sizes"]) \
+            if plan["layers"] else (source["generator_config"], source["generator"], [])
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "plan.json", json.dumps(plan, indent=2) + "\n")
+        save_checkpoint(_payload(source, config, state, source_name, plan, kind), checkpoint_path(out, 0))
+    report["plan"] = plan
+    for r in plan["records"]:
+        what = (f"kernel {r.get('kernel_size') or 'default'}, residual {100 * r.get('residual_energy', 0):.1f} %"
+                if r["transposed"] else "")
+        log(f"  layer {r['index']} x{r['factor']}: {'REPLACED' if r['converted'] else 'kept    '} {what}  {r['reason']}")
+    if budget_minutes > 0 and plan["layers"]:
+        clips = load_training_audio(data, sr, log=log)
+        settings = DistillSettings(budget_s=60.0 * budget_minutes, max_steps=max_steps,
+                                   first_layer=min(plan["layers"]), data=[str(d) for d in data])
+        report["fine_tune"] = {**distill(source, out, settings, clips, progress=progress, log=log),
+                               "budget_minutes": budget_minutes, "data": [str(d) for d in data]}
+    if evaluate:
+        report["evaluation"] = evaluate_conversion(source, out, test, log)
+    atomic_write(out / "convert.json", json.dumps(report, indent=2, default=float) + "\n")
+    return report
+
+
+def evaluate_conversion(source: Dict[str, Any], out, test: Sequence, log=print) -> Dict[str, Any]:
+    """The original, the projection (step 0) and the newest checkpoint on the test clips."""
+    sr = source["mel"]["sample_rate"]
+    clips = load_clips(test or default_test_clips(), sr, log=log)
+    found = list_checkpoints(out)
+    rows = [("original", source["generator_config"], source["generator"])]
+    for step, path in ([found[0]] + ([found[-1]] if len(found) > 1 else [])):
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        rows.append(("projection" if step == 0 else f"fine-tuned ({step} steps)", data["generator_config"],
+                     data["generator"]))
+    result: Dict[str, Any] = {"test": [str(c.path) for c in clips], "rows": {}}
+    log(f"held-out test: {len(clips)} clip(s), {sum(len(c.samples) for c in clips) / sr:.0f} s")
+    log(table_header())
+    for name, config, state in rows:
+        t = time.monotonic()
+        per_clip = evaluate_vocoder(build_vocoder(config, source["mel"], state), clips)
+        summary = summarize(per_clip)
+        result["rows"][name] = {"summary": summary, "clips": [r.to_dict() for r in per_clip],
+                                "seconds": time.monotonic() - t}
+        log(format_row(name, summary))
+    return result

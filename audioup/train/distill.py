@@ -1,0 +1,273 @@
+"""Recovery fine-tune of a converted vocoder against the original: distillation on real speech.
+
+``audioup convert --budget-minutes M`` calls :func:`distill`. The converted generator (the
+student) learns to make what the original (the teacher) makes from the same mel of real
+speech: multi-resolution STFT distance + log-mel L1 + waveform L1 between the two outputs.
+No discriminator is needed (official checkpoints carry none), and the target is
+well-posed: both networks are deterministic functions of the same mel, so the student can
+match the teacher's phase, which it could not learn from the recording. What it cannot
+learn is the teacher's lines: a resize layer turns a constant into a constant, so no
+weight of the converted layers makes a comb at their input rate.
+
+Only the converted part learns. Everything before the first converted layer is the
+teacher's own and stays frozen, so its activations are computed once per step for both
+networks (:func:`frozen_prefix`), and the weights outside the converted stages stay
+exactly the released ones.
+
+The run is bounded by wall time (``budget_s``, counted across resumes) and ``max_steps``.
+Every ``save_every_s`` seconds and at the end it writes an ordinary audioup checkpoint
+(atomic), holding the optimizer state and the elapsed time too; killed at any point it
+resumes from the newest one exactly: batches are drawn from a generator seeded by the step,
+so an interrupted run and an uninterrupted one take the same steps (bit-identical weights
+at the same thread count).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..audio.io import AudioError, find_audio_files, load_audio
+from ..audio.mel import MelSpectrogram
+from ..models.checkpoint import checkpoint_path, list_checkpoints
+from ..models.losses import MultiResolutionSTFTLoss
+from ..models.registry import build_generator_from
+from ..models.resblocks import LRELU_SLOPE
+from ..progress import progress_bar
+from .checkpoint import save_checkpoint
+
+
+@dataclass
+class DistillSettings:
+    """How the recovery fine-tune runs (recorded in each checkpoint it writes).
+
+    Attributes:
+        budget_s: wall-time budget in seconds (summed over resumes).
+        max_steps: upper bound on steps (0: only the budget).
+        batch_size, segment: segments per step and samples per segment (a multiple of the hop).
+        lr: AdamW learning rate (betas 0.8, 0.99 as HiFi-GAN).
+        first_layer: index of the first converted upsampler; the stages from it on learn.
+        seed: seeds the batch draws (step ``n`` draws with ``seed + n``).
+        save_every_s: seconds between checkpoints.
+        threads: torch threads (``None``: leave as is).
+    """
+
+    budget_s: float
+    max_steps: int = 0
+    batch_size: int = 4
+    segment: int = 8192
+    lr: float = 5e-5
+    first_layer: int = 0
+    seed: int = 1234
+    save_every_s: float = 60.0
+    threads: Optional[int] = None
+    data: List[str] = field(default_factory=list)
+
+    def identity(self) -> Dict[str, Any]:
+        """What must match to resume: everything but the budget, step bound, threads and save cadence."""
+        return {"batch_size": self.batch_size, "segment": self.segment, "lr": self.lr,
+                "first_layer": self.first_layer, "seed": self.seed, "data": list(self.data)}
+
+
+def load_training_audio(paths: Sequence, sample_rate: int, max_seconds: float = 3600.0,
+                        min_samples: int = 8192, log: Callable[[str], Any] = print) -> List[np.ndarray]:
+    """Real recordings for the fine-tune, at ``sample_rate``, up to ``max_seconds`` in all.
+
+    Unreadable and too-short files are reported and skipped.
+
+    Raises:
+        ValueError: no usable file.
+    """
+    try:
+        files = find_audio_files(paths)
+    except AudioError as exc:
+        raise ValueError(str(exc)) from None
+    clips, total, skipped = [], 0, 0
+    for path in files:
+        try:
+            audio = load_audio(path, sample_rate=sample_rate, min_samples=min_samples)
+        except AudioError as exc:
+            skipped += 1
+            log(f"skipping training file {exc}")
+            continue
+        clips.append(audio.samples.astype(np.float32))
+        total += len(audio.samples)
+        if total >= max_seconds * sample_rate:
+            break
+    if not clips:
+        raise ValueError("no usable training audio in " + ", ".join(str(p) for p in paths))
+    return clips
+
+
+def draw_batch(clips: Sequence[np.ndarray], batch_size: int, segment: int, seed: int) -> Tensor:
+    """``(batch_size, segment)`` segments at random places, longer clips drawn more often (seeded).
+
+    Segments are scaled to a random peak in [0.3, 0.95] so that the student sees the levels
+    people vocode at, not only one recording's.
+    """
+    gen = np.random.default_rng(seed)
+    lengths = np.array([len(c) for c in clips], dtype=np.float64)
+    picks = gen.choice(len(clips), size=batch_size, p=lengths / lengths.sum())
+    out = np.zeros((batch_size, segment), dtype=np.float32)
+    for row, i in enumerate(picks):
+        clip = clips[i]
+        start = int(gen.integers(0, max(1, len(clip) - segment + 1)))
+        piece = clip[start:start + segment]
+        peak = float(np.abs(piece).max()) or 1.0
+        out[row, :len(piece)] = piece * (gen.uniform(0.3, 0.95) / peak)
+    return torch.from_numpy(out)
+
+
+def frozen_prefix(generator: nn.Module, mel: Tensor, first_layer: int) -> Tensor:
+    """What a HiFi-GAN-style generator feeds ``upsamplers[first_layer]`` (before its activation)."""
+    x = generator.conv_pre(mel)
+    for i in range(first_layer):
+        x = generator.mrfs[i](generator.upsamplers[i](F.leaky_relu(x, LRELU_SLOPE)))
+    return x
+
+
+def from_layer(generator: nn.Module, x: Tensor, first_layer: int) -> Tensor:
+    """The rest of the forward pass from :func:`frozen_prefix`'s output: the waveform ``(B, 1, T)``."""
+    for i in range(first_layer, len(generator.upsamplers)):
+        x = generator.mrfs[i](generator.upsamplers[i](F.leaky_relu(x, LRELU_SLOPE)))
+    return generator.post(x).tanh()
+
+
+def _shares_prefix(generator: nn.Module) -> bool:
+    return all(hasattr(generator, a) for a in ("conv_pre", "upsamplers", "mrfs", "post")) and \
+        type(generator).__name__ == "HiFiGAN"
+
+
+class Distiller:
+    """Teacher, student and their loss; :meth:`step` runs one update."""
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, mel: MelSpectrogram, first_layer: int, lr: float):
+        self.teacher, self.student, self.mel, self.first = teacher.eval(), student, mel, first_layer
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        self.trainable = []
+        for name, p in student.named_parameters():
+            learn = not _is_prefix(name, first_layer)
+            p.requires_grad_(learn)
+            if learn:
+                self.trainable.append(p)
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=lr, betas=(0.8, 0.99), weight_decay=0.0)
+        self.stft = MultiResolutionSTFTLoss()
+        self.shared = _shares_prefix(student) and _shares_prefix(teacher)
+
+    def losses(self, wav: Tensor) -> Dict[str, Tensor]:
+        mel = self.mel(wav)
+        with torch.no_grad():
+            if self.shared:
+                x = frozen_prefix(self.teacher, mel, self.first)
+                target = from_layer(self.teacher, x, self.first)
+            else:
+                target = self.teacher(mel)
+        out = from_layer(self.student, x, self.first) if self.shared else self.student(mel)
+        out, target = out.squeeze(1), target.squeeze(1)
+        return {"stft": self.stft(out, target), "mel": F.l1_loss(self.mel(out), self.mel(target)),
+                "wave": F.l1_loss(out, target)}
+
+    def step(self, wav: Tensor) -> Dict[str, float]:
+        self.student.train()
+        parts = self.losses(wav)
+        loss = parts["stft"] + parts["mel"] + 10.0 * parts["wave"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError("non-finite distillation loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.trainable, 10.0)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+
+def _is_prefix(name: str, first_layer: int) -> bool:
+    """Parameters that run before ``upsamplers[first_layer]``: ``conv_pre`` and earlier stages."""
+    if name.startswith("conv_pre."):
+        return True
+    for group in ("upsamplers.", "mrfs."):
+        if name.startswith(group):
+            return int(name[len(group):].split(".")[0]) < first_layer
+    return False
+
+
+def distill(teacher_source: Dict[str, Any], run_dir, settings: DistillSettings, clips: Sequence[np.ndarray],
+            progress: bool = True, log: Callable[[str], Any] = print) -> Dict[str, Any]:
+    """Fine-tune the newest checkpoint in ``run_dir`` against ``teacher_source`` within the budget.
+
+    Args:
+        teacher_source: the original generator (:func:`audioup.models.checkpoint.read_generator`).
+        run_dir: a converted run (``audioup convert``): its newest checkpoint is the start, or the
+            point to resume from when it was written by this function with the same settings.
+        settings: see :class:`DistillSettings`.
+        clips: real recordings at the model's rate (:func:`load_training_audio`).
+
+    Returns:
+        ``{"steps", "elapsed_s", "path", "losses"}`` of the newest checkpoint (the last losses logged).
+
+    Raises:
+        ValueError: the newest checkpoint was distilled with other settings (start over with --force).
+    """
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    newest = list_checkpoints(run_dir)[-1][1]
+    state = torch.load(newest, map_location="cpu", weights_only=True)
+    previous = state.get("distill")
+    if previous is not None and previous.get("identity") != settings.identity():
+        raise ValueError(f"{newest}: fine-tuned with other settings ({previous.get('identity')}); "
+                         "use --force to start over")
+    teacher = build_generator_from(teacher_source["generator_config"], weights_follow=True)
+    teacher.load_state_dict(teacher_source["generator"])
+    student = build_generator_from(state["generator_config"], weights_follow=True)
+    student.load_state_dict(state["generator"])
+    mel = MelSpectrogram(**state["mel"])
+    if settings.segment % mel.hop_length:
+        raise ValueError(f"segment {settings.segment} must be a multiple of the hop {mel.hop_length}")
+    work = Distiller(teacher, student, mel, settings.first_layer, settings.lr)
+    step, elapsed = int(state.get("step", 0)), 0.0
+    if previous is not None:
+        work.optimizer.load_state_dict(state["optimizer"])
+        elapsed = float(previous["elapsed_s"])
+    first_step = step
+    last: Dict[str, float] = dict(previous.get("losses", {})) if previous else {}
+    start, saved_at = time.monotonic() - elapsed, time.monotonic()
+    total = settings.max_steps or None
+    bar = progress_bar(total=total, initial=step, enabled=progress, desc="fine-tune", unit="step")
+    path = newest
+    try:
+        while (settings.max_steps <= 0 or step < settings.max_steps) and time.monotonic() - start < settings.budget_s:
+            wav = draw_batch(clips, settings.batch_size, settings.segment, settings.seed + step)
+            last = work.step(wav)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(stft=f"{last['stft']:.3f}", mel=f"{last['mel']:.3f}",
+                            left=f"{max(0.0, settings.budget_s - (time.monotonic() - start)) / 60:.1f}min")
+            if time.monotonic() - saved_at >= settings.save_every_s:
+                path = _save(run_dir, state, student, work, step, time.monotonic() - start, settings, last)
+                saved_at = time.monotonic()
+    finally:
+        bar.close()
+    if step != first_step:
+        path = _save(run_dir, state, student, work, step, time.monotonic() - start, settings, last)
+    log(f"fine-tune: {step} steps in {(time.monotonic() - start) / 60:.1f} min; "
+        + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    return {"steps": step, "elapsed_s": time.monotonic() - start, "path": str(path), "losses": last}
+
+
+def _save(run_dir, state, student, work: Distiller, step: int, elapsed: float, settings: DistillSettings,
+          losses: Dict[str, float]) -> Path:
+    """An ordinary checkpoint at ``step`` plus the fine-tune's state; older fine-tune checkpoints go."""
+    payload = {k: v for k, v in state.items() if k not in ("generator", "optimizer", "distill", "step")}
+    payload.update(step=step, generator=student.state_dict(), optimizer=work.optimizer.state_dict(),
+                   distill={"identity": settings.identity(), "elapsed_s": float(elapsed), "losses": dict(losses)})
+    path = save_checkpoint(payload, checkpoint_path(run_dir, step))
+    for old_step, old in list_checkpoints(run_dir):
+        if 0 < old_step < step:  # step 0 (the projection alone) stays, for the report and a restart
+            old.unlink(missing_ok=True)
+    return path
