@@ -165,8 +165,15 @@ def test_build_corpus_script_refuses_other_settings(tmp_path, data_script, capsy
     assert code == 1 and err.startswith("error: ") and "--force" in err
 
 
-def test_absurd_variant_count_refused_up_front(tmp_path, data_script, capsys):
+def test_absurd_variant_count_refused_up_front(tmp_path, data_script, capsys, monkeypatch):
     import time
+
+    import audioup.data.corpus as corpus_module
+
+    def no_plan(*args):  # a regression must fail here, not plan 10^8 clips for minutes
+        pytest.fail("clips were planned before the count was checked")
+
+    monkeypatch.setattr(corpus_module, "plan_clips", no_plan)
 
     start = time.monotonic()
     code = data_script("build_corpus").main(["--out", str(tmp_path / "c"), "--variants", "100000000", "--quiet"])

@@ -383,7 +383,13 @@ def _sparse_tar(path, real_size):
     return path
 
 
-def test_sparse_member_refused_before_writing(tmp_path):
+def test_sparse_member_refused_before_writing(tmp_path, monkeypatch):
+    import audioup.data.download as dl
+
+    def no_write(*args):  # a regression must fail here, not write 50 GiB (the earlier code filled a disk)
+        pytest.fail("a member was written before the size check")
+
+    monkeypatch.setattr(dl, "_write_file", no_write)
     archive = _sparse_tar(tmp_path / "sparse.tar", 50 << 30)
     assert archive.stat().st_size < 20_000
     with pytest.raises(ArchiveError, match="big.img.*50.0 GiB, more than the limit"):
