@@ -27,6 +27,7 @@ Then train on a recipe of recipes/offline/, or compare every upsampler on a pack
     python recipes/gpu_compare.py --data data/offline/speech_packed_ogg --device cuda
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def build(args):
     return _Done(corpus, packed)
 
 
+def positive(text: str) -> float:
+    """argparse type: a finite number above 0 (``-5``, ``0``, ``nan``, ``inf`` refused before any work)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text}: expected a positive number")
+    return value
+
+
 def main(argv=None) -> int:
     from audioup.data.offline import CORPORA, FILLETS_TEST_SPEAKERS
 
@@ -68,12 +80,12 @@ def main(argv=None) -> int:
                              "apt still verifies them against the signed archive)")
     parser.add_argument("--test-speakers", nargs="+", default=list(FILLETS_TEST_SPEAKERS),
                         help="held-out Fillets characters (default: %(default)s)")
-    parser.add_argument("--max-minutes", type=float, default=None,
+    parser.add_argument("--max-minutes", type=positive, default=None,
                         help="also pack at most this many minutes of training audio")
-    parser.add_argument("--eval-minutes", type=float, default=4.0,
+    parser.add_argument("--eval-minutes", type=positive, default=4.0,
                         help="packed val and test audio, at most this many minutes each (default 4)")
     parser.add_argument("--format", default="flac", choices=["flac", "ogg"], help="packed format (default flac)")
-    parser.add_argument("--max-mib", type=float, default=60.0, help="packed folder size limit (default 60 MiB)")
+    parser.add_argument("--max-mib", type=positive, default=60.0, help="packed folder size limit (default 60 MiB)")
     parser.add_argument("--packed-out", type=Path, help="packed folder (default OUT/CORPUS_packed_FORMAT)")
     parser.add_argument("--pack-only", action="store_true",
                         help="only pack a corpus prepared before in OUT (no apt; needs --max-minutes)")

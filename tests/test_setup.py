@@ -73,6 +73,10 @@ def test_the_default_venv_is_inside_the_clone():
 
 
 def test_ci_runs_make_test_with_the_lint_gate():
-    assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == "make test"
+    lines = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert "set -euo pipefail" in lines and "make test" in lines
+    assert lines.index("set -euo pipefail") < lines.index("make test")  # a failing suite stops CI
+    network = [ln for ln in lines if "-m network" in ln]  # then the real-package test, apart from it
+    assert network and all(lines.index(ln) > lines.index("make test") for ln in network)
     makefile = (REPO / "Makefile").read_text()
     assert "test: lint" in makefile and "ruff check" in makefile

@@ -101,6 +101,10 @@ class Corpus:
         return sum(audio_info(self.root / c.file).duration for c in self.clips if c.split == split)
 
 
+MAX_VARIANTS = 1000   # augmented clips per source
+MAX_CLIPS = 20000     # clips in all (about 2-3 GB of 22.05 kHz WAV at the bundled clips' length)
+
+
 def plan_clips(sources: Sequence[Path], variants: int, n_val: int, seed: int) -> List[Clip]:
     """Draw the parameters of every clip (numpy's PCG64 generator: stable across versions).
 
@@ -158,10 +162,16 @@ def build_corpus(out_dir, sources: Optional[Sequence] = None, sample_rate: int =
         raise ValueError(f"sample rate {sample_rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
     if variants < 1 or not 0 <= n_val < variants:
         raise ValueError(f"need variants >= 1 and 0 <= n_val < variants (got {variants}, {n_val})")
+    if variants > MAX_VARIANTS:
+        raise ValueError(f"--variants {variants}: at most {MAX_VARIANTS} augmented clips per source "
+                         f"(each is a few seconds of WAV; {variants} would take hours and gigabytes)")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir}: exists and is not a folder")
     files = _source_files(sources)
+    if len(files) * (variants + 1) > MAX_CLIPS:
+        raise ValueError(f"{len(files)} sources x ({variants} variants + 1 original) = "
+                         f"{len(files) * (variants + 1)} clips: at most {MAX_CLIPS}; lower --variants")
     settings = _settings(files, sample_rate, variants, n_val, seed)
     finished = _reuse_or_clear(out_dir, settings, force)
     if finished is not None:

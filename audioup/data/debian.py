@@ -3,9 +3,10 @@
 A ``.deb`` is an ``ar`` archive holding ``debian-binary``, ``control.tar.*`` and
 ``data.tar.*``. :func:`read_ar_members` parses the ``ar`` container in Python
 (no ``dpkg`` needed) and :func:`extract_deb` hands the ``data.tar.*`` member to
-:func:`audioup.data.download.extract_archive`, which refuses absolute paths,
-``..`` components, links pointing out of the destination and device files, and
-(through ``tarfile``'s ``data`` filter) strips setuid/setgid bits.
+:func:`audioup.data.download.extract_archive`, which keeps relative links that
+stay inside the destination (Debian's ``usr/share/doc/a/html -> ../b/html``),
+refuses absolute paths, ``..`` components, links leading out, device files and
+oversized members, and strips setuid/setgid bits.
 
 :func:`apt_download` runs ``apt-get download PKG=VERSION`` in a folder; it needs
 no root and installs nothing. A package file is used only when its sha256 is the
@@ -29,6 +30,7 @@ from .download import ArchiveError, extract_archive, file_checksum
 AR_MAGIC = b"!<arch>\n"
 _AR_HEADER = 60
 _DATA_SUFFIXES = (".tar.xz", ".tar.gz", ".tar.bz2", ".tar")
+_TMP_PREFIX = ".audioup-deb-"
 
 
 class DebError(RuntimeError):
@@ -88,7 +90,8 @@ def extract_deb(deb, out_dir, progress: bool = False) -> Path:
     """Unpack the files of a ``.deb`` (its ``data.tar.*``) into ``out_dir``, safely.
 
     A marker ``out_dir/.extracted-NAME.data.tar.*`` makes a second call a no-op;
-    an interrupted extraction is redone.
+    an interrupted extraction is redone, and the temporary copy of ``data.tar`` that
+    a killed run left is removed first (:func:`remove_stale_deb_temporaries`).
 
     Raises:
         ArchiveError: not a package, no data member, or an unsafe member.
@@ -106,11 +109,51 @@ def extract_deb(deb, out_dir, progress: bool = False) -> Path:
     if (out_dir / f".extracted-{tar_name}").exists():
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_deb_temporaries(out_dir)
     start, size = members[name]
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
         tar_path = atomic_write(Path(tmp) / tar_name, lambda dst: _copy_member(deb, start, size, dst))
         extract_archive(tar_path, out_dir, progress=progress)  # writes the marker last
     return out_dir
+
+
+def remove_stale_deb_temporaries(out_dir) -> list:
+    """Remove the temporary folders (``.audioup-deb-PID-XXXX``) that a killed :func:`extract_deb` left.
+
+    Each holds a copy of a package's ``data.tar`` (up to 170 MiB). Only folders whose
+    process is gone are removed, so an extraction running beside this one keeps its own.
+    Folders of the older ``tmpXXXX`` form are removed when they hold nothing but such a copy.
+    """
+    removed = []
+    for folder in Path(out_dir).iterdir():
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        if folder.name.startswith(_TMP_PREFIX):
+            pid = folder.name[len(_TMP_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+        elif not (folder.name.startswith("tmp") and _only_data_tars(folder)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _only_data_tars(folder: Path) -> bool:
+    entries = list(folder.iterdir())
+    return bool(entries) and all(e.is_file() and ".data.tar" in e.name for e in entries)
 
 
 def _copy_member(deb: Path, start: int, size: int, dst) -> None:

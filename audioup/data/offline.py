@@ -33,10 +33,11 @@ under a size limit (the offline GPU machines receive at most 64 MiB).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..progress import progress_bar
 
@@ -214,6 +215,24 @@ def convert_items(items: Sequence[Item], out_dir: Path, sample_rate: int,
     return done, errors
 
 
+def _convert_up_to(items: Sequence[Item], out_dir: Path, rate: int,
+                   seconds: float) -> Tuple[Dict[Item, Tuple[Path, float]], List[str]]:
+    """Convert ``items`` in a hash-chosen order (every speaker has a chance) until ``seconds`` of audio."""
+    done: Dict[Item, Tuple[Path, float]] = {}
+    errors: List[str] = []
+    total = 0.0
+    keyed = {f"{i.source}/{i.uid}": i for i in items}
+    ranked = sorted(keyed, key=lambda k: hashlib.sha256(f"audioup-offline-limit:{k}".encode()).hexdigest())
+    for key in ranked:
+        if total >= seconds:
+            break
+        got, bad = convert_items([keyed[key]], out_dir, rate, progress=False)
+        done.update(got)
+        errors += bad
+        total += sum(length for _, length in got.values())
+    return done, errors
+
+
 def fetch_and_extract(packages: Sequence[str], root: Path, any_version: bool = False,
                       log: Callable[[str], object] = print) -> Path:
     """Download (if missing) and unpack ``packages`` into ``root/extracted``; return that folder."""
@@ -228,7 +247,8 @@ def fetch_and_extract(packages: Sequence[str], root: Path, any_version: bool = F
 
 def prepare_offline(out, corpus: str = "speech", any_version: bool = False,
                     test_speakers: Sequence[str] = FILLETS_TEST_SPEAKERS, progress: bool = True,
-                    log: Callable[[str], object] = print) -> OfflineCorpus:
+                    log: Callable[[str], object] = print,
+                    limit_minutes: Optional[float] = None) -> OfflineCorpus:
     """Build one offline corpus under ``out``: ``out/debs``, ``out/extracted``, ``out/CORPUS/``.
 
     Args:
@@ -236,6 +256,9 @@ def prepare_offline(out, corpus: str = "speech", any_version: bool = False,
         corpus: ``"speech"`` (Fillets + festvox-ru, 22.05 kHz) or ``"music"`` (44.1 kHz).
         any_version: accept package versions other than the pinned ones (sha256 not checked).
         test_speakers: held-out Fillets characters.
+        limit_minutes: convert only about this much audio per split, in a fixed hash-chosen
+            order (a quick check of the whole path; the splits stay by speaker). A later call
+            without it reuses the converted files and completes the corpus.
 
     Raises:
         OfflineDataError, audioup.data.debian.DebError, audioup.data.download.ArchiveError.
@@ -255,8 +278,16 @@ def prepare_offline(out, corpus: str = "speech", any_version: bool = False,
         tracks = music_items(extracted)
         splits = split_items(tracks, hash_select([t.speaker for t in tracks], 4), n_val=2)
     corpus_dir = root / corpus
-    all_items = [i for s in splits.values() for i in s]
-    done, errors = convert_items(all_items, corpus_dir / "wavs", rate, progress)
+    if limit_minutes is None:
+        all_items = [i for s in splits.values() for i in s]
+        done, errors = convert_items(all_items, corpus_dir / "wavs", rate, progress)
+    else:
+        done, errors = {}, []
+        for split, items in splits.items():
+            got, bad = _convert_up_to(items, corpus_dir / "wavs", rate, limit_minutes * 60)
+            splits[split] = [i for i in items if i in got]
+            done.update(got)
+            errors += bad
     filelists, counts, minutes, speakers = {}, {}, {}, {}
     for split, items in splits.items():
         kept = [i for i in items if i in done]

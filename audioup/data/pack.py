@@ -5,11 +5,14 @@ copies the whole held-out sets up to ``eval_minutes`` each (in a fixed,
 hash-chosen order, so every speaker stays out of training), then training files
 until ``max_minutes`` of audio or ``max_mib`` on disk is reached, whichever
 comes first. The size is measured on the files written, not estimated.
-A finished file is reused when the command runs again.
+A finished file is reused when the command runs again, and audio a previous,
+larger pack left in the folder is removed, so the folder holds what its lists name.
 """
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -21,6 +24,8 @@ from .prepare import write_filelist
 MIB = 1 << 20
 FORMATS = {"flac": "PCM_16", "ogg": "VORBIS"}
 SPLITS = ("test", "val", "train")
+# what a packed folder holds: anything else means it is not one, and nothing in it is removed
+_PACKED_ENTRIES = set(SPLITS) | {f"{s}.txt" for s in SPLITS}
 
 
 @dataclass
@@ -55,14 +60,19 @@ def pack_subset(corpus_dir, out_dir, max_minutes: float = 30.0, fmt: str = "flac
         eval_minutes: at most this much audio for val and for test each.
 
     Raises:
-        DataError: unknown format, missing filelist, out_dir equal to the corpus, or the
+        DataError: unknown format, a size that is not a positive number, missing filelist,
+            out_dir equal to the corpus or holding anything but a packed subset, or the
             held-out sets alone exceed ``max_mib``.
     """
     if fmt not in FORMATS:
         raise DataError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    for option, value in (("--max-minutes", max_minutes), ("--eval-minutes", eval_minutes),
+                          ("--max-mib", max_mib)):
+        check_positive(option, value)
     corpus_dir, out_dir = Path(corpus_dir).resolve(), Path(out_dir).resolve()
     if out_dir == corpus_dir:
         raise DataError(f"{out_dir}: the packed subset needs its own folder (it would mix with the corpus)")
+    _check_packed_folder(out_dir)
     counts, minutes, written = {}, {}, 0
     for split in SPLITS:
         files, seconds = [], 0.0
@@ -91,5 +101,47 @@ def pack_subset(corpus_dir, out_dir, max_minutes: float = 30.0, fmt: str = "flac
             files.append(dest)
         counts[split] = write_filelist(out_dir / f"{split}.txt", files, out_dir)
         minutes[split] = seconds / 60
-        log(f"{split}: {counts[split]} files, {minutes[split]:.1f} min, {written / MIB:.1f} MiB so far")
+        removed = _remove_unlisted(out_dir / split, files)
+        note = f" ({removed} file(s) of an earlier pack removed)" if removed else ""
+        log(f"{split}: {counts[split]} files, {minutes[split]:.1f} min, {written / MIB:.1f} MiB so far{note}")
     return PackedSubset(out_dir, counts, minutes, written / MIB)
+
+
+def check_positive(option: str, value: float) -> float:
+    """``value`` when it is a finite number above 0; else DataError naming ``option``."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise DataError(f"{option} {value}: expected a positive number")
+    return value
+
+
+def _check_packed_folder(out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that holds anything but a packed subset (its files would be removed)."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise DataError(f"{out_dir}: exists and is not a folder")
+    other = sorted(e.name for e in out_dir.iterdir() if e.name not in _PACKED_ENTRIES)
+    links = [s for s in SPLITS if (out_dir / s).is_symlink() or (out_dir / s).is_file()]
+    if other or links:
+        raise DataError(f"{out_dir}: holds {', '.join((other + links)[:5])}, so it is not a packed subset; "
+                        "audio of an earlier pack is removed from the folder, so give a new or empty folder "
+                        "with --packed-out")
+
+
+def _remove_unlisted(folder: Path, keep: List[Path]) -> int:
+    """Delete the files under ``folder`` that ``keep`` does not name (an earlier, larger pack's)."""
+    if not folder.is_dir():
+        return 0
+    keep_set = {os.path.normpath(p) for p in keep}
+    removed = 0
+    for here, dirs, names in os.walk(folder, topdown=False):  # links to folders are not followed
+        for name in names:
+            path = os.path.join(here, name)
+            if os.path.normpath(path) not in keep_set:
+                os.unlink(path)
+                removed += 1
+        for name in dirs:
+            sub = os.path.join(here, name)
+            if not os.path.islink(sub) and not os.listdir(sub):
+                os.rmdir(sub)
+    return removed

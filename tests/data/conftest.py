@@ -64,6 +64,17 @@ def _handler(state: _State):
     return Handler
 
 
+def pytest_collection_modifyitems(config, items):
+    """``network`` tests run only when asked for by name (``-m network``): never in ``make test``."""
+    if "network" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="network test: run it with `pytest -m network` (downloads ~290 MiB with "
+                                   "apt-get; .ci/run does)")
+    for item in items:
+        if item.get_closest_marker("network"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def http_server():
     """``(base_url, state)``: put bytes in ``state.files["/name"]``; inspect ``state.requests``."""

@@ -163,3 +163,25 @@ def test_build_corpus_script_refuses_other_settings(tmp_path, data_script, capsy
     code = data_script("build_corpus").main(["--out", str(tmp_path / "c"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and "--force" in err
+
+
+def test_absurd_variant_count_refused_up_front(tmp_path, data_script, capsys, monkeypatch):
+    import time
+
+    import audioup.data.corpus as corpus_module
+
+    def no_plan(*args):  # a regression must fail here, not plan 10^8 clips for minutes
+        pytest.fail("clips were planned before the count was checked")
+
+    monkeypatch.setattr(corpus_module, "plan_clips", no_plan)
+
+    start = time.monotonic()
+    code = data_script("build_corpus").main(["--out", str(tmp_path / "c"), "--variants", "100000000", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--variants 100000000: at most 1000" in err
+    assert time.monotonic() - start < 5 and not (tmp_path / "c").exists()  # refused before any work
+    many = [tmp_path / f"s{i}.wav" for i in range(25)]
+    for path in many:
+        sf.write(path, np.zeros(160, dtype=np.float32), SR)
+    with pytest.raises(ValueError, match=r"25 sources x \(1000 variants \+ 1 original\) = 25025 clips: at most"):
+        build_corpus(tmp_path / "d", sources=many, variants=1000, progress=False)

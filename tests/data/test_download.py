@@ -296,3 +296,159 @@ def test_zip_symlink_member_refused(tmp_path):
         zf.writestr("VCTK/link/passwd", "x")
     with pytest.raises(ArchiveError, match="symbolic link; refusing"):
         extract_archive(archive, tmp_path / "o", progress=False)
+
+
+# --- the rule of tarfile's data filter and dpkg: relative links that stay inside are kept -------------
+
+def _debian_shaped(path):
+    """Links as Debian packages ship them (fillets-ng-data): a doc folder pointing at a sibling
+    package's folder, and font links up three levels into /usr/share/fonts that dangle here."""
+    return _tar_entries(path, [
+        ("./usr/share/doc/fillets-ng-data/html/index.html", tarfile.REGTYPE, b"<html>", 0o644),
+        ("./usr/share/doc/fillets-ng/html", tarfile.SYMTYPE, "../fillets-ng-data/html", 0o777),
+        ("./usr/share/games/fillets-ng/font/font_menu.ttf", tarfile.SYMTYPE,
+         "../../../fonts/truetype/freefont/FreeSansBold.ttf", 0o777),
+        ("./usr/share/games/fillets-ng/sound/a.ogg", tarfile.REGTYPE, b"ogg", 0o644)])
+
+
+def test_debian_shaped_links_inside_are_extracted(tmp_path, tar_filter):
+    out = extract_archive(_debian_shaped(tmp_path / "data.tar"), tmp_path / "out", progress=False)
+    doc = out / "usr/share/doc/fillets-ng/html"
+    assert doc.is_symlink() and os.readlink(doc) == "../fillets-ng-data/html"
+    assert (doc / "index.html").read_bytes() == b"<html>"
+    font = out / "usr/share/games/fillets-ng/font/font_menu.ttf"
+    assert os.readlink(font) == "../../../fonts/truetype/freefont/FreeSansBold.ttf"
+    assert not font.exists()  # dangling, but it would land inside: kept as dpkg keeps it
+    assert os.path.realpath(font) == str(out.resolve() / "usr/share/fonts/truetype/freefont/FreeSansBold.ttf")
+    assert (out / "usr/share/games/fillets-ng/sound/a.ogg").read_bytes() == b"ogg"
+
+
+@pytest.mark.parametrize("name,target", [
+    ("usr/share/doc/a/html", "../../../../../etc"),         # one level too many
+    ("a/l", "/etc/passwd"),                                  # absolute
+    ("a/l", "../b/../../x"),                                 # leaves, comes back lexically never
+    ("l", ".."),
+    ("a/b/l", "../../../tmp"),
+])
+def test_links_that_leave_are_refused_before_writing(tmp_path, tar_filter, name, target):
+    archive = _tar_entries(tmp_path / "bad.tar", [("fine.txt", tarfile.REGTYPE, b"f", 0o644),
+                                                  (name, tarfile.SYMTYPE, target, 0o777)])
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(ArchiveError, match="points outside"):
+        extract_archive(archive, out, progress=False)
+    assert not list(out.iterdir())
+
+
+def test_link_through_a_link_of_the_archive_is_resolved_as_the_kernel_would(tmp_path, tar_filter):
+    # d/up -> .. is inside (it is the root); e -> d/up/.. is lexically "d", but really the root's parent
+    archive = _tar_entries(tmp_path / "chain.tar", [
+        ("e", tarfile.SYMTYPE, "d/up/..", 0o777), ("d/up", tarfile.SYMTYPE, "..", 0o777)])
+    with pytest.raises(ArchiveError, match="points outside"):
+        extract_archive(archive, tmp_path / "out", progress=False)
+    ok = _tar_entries(tmp_path / "ok.tar", [("d/up", tarfile.SYMTYPE, "..", 0o777),
+                                            ("e", tarfile.SYMTYPE, "d/up/d", 0o777)])
+    out = extract_archive(ok, tmp_path / "out2", progress=False)
+    assert os.path.realpath(out / "e") == str((out / "d").resolve())
+
+
+def test_link_loop_refused(tmp_path):
+    archive = _tar_entries(tmp_path / "loop.tar", [("a", tarfile.SYMTYPE, "b", 0o777),
+                                                   ("b", tarfile.SYMTYPE, "a", 0o777),
+                                                   ("a/x", tarfile.REGTYPE, b"x", 0o644)])
+    with pytest.raises(ArchiveError, match="loop of symbolic links"):
+        extract_archive(archive, tmp_path / "out", progress=False)
+
+
+def test_link_leaving_through_a_link_already_on_disk_is_removed(tmp_path):
+    out = tmp_path / "out"
+    (out / "d").mkdir(parents=True)
+    (out / "d" / "up").symlink_to(tmp_path)  # placed there before, not by the archive
+    archive = _tar_entries(tmp_path / "a.tar", [("l", tarfile.SYMTYPE, "d/up/secret", 0o777)])
+    with pytest.raises(ArchiveError, match="resolves outside"):
+        extract_archive(archive, out, progress=False)
+    assert not (out / "l").is_symlink()
+
+
+# --- sizes: bounded before anything is written ------------------------------------------------------
+
+def _sparse_tar(path, real_size):
+    """A 10 KiB tar whose one member expands to ``real_size`` bytes (PAX sparse 1.0, as GNU tar -S)."""
+    info = tarfile.TarInfo("big.img")
+    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "big.img",
+                        "GNU.sparse.realsize": str(real_size)}
+    body = b"1\n0\n10\n".ljust(512, b"\0") + b"x" * 10
+    info.size = len(body)
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(body))
+    return path
+
+
+def test_sparse_member_refused_before_writing(tmp_path, monkeypatch):
+    import audioup.data.download as dl
+
+    def no_write(*args):  # a regression must fail here, not write 50 GiB (the earlier code filled a disk)
+        pytest.fail("a member was written before the size check")
+
+    monkeypatch.setattr(dl, "_write_file", no_write)
+    archive = _sparse_tar(tmp_path / "sparse.tar", 50 << 30)
+    assert archive.stat().st_size < 20_000
+    with pytest.raises(ArchiveError, match="big.img.*50.0 GiB, more than the limit"):
+        extract_archive(archive, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "big.img").exists()
+
+
+def test_bomb_refused_by_ratio_and_total(tmp_path, monkeypatch):
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = 4 << 20
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    assert archive.stat().st_size < 20_000  # ~1000x
+    import audioup.data.download as dl
+    monkeypatch.setattr(dl, "RATIO_FLOOR_BYTES", 1 << 20)  # the floor (256 MiB) scaled down for the test
+    with pytest.raises(ArchiveError, match=r"times the archive's own size.*bomb"):
+        extract_archive(archive, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "zeros").exists()
+    with pytest.raises(ArchiveError, match="add up to 4.0 MiB, more than the limit of 1.0 MiB"):
+        extract_archive(archive, tmp_path / "out", progress=False, max_total_bytes=1 << 20, max_ratio=1e6)
+    zipped = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros", bytes(4 << 20))
+    with pytest.raises(ArchiveError, match="bomb"):
+        extract_archive(zipped, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "zeros").exists()
+    monkeypatch.setattr(dl.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
+    with pytest.raises(ArchiveError, match="only 0.0 MiB free; nothing was extracted"):
+        extract_archive(archive, tmp_path / "out", progress=False, max_ratio=1e6)
+
+
+def test_partial_member_removed_after_a_full_disk(tmp_path, monkeypatch):
+    import errno
+
+    import audioup.data.download as dl
+    archive = _tar(tmp_path / "a.tar", {"ok.txt": b"ok", "big.bin": b"b" * 100_000}, "w")
+    real_copy, calls = dl.shutil.copyfileobj, []
+
+    def copy_then_fill(src, dst, length=0):
+        calls.append(src)
+        if len(calls) == 2:  # the second member, big.bin: the disk fills half-way
+            dst.write(src.read(50_000))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(src, dst, length)
+
+    monkeypatch.setattr(dl.shutil, "copyfileobj", copy_then_fill)
+    with pytest.raises(ArchiveError, match="disk full"):
+        extract_archive(archive, tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "ok.txt").read_bytes() == b"ok"
+    assert not (tmp_path / "out" / "big.bin").exists()  # no truncated member left behind
+    assert not (tmp_path / "out" / ".extracted-a.tar").exists()
+
+
+def test_member_with_an_out_of_range_mtime_is_extracted(tmp_path):
+    archive = tmp_path / "t.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("far_future.txt")
+        info.mtime, info.size = 2 ** 80, 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    out = extract_archive(archive, tmp_path / "out", progress=False)
+    assert (out / "far_future.txt").read_bytes() == b"abc"

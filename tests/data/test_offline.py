@@ -194,3 +194,98 @@ def test_pack_only_cli_needs_a_size_and_points_to_the_script(tmp_path, data_scri
     # a recipe's missing offline filelist says how to make it
     with pytest.raises(DataError, match="prepare_offline.py --out .*offline --corpus music"):
         read_filelist(tmp_path / "offline" / "music" / "train.txt")
+
+
+def test_debian_shaped_package_links_extract(tmp_path):
+    # fillets-ng-data's links: a doc folder pointing at a sibling package's, fonts three levels up (dangling)
+    deb = make_deb(tmp_path / "fillets-ng-data_1_all.deb", [
+        ("./usr/share/doc/fillets-ng-data/html/", None),
+        ("./usr/share/doc/fillets-ng-data/html/index.html", b"<html>"),
+        ("./usr/share/doc/fillets-ng/html", ("link", "../fillets-ng-data/html")),
+        ("./usr/share/games/fillets-ng/font/font_menu.ttf",
+         ("link", "../../../fonts/truetype/freefont/FreeSansBold.ttf")),
+        ("./usr/share/games/fillets-ng/font/font_console.ttf",
+         ("link", "../../../fonts/truetype/freefont/FreeSansBold.ttf"))])
+    out = extract_deb(deb, tmp_path / "x")
+    assert (out / "usr/share/doc/fillets-ng/html/index.html").read_bytes() == b"<html>"
+    font = out / "usr/share/games/fillets-ng/font/font_menu.ttf"
+    assert font.is_symlink() and not font.exists()
+    # beside them, a link that leaves is still refused
+    bad = make_deb(tmp_path / "bad_1_all.deb", [("./usr/share/doc/b/html", ("link", "../../../../../etc"))])
+    with pytest.raises(ArchiveError, match="points outside"):
+        extract_deb(bad, tmp_path / "y")
+
+
+def test_stale_temporaries_of_a_killed_extraction_are_removed(tmp_path):
+    import os
+    import subprocess
+
+    out = tmp_path / "x"
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    stale = out / f".audioup-deb-{proc.pid}-abcd"
+    legacy = out / "tmpk2j3h4"  # the name of the earlier code's temporary folder
+    mine = out / f".audioup-deb-{os.getpid()}-live"  # a running extraction's: kept
+    for folder in (stale, legacy, mine):
+        folder.mkdir(parents=True)
+        (folder / "festvox-ru_0.5+dfsg-6_all.data.tar.xz").write_bytes(b"x" * 1000)
+    user = out / "tmpdata"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")  # not a data.tar copy: kept
+    deb = make_deb(tmp_path / "pkg_1_all.deb", [("./a.txt", b"a")])
+    extract_deb(deb, out)
+    assert not stale.exists() and not legacy.exists()
+    assert mine.exists() and (user / "notes.txt").exists() and (out / "a.txt").read_bytes() == b"a"
+
+
+@pytest.mark.parametrize("args,option", [(["--max-minutes", "-5"], "--max-minutes"),
+                                         (["--max-minutes", "nan"], "--max-minutes"),
+                                         (["--max-minutes", "0"], "--max-minutes"),
+                                         (["--max-minutes", "1", "--eval-minutes", "-1"], "--eval-minutes"),
+                                         (["--max-minutes", "1", "--max-mib", "inf"], "--max-mib")])
+def test_pack_sizes_must_be_positive_numbers(tmp_path, data_script, capsys, args, option):
+    script = data_script("prepare_offline")
+    with pytest.raises(SystemExit) as stop:  # -5 packed nothing and nan everything, with exit 0
+        script.main(["--out", str(tmp_path), "--pack-only", *args])
+    assert stop.value.code == 2 and f"argument {option}" in capsys.readouterr().err
+    from audioup.data.dataset import DataError
+    with pytest.raises(DataError, match="--eval-minutes -1: expected a positive number"):
+        pack_subset(tmp_path, tmp_path / "p", eval_minutes=-1, log=lambda s: None)
+
+
+def _packable_corpus(root: Path, n: int = 6, seconds: float = 0.5) -> Path:
+    (root / "wavs").mkdir(parents=True)
+    files = []
+    for i in range(n):
+        path = root / "wavs" / f"c{i}.wav"
+        sf.write(path, 0.1 * np.sin(np.arange(int(seconds * RATE)) * (0.05 + 0.01 * i)).astype(np.float32), RATE)
+        files.append(path)
+    (root / "train.txt").write_text("".join(f"{p.relative_to(root)}\n" for p in files[:4]))
+    (root / "val.txt").write_text(f"{files[4].relative_to(root)}\n")
+    (root / "test.txt").write_text(f"{files[5].relative_to(root)}\n")
+    return root
+
+
+def test_repack_smaller_removes_the_earlier_packs_audio(tmp_path):
+    corpus = _packable_corpus(tmp_path / "c")
+    out = tmp_path / "p"
+    big = pack_subset(corpus, out, max_minutes=10, log=lambda s: None)
+    assert big.counts["train"] == 4
+    small = pack_subset(corpus, out, max_minutes=1.2 / 60, log=lambda s: None)
+    assert small.counts["train"] == 2
+    on_disk = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix == ".flac")
+    listed = sorted(read_filelist(out / "train.txt") + read_filelist(out / "val.txt") + read_filelist(out / "test.txt"))
+    assert on_disk == listed  # 30 files were left for 9 listed
+    assert sum(p.stat().st_size for p in on_disk) / (1 << 20) == pytest.approx(small.mib, abs=1e-6)
+
+
+def test_pack_refuses_a_folder_that_is_not_a_packed_subset(tmp_path):
+    from audioup.data.dataset import DataError
+    corpus = _packable_corpus(tmp_path / "c")
+    home = tmp_path / "home"
+    (home / "train").mkdir(parents=True)
+    (home / "train" / "song.flac").write_bytes(b"mine")
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="notes.txt, so it is not a packed subset"):
+        pack_subset(corpus, home, log=lambda s: None)
+    assert (home / "train" / "song.flac").read_bytes() == b"mine"
