@@ -16,19 +16,26 @@ as overrides, and ``run_dir`` everywhere, are relative to the current folder.
 The sample rate is written once (``sample_rate``) and used by the data, the
 mel front end, the generator and the metrics. A value of ``???`` marks a
 required setting that a recipe or an override must fill in.
+
+Recipes are plain UTF-8 YAML of at most 1 MiB, without aliases (``*name``: a few
+lines of aliases can expand to billions of values); other files are refused naming them.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
+import os
+import stat
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 import yaml
 
-from ..models.registry import plain
+from ..models.registry import MAX_N_FFT, plain
 from ..models.losses import FEATURE_MATCHING_WEIGHT, MEL_WEIGHT
 
 REQUIRED = "???"
@@ -242,13 +249,27 @@ def check_values(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
     if not 0 < cfg.optim.lr_decay <= 1:
         raise ConfigError(f"optim.lr_decay must be in (0, 1] (got {cfg.optim.lr_decay})")
+    _check_device(cfg.train.device)
+
+
+def _check_device(name: str) -> None:
+    """``train.device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is there is
+    checked when the run starts, :func:`audioup.train.loop.train`)."""
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N (got {name!r})")
 
 
 # (key, low, high, low inclusive): numbers outside are refused naming the key; None = no bound
 _RANGES = [
     ("sample_rate", 1000, 384000, True), ("optim.lr", 0, 1, False),
     ("optim.weight_decay", 0, None, True), ("optim.grad_clip", 0, None, False),
-    ("mel.n_fft", 1, None, True), ("mel.hop_length", 1, None, True), ("mel.win_length", 1, None, True),
+    ("mel.n_fft", 1, MAX_N_FFT, True), ("mel.hop_length", 1, None, True), ("mel.win_length", 1, None, True),
     ("mel.n_mels", 1, 1024, True), ("mel.f_min", 0, None, True), ("data.valid_count", 0, None, True),
     ("data.valid_seconds", 0, None, False), ("data.cache_mb", 0, None, True),
     ("data.num_workers", 0, 256, True), ("train.threads", 1, 4096, True),
@@ -277,6 +298,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
         raise ConfigError(f"mel.hop_length ({cfg.mel.hop_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
     if cfg.mel.win_length > cfg.mel.n_fft:
         raise ConfigError(f"mel.win_length ({cfg.mel.win_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
+    if cfg.mel.f_min >= cfg.sample_rate / 2:  # an all-zero filterbank: nothing to learn from
+        raise ConfigError(f"mel.f_min must be below sample_rate / 2 = {cfg.sample_rate / 2} (got {cfg.mel.f_min})")
     for key in ("f_max", "loss_f_max"):
         value = getattr(cfg.mel, key)
         if value is not None and not cfg.mel.f_min < value <= cfg.sample_rate / 2:
@@ -288,28 +311,80 @@ def _check_ranges(cfg: TrainConfig) -> None:
 
 
 def _check_run_dir(run_dir: Path) -> None:
-    """``run_dir`` must be a folder or creatable as one (no file on the way)."""
+    """``run_dir`` must be a folder or creatable as one (no file on the way, no link loop)."""
     for p in (run_dir, *run_dir.parents):
-        if p.exists():
-            if not p.is_dir():
-                what = "is a file" if p == run_dir else f"is below {p}, which is a file"
-                raise ConfigError(f"run_dir {run_dir}: {what}; choose a folder")
-            return
+        try:
+            mode = p.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            why = "a symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            where = "" if p == run_dir else f" (at {p})"
+            raise ConfigError(f"run_dir {run_dir}: {why}{where}; choose a folder") from None
+        if not stat.S_ISDIR(mode):
+            what = "is a file" if p == run_dir else f"is below {p}, which is a file"
+            raise ConfigError(f"run_dir {run_dir}: {what}; choose a folder")
+        return
 
 
 # ----------------------------------------------------------------------------- YAML
 
 
+MAX_RECIPE_BYTES = 1 << 20
+
+
+def read_recipe_text(path: Path) -> str:
+    """The text of a recipe: a regular file of at most 1 MiB, UTF-8.
+
+    Raises:
+        ConfigError: missing, not a file, unreadable, too large, or not UTF-8 (naming the file).
+    """
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a file (a recipe is a YAML file)")
+        if info.st_size > MAX_RECIPE_BYTES:
+            raise ConfigError(f"{path}: {info.st_size:,} bytes is too large for a recipe "
+                              f"(at most {MAX_RECIPE_BYTES:,})")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        why = "a symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise ConfigError(f"{path}: cannot read the config ({why})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+                          "save the recipe as UTF-8") from None
+
+
+def safe_yaml(text: str, source: str):
+    """``yaml.safe_load`` of ``text``, refusing aliases (an anchor bomb expands a few lines
+    into billions of values when the settings are copied or printed).
+
+    Raises:
+        ConfigError: invalid YAML or an alias (naming ``source`` and the line).
+    """
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(f"{source}: line {event.start_mark.line + 1}: YAML aliases "
+                                  f"(*{event.anchor}) are not accepted; write the value out")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+
+
 def _read_yaml_chain(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
-    path = path.resolve()
+    try:
+        path = Path(os.path.abspath(path)).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
+        raise ConfigError(f"{path}: cannot read the config (a symbolic link loop)") from None
     if path in seen:
         raise ConfigError(f"{path}: 'extends' loops back to this file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = safe_yaml(read_recipe_text(path), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     for section, key in PATH_KEYS:
@@ -343,9 +418,13 @@ def _resolve_paths(value, root: Path):
 
 
 def _parse_value(text: str):
+    if not text.strip():
+        return ""
     try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
+        return safe_yaml(text, "override")
+    except ConfigError as exc:
+        if "alias" in str(exc):
+            raise
         return text
 
 

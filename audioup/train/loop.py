@@ -13,6 +13,12 @@ decay per epoch, with the scheduler state saved, so a resumed run continues the
 same schedule. A non-finite loss stops the run, naming the step; the last good
 checkpoint is untouched.
 
+Resuming checks that the run folder's checkpoint fits the config: the generator, the
+discriminators (names and ``model.discriminator_kwargs``) and the mel front end (part of the
+model) must be the same, or the run is refused. Optimizer settings changed since
+(``optim.lr``, ``betas``, ``weight_decay``, ``lr_decay``) are applied, and logged: a new
+``optim.lr`` becomes the schedule's base, the decay already done is kept.
+
 Speed: a step never waits for the device. Losses stay on it and :class:`LossMonitor`
 checks and fetches them at log, validation and checkpoint steps only; gradient
 clipping and AdamW (fused) run without host syncs.
@@ -38,7 +44,7 @@ from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
                          set_rng_state)
-from .config import TrainConfig, to_dict
+from .config import ConfigError, TrainConfig, to_dict
 from .finetune import load_init
 from .setup import Context, build_context, build_data, mel_settings
 from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
@@ -71,6 +77,10 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
     Raises:
         TrainingError, CheckpointError, audioup.data.DataError, ConfigError.
     """
+    try:  # before joining a process group: a missing GPU is a setting, not a crash
+        D.resolve_device(cfg.train.device)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device={cfg.train.device}: {exc}; use train.device=cpu or auto") from None
     with cpu_threads(cfg.train.threads):
         info, device = D.setup(cfg.train.device)
         try:
@@ -120,7 +130,12 @@ def _train(cfg, info, device, init_from, log) -> Path:
 def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_from: Optional[str], log) -> bool:
     """Restore the run folder's newest good checkpoint ``resumed`` (``True``), else ``init_from``'s weights."""
     if resumed is not None:
-        restore(state, resumed, ctx, full=True)
+        differ = _mel_differences(resumed["mel"], mel_settings(ctx.cfg))
+        if differ:
+            raise TrainingError(f"{resumed['path']}: the config's mel settings differ from the checkpoint's ("
+                                + "; ".join(differ) + "): the mel front end is part of the model, so a "
+                                "resumed run keeps it; put the settings back or use another run_dir")
+        restore(state, resumed, ctx, full=True, log=log)
         log(f"resuming from {resumed['path']} (step {state.step})")
         if init_from:
             log(f"note: --init-from {init_from} ignored, the run folder already has checkpoints")
@@ -130,7 +145,11 @@ def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_fr
             source = load_init(init_from, ctx.generator_config, log)
         except ValueError as exc:
             raise TrainingError(str(exc)) from None
-        restore(state, source, ctx, full=False)
+        differ = _mel_differences(source["mel"], mel_settings(ctx.cfg))
+        if differ:
+            log(f"note: fine-tuning {init_from} with other mel settings than it was trained on ("
+                + "; ".join(differ) + ")")
+        restore(state, source, ctx, full=False, log=log)
         log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
     return False
 
@@ -197,18 +216,33 @@ def new_state(cfg: TrainConfig, ctx: Context) -> State:
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=ctx.precision == "fp16"))
 
 
-def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> None:
-    """Load a checkpoint into ``state``: everything (``full``) or the model weights only."""
+def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool, log=print) -> None:
+    """Load a checkpoint into ``state``: everything (``full``) or the model weights only.
+
+    Raises:
+        TrainingError: the checkpoint's generator, or (``full``) its discriminators, differ
+            from the config's. Fine-tuning (not ``full``) starts fresh discriminators instead.
+    """
+    where = ckpt.get("path", "checkpoint")
     if ckpt["generator_config"] != ctx.generator_config:
-        raise TrainingError(f"{ckpt.get('path', 'checkpoint')}: its generator "
+        raise TrainingError(f"{where}: its generator "
                             f"{ckpt['generator_config']} differs from the config's "
                             f"{ctx.generator_config}; use another run_dir")
     D.unwrap(state.generator).load_state_dict(ckpt["generator"])
-    if "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names:
-        D.unwrap(state.discriminator).load_state_dict(ckpt["discriminator"])
+    discriminator = D.unwrap(state.discriminator)
+    same_names = "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names
+    if same_names and _fits(discriminator, ckpt["discriminator"]):
+        discriminator.load_state_dict(ckpt["discriminator"])
     elif full:
-        raise TrainingError(f"{ckpt.get('path')}: discriminators {ckpt.get('discriminators')} "
-                            f"differ from the config's {ctx.discriminator_names}")
+        saved = (ckpt.get("config") or {}).get("model", {}) if isinstance(ckpt.get("config"), dict) else {}
+        what = (f"its discriminators {ckpt.get('discriminators')} differ from the config's "
+                f"model.discriminators {ctx.discriminator_names}") if not same_names else \
+            (f"its discriminators were built with other settings than the config's model.discriminator_kwargs "
+             f"{ctx.cfg.model.discriminator_kwargs}"
+             + (f" (the checkpoint's: {saved.get('discriminator_kwargs')})" if "discriminator_kwargs" in saved else ""))
+        raise TrainingError(f"{where}: {what}; put them back or use another run_dir")
+    elif "discriminator" in ckpt:
+        log(f"note: {where}: its discriminators do not fit the config's; they start afresh")
     if not full:
         return
     flags = optimizer_flags(ctx.cfg.optim.implementation, ctx.device)
@@ -217,10 +251,64 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> Non
         set_optimizer_flags(optim, flags)
     state.sched_g.load_state_dict(ckpt["sched_g"])
     state.sched_d.load_state_dict(ckpt["sched_d"])
+    _apply_optim_settings(state, ctx.cfg, log)
     if ckpt.get("scaler"):
         state.scaler.load_state_dict(ckpt["scaler"])
     state.step = int(ckpt["step"])
     set_rng_state(ckpt["rng"])
+
+
+def _fits(module: nn.Module, saved: Dict[str, Any]) -> bool:
+    """Whether ``saved`` has exactly ``module``'s state keys and shapes."""
+    ref = module.state_dict()
+    return set(ref) == set(saved) and all(tuple(saved[k].shape) == tuple(v.shape) for k, v in ref.items())
+
+
+def _mel_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> list:
+    """``"mel.KEY is A in the config but B in the checkpoint"`` for each differing mel setting."""
+    out = []
+    for key, value in current.items():
+        if key not in saved:
+            continue
+        old = saved[key]
+        same = old == value if old is None or value is None else float(old) == float(value)
+        if not same:
+            name = key if key == "sample_rate" else f"mel.{key}"
+            out.append(f"{name} is {value} in the config but {old} in the checkpoint")
+    return out
+
+
+def _apply_optim_settings(state: State, cfg: TrainConfig, log) -> None:
+    """Apply the config's optimizer settings over those a resumed checkpoint restored.
+
+    A changed ``optim.lr`` becomes the base of the schedule: the current rate is scaled by
+    ``new / old``, so the decay already done is kept. ``betas``, ``weight_decay`` and
+    ``lr_decay`` are set as the config says. Each change is logged; with no change
+    nothing is touched (an exact resume).
+    """
+    o = cfg.optim
+    changes = []
+    for optim, sched in ((state.optim_g, state.sched_g), (state.optim_d, state.sched_d)):
+        for i, group in enumerate(optim.param_groups):
+            base = sched.base_lrs[i]
+            if base != o.lr:
+                group["lr"] = group["lr"] * (o.lr / base)
+                group["initial_lr"] = o.lr
+                changes.append(f"optim.lr {base:g} -> {o.lr:g} (now {group['lr']:.4g} after the decay so far)")
+            if tuple(group["betas"]) != tuple(o.betas):
+                changes.append(f"optim.betas {tuple(group['betas'])} -> {tuple(o.betas)}")
+                group["betas"] = tuple(o.betas)
+            if group["weight_decay"] != o.weight_decay:
+                changes.append(f"optim.weight_decay {group['weight_decay']:g} -> {o.weight_decay:g}")
+                group["weight_decay"] = o.weight_decay
+        if sched.gamma != o.lr_decay:
+            changes.append(f"optim.lr_decay {sched.gamma:g} -> {o.lr_decay:g}")
+            sched.gamma = o.lr_decay
+        sched.base_lrs = [g["initial_lr"] for g in optim.param_groups]
+        sched._last_lr = [g["lr"] for g in optim.param_groups]
+    if changes:
+        unique = list(dict.fromkeys(changes))
+        log("applying the config's optimizer settings over the checkpoint's: " + "; ".join(unique))
 
 
 def save(state: State, ctx: Context, run_dir: Path, keep_last: int) -> Path:
