@@ -127,3 +127,19 @@ def test_one_size_check_for_configs_and_checkpoints():
                         ({"upsampler": {"kind": "resize", "kernel_size": 10 ** 8}}, "upsampler.kernel_size")):
         with pytest.raises(ValueError, match=key):
             check_generator_size(generator_config("hifigan", "tiny", kwargs, sample_rate=22050, n_mels=80))
+
+
+@pytest.mark.parametrize("command", ["vocode", "convert"])
+def test_the_commands_that_read_checkpoints_refuse_in_one_line(tmp_path, capsys, arctic_files, command):
+    from audioup.cli import main
+
+    path = tiny_checkpoint(tmp_path / "big.pt", generator_config={
+        "name": "hifigan", "kwargs": _kwargs(upsample_initial_channel=12000)})
+    argv = {"vocode": ["vocode", "--checkpoint", str(path), str(arctic_files[0]), "--out", str(tmp_path / "o")],
+            "convert": ["convert", "--checkpoint", str(path), "--to", "resize-nearest",
+                        "--out", str(tmp_path / "o"), "--no-eval"]}[command]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"audioup {command}: error: {path}: generator_config: upsample_initial_channel = 12,000 "
+                   "is too large (at most 8,192)"]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.pt"))
