@@ -178,7 +178,7 @@ def load_config(path, overrides: Sequence[str] = (), *, for_run: bool = True) ->
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value")
-        value = _parse_value(text)
+        value = _parse_value(text, f"override {item!r}")
         keys = tuple(key.strip().split("."))
         if keys[:2] in PATH_KEYS:
             value = _resolve_paths(value, Path.cwd())
@@ -417,11 +417,11 @@ def _resolve_paths(value, root: Path):
     return str(p if p.is_absolute() else (root / p).resolve())
 
 
-def _parse_value(text: str):
+def _parse_value(text: str, source: str = "override"):
     if not text.strip():
         return ""
     try:
-        return safe_yaml(text, "override")
+        return safe_yaml(text, source)
     except ConfigError as exc:
         if "alias" in str(exc):
             raise

@@ -165,7 +165,7 @@ def test_yaml_aliases_are_refused_without_expanding_them(tmp_path, capsys):
     one_line_error(code, err, str(recipe), "line 5", "YAML aliases (*a) are not accepted")
     assert time.perf_counter() - t0 < 20
     code, err, _ = run_train(capsys, tmp_path / "run", "max_steps=1", "data.files=[&x a, *x]")
-    one_line_error(code, err, "override", "aliases")
+    one_line_error(code, err, "override 'data.files=[&x a, *x]'", "aliases")
 
 
 def test_latin1_bytes_in_a_recipe_or_filelist_name_the_file(tmp_path, capsys, arctic_files):
