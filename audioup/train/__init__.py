@@ -5,7 +5,8 @@
 - :mod:`.loop`: :func:`train` with :class:`State`, ``train_step`` / ``validate`` / ``save``.
 - :mod:`.speed`: AdamW implementation, channels-last, torch.compile (same math, faster).
 - :mod:`.profiling`: ops, kernels and host syncs per training step (torch.profiler).
-- :mod:`.checkpoint`: atomic checkpoints, keep-last-N, resume from the newest good one.
+- :mod:`.checkpoint`: atomic checkpoints, keep-last-N, resume from the newest good one, the run lock.
+- :mod:`.resume`: what a resumed run may change (optimizer settings) and what it may not (the model).
 - :mod:`.distributed`: process group and DDP under ``torchrun``.
 - :mod:`.cli`: ``audioup train CONFIG [key=value ...] [--init-from CKPT]``.
 """

@@ -6,7 +6,10 @@ it loads with ``torch.load(weights_only=True)``. Files are named
 ``ckpt_{step:08d}.pt`` in ``RUN_DIR/checkpoints``; each is written to a
 temporary file in the same folder, flushed to disk (fsync) and renamed, so a
 crash never leaves a half-written checkpoint under the final name. A run holds
-:func:`run_lock` on its folder, so two trainers never share one.
+:func:`run_lock` on its folder, so two trainers never share one; the lock file is opened
+with ``O_NOFOLLOW`` and must be a regular file (never written through a link), and the
+folder's ``checkpoints``, ``logs`` and ``config.yaml`` must be of the right kind
+(:func:`check_run_layout`) before a step is trained.
 """
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          set_rng_state)
 from .config import ConfigError, TrainConfig, to_dict
 from .finetune import load_init
+from .resume import apply_optim_settings, fits, mel_differences
 from .setup import Context, build_context, build_data, mel_settings
 from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
@@ -130,7 +131,7 @@ def _train(cfg, info, device, init_from, log) -> Path:
 def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_from: Optional[str], log) -> bool:
     """Restore the run folder's newest good checkpoint ``resumed`` (``True``), else ``init_from``'s weights."""
     if resumed is not None:
-        differ = _mel_differences(resumed["mel"], mel_settings(ctx.cfg))
+        differ = mel_differences(resumed["mel"], mel_settings(ctx.cfg))
         if differ:
             raise TrainingError(f"{resumed['path']}: the config's mel settings differ from the checkpoint's ("
                                 + "; ".join(differ) + "): the mel front end is part of the model, so a "
@@ -145,7 +146,7 @@ def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_fr
             source = load_init(init_from, ctx.generator_config, log)
         except ValueError as exc:
             raise TrainingError(str(exc)) from None
-        differ = _mel_differences(source["mel"], mel_settings(ctx.cfg))
+        differ = mel_differences(source["mel"], mel_settings(ctx.cfg))
         if differ:
             log(f"note: fine-tuning {init_from} with other mel settings than it was trained on ("
                 + "; ".join(differ) + ")")
@@ -231,7 +232,7 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool, log=pr
     D.unwrap(state.generator).load_state_dict(ckpt["generator"])
     discriminator = D.unwrap(state.discriminator)
     same_names = "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names
-    if same_names and _fits(discriminator, ckpt["discriminator"]):
+    if same_names and fits(discriminator, ckpt["discriminator"]):
         discriminator.load_state_dict(ckpt["discriminator"])
     elif full:
         saved = (ckpt.get("config") or {}).get("model", {}) if isinstance(ckpt.get("config"), dict) else {}
@@ -251,64 +252,11 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool, log=pr
         set_optimizer_flags(optim, flags)
     state.sched_g.load_state_dict(ckpt["sched_g"])
     state.sched_d.load_state_dict(ckpt["sched_d"])
-    _apply_optim_settings(state, ctx.cfg, log)
+    apply_optim_settings(((state.optim_g, state.sched_g), (state.optim_d, state.sched_d)), ctx.cfg.optim, log)
     if ckpt.get("scaler"):
         state.scaler.load_state_dict(ckpt["scaler"])
     state.step = int(ckpt["step"])
     set_rng_state(ckpt["rng"])
-
-
-def _fits(module: nn.Module, saved: Dict[str, Any]) -> bool:
-    """Whether ``saved`` has exactly ``module``'s state keys and shapes."""
-    ref = module.state_dict()
-    return set(ref) == set(saved) and all(tuple(saved[k].shape) == tuple(v.shape) for k, v in ref.items())
-
-
-def _mel_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> list:
-    """``"mel.KEY is A in the config but B in the checkpoint"`` for each differing mel setting."""
-    out = []
-    for key, value in current.items():
-        if key not in saved:
-            continue
-        old = saved[key]
-        same = old == value if old is None or value is None else float(old) == float(value)
-        if not same:
-            name = key if key == "sample_rate" else f"mel.{key}"
-            out.append(f"{name} is {value} in the config but {old} in the checkpoint")
-    return out
-
-
-def _apply_optim_settings(state: State, cfg: TrainConfig, log) -> None:
-    """Apply the config's optimizer settings over those a resumed checkpoint restored.
-
-    A changed ``optim.lr`` becomes the base of the schedule: the current rate is scaled by
-    ``new / old``, so the decay already done is kept. ``betas``, ``weight_decay`` and
-    ``lr_decay`` are set as the config says. Each change is logged; with no change
-    nothing is touched (an exact resume).
-    """
-    o = cfg.optim
-    changes = []
-    for optim, sched in ((state.optim_g, state.sched_g), (state.optim_d, state.sched_d)):
-        for i, group in enumerate(optim.param_groups):
-            base = sched.base_lrs[i]
-            if base != o.lr:
-                group["lr"] = group["lr"] * (o.lr / base)
-                group["initial_lr"] = o.lr
-                changes.append(f"optim.lr {base:g} -> {o.lr:g} (now {group['lr']:.4g} after the decay so far)")
-            if tuple(group["betas"]) != tuple(o.betas):
-                changes.append(f"optim.betas {tuple(group['betas'])} -> {tuple(o.betas)}")
-                group["betas"] = tuple(o.betas)
-            if group["weight_decay"] != o.weight_decay:
-                changes.append(f"optim.weight_decay {group['weight_decay']:g} -> {o.weight_decay:g}")
-                group["weight_decay"] = o.weight_decay
-        if sched.gamma != o.lr_decay:
-            changes.append(f"optim.lr_decay {sched.gamma:g} -> {o.lr_decay:g}")
-            sched.gamma = o.lr_decay
-        sched.base_lrs = [g["initial_lr"] for g in optim.param_groups]
-        sched._last_lr = [g["lr"] for g in optim.param_groups]
-    if changes:
-        unique = list(dict.fromkeys(changes))
-        log("applying the config's optimizer settings over the checkpoint's: " + "; ".join(unique))
 
 
 def save(state: State, ctx: Context, run_dir: Path, keep_last: int) -> Path:
