@@ -1,6 +1,7 @@
 """Training: typed config, the generic GAN training loop, checkpoints, torchrun support.
 
 - :mod:`.config`: dataclasses read from YAML recipes (``extends``, ``key=value`` overrides).
+- :mod:`.recipe_yaml`: reading the YAML files (UTF-8, no aliases, bounded size) and overrides.
 - :mod:`.setup`: data checks, models, mel front ends and losses for a run (:class:`Context`).
 - :mod:`.loop`: :func:`train` with :class:`State`, ``train_step`` / ``validate`` / ``save``.
 - :mod:`.speed`: AdamW implementation, channels-last, torch.compile (same math, faster).
