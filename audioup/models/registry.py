@@ -7,8 +7,10 @@ training code needed).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, Mapping, Optional
 
+import torch
 from torch import nn
 
 from .bigvgan import BigVGAN, bigvgan_preset
@@ -80,8 +82,96 @@ def build_generator_from(config: Mapping[str, Any], weights_follow: bool = False
     ``weights_follow=True``: the caller loads weights next, so the upsamplers' level
     calibration (seconds for a full-size model, see :mod:`.upsampling`) is skipped; the
     parameters are the same, only their initial values differ.
+
+    Raises:
+        ValueError: a malformed spec, bad arguments, or a generator too large to build
+            (:func:`check_generator_size`, checked before any weight is allocated).
     """
+    check_generator_size(config)
     kwargs = dict(config["kwargs"])
     if weights_follow:
         kwargs["upsampler_init"] = "hifigan"
     return build_generator(config["name"], **kwargs)
+
+
+# ----------------------------------------------------------------------------- sizes
+
+# Bounds far above every published vocoder (HiFi-GAN V1: 14 M parameters, 512 channels,
+# kernels up to 16; BigVGAN-v2: 112 M, 1536 channels), far below what exhausts memory.
+MAX_PARAMETERS = 300_000_000       # 1.2 GB of float32 weights (about 5 GB with Adam's states)
+MAX_CHANNELS = 8192
+MAX_KERNEL = 1024                  # any kernel size, dilation or upsampling factor
+MAX_LIST = 64                      # entries of any list argument (stages, kernels, dilations)
+MAX_N_FFT = 1 << 16                # mel front end (HiFi-GAN: 1024, BigVGAN: up to 2048)
+
+
+def parameter_count(build: Callable[[], nn.Module]) -> int:
+    """Parameters and buffers of the module ``build()`` makes, counted on the ``meta``
+    device: shapes only, nothing allocated (a 7-billion-parameter model counts in a second)."""
+    with torch.device("meta"):
+        module = build()
+    return sum(t.numel() for t in module.parameters()) + sum(t.numel() for t in module.buffers())
+
+
+def check_size(count: int, what: str, hint: str = "") -> None:
+    """Raise ``ValueError`` naming ``what`` when ``count`` parameters exceed :data:`MAX_PARAMETERS`."""
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{what} would have {count:,} parameters ({4 * count / 2 ** 30:.1f} GiB as float32), "
+                         f"more than the limit of {MAX_PARAMETERS:,}{hint}")
+
+
+def _check_numbers(value: Any, key: str) -> None:
+    """Bound every number and list inside one constructor argument (the key names it)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_numbers(v, f"{key}.{k}")
+        return
+    if isinstance(value, (list, tuple)):
+        if len(value) > MAX_LIST:
+            raise ValueError(f"{key} has {len(value):,} entries (at most {MAX_LIST})")
+        for v in value:
+            _check_numbers(v, key)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key} must be finite (got {value})")
+    name = key.rsplit(".", 1)[-1]
+    limit = MAX_CHANNELS if "channel" in name else 1024 if name == "n_mels" else \
+        MAX_KERNEL if any(w in name for w in ("kernel", "dilation", "factor", "zeros")) else None
+    if limit is not None and abs(value) > limit:
+        raise ValueError(f"{key} = {value:,} is too large (at most {limit:,})")
+
+
+def check_generator_size(config: Mapping[str, Any]) -> int:
+    """The parameter count of the generator a :func:`generator_config` spec builds, checked
+    before building: the one size check for configs (training) and checkpoints (every reader).
+
+    Every channel count, kernel size, dilation, factor and list length is bounded first
+    (naming the key), then the whole network is counted on the ``meta`` device
+    (:func:`parameter_count`) and refused above :data:`MAX_PARAMETERS`.
+
+    Raises:
+        ValueError: a malformed spec or a size beyond the bounds (the message names the key).
+    """
+    if not isinstance(config, Mapping) or not isinstance(config.get("kwargs"), Mapping) \
+            or not isinstance(config.get("name"), str):
+        raise ValueError(f"generator spec must be a mapping with 'name' (a string) and 'kwargs' "
+                         f"(a mapping), got {type(config).__name__}")
+    for key, value in config["kwargs"].items():
+        _check_numbers(value, str(key))
+    kwargs = {**config["kwargs"], "upsampler_init": "hifigan"}
+    try:
+        count = parameter_count(lambda: build_generator(config["name"], **kwargs))
+    except (RuntimeError, NotImplementedError):
+        # an upsampler that computes its taps at construction cannot be built on ``meta``: count
+        # the same network with transposed layers of the same kernel (an upper bound for it)
+        spec = kwargs.get("upsampler", "transposed")
+        kernel = spec.get("kernel_size") if isinstance(spec, Mapping) else None
+        kwargs["upsampler"] = {"kind": "transposed"}
+        factors = [int(f) for f in kwargs.get("upsample_factors", ()) or ()]
+        if kernel is not None:
+            kwargs["upsample_kernel_sizes"] = [max(int(kernel), f) for f in factors]
+        count = parameter_count(lambda: build_generator(config["name"], **kwargs))
+    check_size(count, "the generator", " (lower upsample_initial_channel or the kernel sizes)")
+    return count

@@ -6,13 +6,18 @@ it loads with ``torch.load(weights_only=True)``. Files are named
 ``ckpt_{step:08d}.pt`` in ``RUN_DIR/checkpoints``; each is written to a
 temporary file in the same folder, flushed to disk (fsync) and renamed, so a
 crash never leaves a half-written checkpoint under the final name. A run holds
-:func:`run_lock` on its folder, so two trainers never share one.
+:func:`run_lock` on its folder, so two trainers never share one; the lock file is opened
+with ``O_NOFOLLOW`` and must be a regular file (never written through a link), and the
+folder's ``checkpoints``, ``logs`` and ``config.yaml`` must be of the right kind
+(:func:`check_run_layout`) before a step is trained.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
+import stat
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -38,6 +43,9 @@ def save_checkpoint(payload: Dict[str, Any], path) -> Path:
         CheckpointError: the disk is full (the previous checkpoints are intact).
     """
     path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise CheckpointError(f"{path}: is a {'symbolic link' if path.is_symlink() else 'folder or special file'}, "
+                              "not a checkpoint; move it out of the run folder and resume")
     try:
         return atomic_write(path, lambda f: torch.save(payload, f), fsync=True)
     except (OSError, RuntimeError) as exc:
@@ -116,7 +124,7 @@ def run_lock(run_dir, enabled: bool = True, log=print) -> Iterator[None]:
         return
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(run_dir / LOCK_NAME, "a+")
+    fh = open_lock_file(run_dir / LOCK_NAME)
     try:
         if fcntl is not None:
             try:
@@ -130,12 +138,74 @@ def run_lock(run_dir, enabled: bool = True, log=print) -> Iterator[None]:
         fh.truncate()
         fh.write(f"{os.getpid()}\n")
         fh.flush()
+        check_run_layout(run_dir)
         stale = remove_stale_temporaries(checkpoint_dir(run_dir), "ckpt_*")
         if stale:
             log(f"removed {len(stale)} temporary checkpoint file(s) left by an interrupted run")
         yield
     finally:
         fh.close()
+
+
+RUN_FOLDERS = ("checkpoints", "logs")
+RUN_FILES = ("config.yaml",)
+
+
+def check_run_layout(run_dir) -> None:
+    """Refuse a run folder whose ``checkpoints`` or ``logs`` is not a folder, or whose
+    ``config.yaml`` is not a file, before anything is trained (the run would fail at its
+    first checkpoint or log line).
+
+    Raises:
+        CheckpointError: naming the entry and what it is.
+    """
+    run_dir = Path(run_dir)
+    for name in RUN_FOLDERS + RUN_FILES:
+        p = run_dir / name
+        try:
+            mode = p.stat().st_mode
+        except FileNotFoundError:
+            if p.is_symlink():
+                raise CheckpointError(f"{p}: is a dangling symbolic link (remove it)") from None
+            continue
+        except OSError as exc:
+            why = "a symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            raise CheckpointError(f"{p}: {why} (remove it)") from None
+        if name in RUN_FOLDERS and not stat.S_ISDIR(mode):
+            raise CheckpointError(f"{p}: is a file, but the run keeps its {name} in a folder of this name "
+                                  "(move it away)")
+        if name in RUN_FILES and not stat.S_ISREG(mode):
+            raise CheckpointError(f"{p}: is a folder or special file, but the run writes its settings "
+                                  "there (move it away)")
+
+
+def open_lock_file(path: Path):
+    """``path`` opened for reading and writing, created if missing, never through a link.
+
+    ``O_NOFOLLOW`` refuses a symbolic link (a link planted as ``train.lock`` would make the
+    trainer truncate and overwrite its target), and the opened file must be a regular file
+    (not a folder, FIFO or device); ``O_NONBLOCK`` keeps a FIFO from blocking the open.
+
+    Raises:
+        CheckpointError: the path is a link, a folder or not a regular file (naming it).
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise CheckpointError(f"{path}: is a symbolic link; the run lock is never written through a "
+                                  "link (remove it)") from None
+        if exc.errno == errno.EISDIR:
+            raise CheckpointError(f"{path}: is a folder, not the run's lock file (remove it)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"{path}: is not a regular file (a FIFO or device?); the run lock must be a "
+                              "plain file (remove it)")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "r+")
 
 
 # ----------------------------------------------------------------------------- random states

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 
 from ..data.dataset import DataError, collect_files, error_message
@@ -50,7 +51,20 @@ def run(args) -> int:
         raise CommandError(error_message(exc)) from None
     except (CheckpointError, TrainingError) as exc:
         raise CommandError(error_message(exc)) from None
+    except OSError as exc:  # read-only file system, permissions, a folder where a file belongs ...
+        raise CommandError(os_error_message(exc)) from None
     return 0
+
+
+def os_error_message(exc: OSError) -> str:
+    """``PATH: what`` for an OS error (one line, no traceback)."""
+    reasons = {errno.ELOOP: "a symbolic link loop", errno.EISDIR: "is a folder, where a file belongs",
+               errno.ENOTDIR: "a part of this path is a file, where a folder belongs",
+               errno.EEXIST: "exists and is not a folder", errno.ENOSPC: "disk full",
+               errno.EDQUOT: "disk quota exceeded"}
+    why = reasons.get(exc.errno) or (exc.strerror or str(exc)).lower()
+    where = exc.filename if exc.filename is not None else "training"
+    return f"{where}: {why}" + (f" (-> {exc.filename2})" if exc.filename2 else "")
 
 
 def _rank() -> int:

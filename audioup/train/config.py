@@ -16,30 +16,27 @@ as overrides, and ``run_dir`` everywhere, are relative to the current folder.
 The sample rate is written once (``sample_rate``) and used by the data, the
 mel front end, the generator and the metrics. A value of ``???`` marks a
 required setting that a recipe or an override must fill in.
+
+Reading the YAML files (``extends``, paths, aliases refused) is :mod:`.recipe_yaml`.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
+import stat
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import yaml
+import torch
 
-from ..models.registry import plain
+from ..models.registry import MAX_N_FFT, plain
+from .recipe_yaml import PATH_KEYS, ConfigError, parse_value, read_yaml_chain, resolve_paths, set_dotted
 from ..models.losses import FEATURE_MATCHING_WEIGHT, MEL_WEIGHT
 
 REQUIRED = "???"
-
-# keys whose (relative) values are paths to input data, resolved against the YAML file
-PATH_KEYS = {("data", "files"), ("data", "filelist"), ("data", "valid_files")}
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the key and the file."""
-
 
 @dataclass
 class DataConfig:
@@ -166,16 +163,16 @@ def load_config(path, overrides: Sequence[str] = (), *, for_run: bool = True) ->
     Raises:
         ConfigError: unreadable file, unknown key, wrong type, bad value, missing required value.
     """
-    raw = _read_yaml_chain(Path(path), seen=())
+    raw = read_yaml_chain(Path(path), seen=())
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value")
-        value = _parse_value(text)
+        value = parse_value(text, f"override {item!r}")
         keys = tuple(key.strip().split("."))
         if keys[:2] in PATH_KEYS:
-            value = _resolve_paths(value, Path.cwd())
-        _set_dotted(raw, keys, value, item)
+            value = resolve_paths(value, Path.cwd())
+        set_dotted(raw, keys, value, item)
     cfg = from_dict(raw, source=str(path))
     if for_run:
         validate(cfg)
@@ -242,13 +239,27 @@ def check_values(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
     if not 0 < cfg.optim.lr_decay <= 1:
         raise ConfigError(f"optim.lr_decay must be in (0, 1] (got {cfg.optim.lr_decay})")
+    _check_device(cfg.train.device)
+
+
+def _check_device(name: str) -> None:
+    """``train.device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is there is
+    checked when the run starts, :func:`audioup.train.loop.train`)."""
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N (got {name!r})")
 
 
 # (key, low, high, low inclusive): numbers outside are refused naming the key; None = no bound
 _RANGES = [
     ("sample_rate", 1000, 384000, True), ("optim.lr", 0, 1, False),
     ("optim.weight_decay", 0, None, True), ("optim.grad_clip", 0, None, False),
-    ("mel.n_fft", 1, None, True), ("mel.hop_length", 1, None, True), ("mel.win_length", 1, None, True),
+    ("mel.n_fft", 1, MAX_N_FFT, True), ("mel.hop_length", 1, None, True), ("mel.win_length", 1, None, True),
     ("mel.n_mels", 1, 1024, True), ("mel.f_min", 0, None, True), ("data.valid_count", 0, None, True),
     ("data.valid_seconds", 0, None, False), ("data.cache_mb", 0, None, True),
     ("data.num_workers", 0, 256, True), ("train.threads", 1, 4096, True),
@@ -277,6 +288,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
         raise ConfigError(f"mel.hop_length ({cfg.mel.hop_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
     if cfg.mel.win_length > cfg.mel.n_fft:
         raise ConfigError(f"mel.win_length ({cfg.mel.win_length}) must be <= mel.n_fft ({cfg.mel.n_fft})")
+    if cfg.mel.f_min >= cfg.sample_rate / 2:  # an all-zero filterbank: nothing to learn from
+        raise ConfigError(f"mel.f_min must be below sample_rate / 2 = {cfg.sample_rate / 2} (got {cfg.mel.f_min})")
     for key in ("f_max", "loss_f_max"):
         value = getattr(cfg.mel, key)
         if value is not None and not cfg.mel.f_min < value <= cfg.sample_rate / 2:
@@ -288,77 +301,20 @@ def _check_ranges(cfg: TrainConfig) -> None:
 
 
 def _check_run_dir(run_dir: Path) -> None:
-    """``run_dir`` must be a folder or creatable as one (no file on the way)."""
+    """``run_dir`` must be a folder or creatable as one (no file on the way, no link loop)."""
     for p in (run_dir, *run_dir.parents):
-        if p.exists():
-            if not p.is_dir():
-                what = "is a file" if p == run_dir else f"is below {p}, which is a file"
-                raise ConfigError(f"run_dir {run_dir}: {what}; choose a folder")
-            return
-
-
-# ----------------------------------------------------------------------------- YAML
-
-
-def _read_yaml_chain(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
-    path = path.resolve()
-    if path in seen:
-        raise ConfigError(f"{path}: 'extends' loops back to this file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    for section, key in PATH_KEYS:
-        if isinstance(data.get(section), dict) and key in data[section]:
-            data[section][key] = _resolve_paths(data[section][key], path.parent)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    base = _read_yaml_chain(path.parent / str(parent), seen + (path,))
-    return _merge(base, data)
-
-
-def _merge(base: Dict[str, Any], update: Dict[str, Any]) -> Dict[str, Any]:
-    """Recursive merge: sections merge key by key; lists, ``upsampler`` and ``kwargs`` replace."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("upsampler", "kwargs"):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _resolve_paths(value, root: Path):
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_resolve_paths(v, root) for v in value]
-    p = Path(str(value)).expanduser()
-    return str(p if p.is_absolute() else (root / p).resolve())
-
-
-def _parse_value(text: str):
-    try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
-
-
-def _set_dotted(raw: Dict[str, Any], keys: Tuple[str, ...], value, item: str) -> None:
-    node = raw
-    for k in keys[:-1]:
-        child = node.get(k)
-        if child is None:
-            child = node[k] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {k} is not a section")
-        node = child
-    node[keys[-1]] = value
+        try:
+            mode = p.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            why = "a symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            where = "" if p == run_dir else f" (at {p})"
+            raise ConfigError(f"run_dir {run_dir}: {why}{where}; choose a folder") from None
+        if not stat.S_ISDIR(mode):
+            what = "is a file" if p == run_dir else f"is below {p}, which is a file"
+            raise ConfigError(f"run_dir {run_dir}: {what}; choose a folder")
+        return
 
 
 # ----------------------------------------------------------------------------- typing

@@ -40,6 +40,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
             raise RuntimeError(f"device {name!r} requested but CUDA is not available")
         if device.index is None:
             device = torch.device("cuda", local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {name!r} requested but this machine has "
+                               f"{torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

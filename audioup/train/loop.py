@@ -13,6 +13,12 @@ decay per epoch, with the scheduler state saved, so a resumed run continues the
 same schedule. A non-finite loss stops the run, naming the step; the last good
 checkpoint is untouched.
 
+Resuming checks that the run folder's checkpoint fits the config: the generator, the
+discriminators (names and ``model.discriminator_kwargs``) and the mel front end (part of the
+model) must be the same, or the run is refused. Optimizer settings changed since
+(``optim.lr``, ``betas``, ``weight_decay``, ``lr_decay``) are applied, and logged: a new
+``optim.lr`` becomes the schedule's base, the decay already done is kept.
+
 Speed: a step never waits for the device. Losses stay on it and :class:`LossMonitor`
 checks and fetches them at log, validation and checkpoint steps only; gradient
 clipping and AdamW (fused) run without host syncs.
@@ -38,8 +44,9 @@ from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, checkpoint_path,
                          load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
                          set_rng_state)
-from .config import TrainConfig, to_dict
+from .config import ConfigError, TrainConfig, to_dict
 from .finetune import load_init
+from .resume import apply_optim_settings, fits, mel_differences
 from .setup import Context, build_context, build_data, mel_settings
 from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
@@ -71,6 +78,10 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
     Raises:
         TrainingError, CheckpointError, audioup.data.DataError, ConfigError.
     """
+    try:  # before joining a process group: a missing GPU is a setting, not a crash
+        D.resolve_device(cfg.train.device)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device={cfg.train.device}: {exc}; use train.device=cpu or auto") from None
     with cpu_threads(cfg.train.threads):
         info, device = D.setup(cfg.train.device)
         try:
@@ -120,7 +131,12 @@ def _train(cfg, info, device, init_from, log) -> Path:
 def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_from: Optional[str], log) -> bool:
     """Restore the run folder's newest good checkpoint ``resumed`` (``True``), else ``init_from``'s weights."""
     if resumed is not None:
-        restore(state, resumed, ctx, full=True)
+        differ = mel_differences(resumed["mel"], mel_settings(ctx.cfg))
+        if differ:
+            raise TrainingError(f"{resumed['path']}: the config's mel settings differ from the checkpoint's ("
+                                + "; ".join(differ) + "): the mel front end is part of the model, so a "
+                                "resumed run keeps it; put the settings back or use another run_dir")
+        restore(state, resumed, ctx, full=True, log=log)
         log(f"resuming from {resumed['path']} (step {state.step})")
         if init_from:
             log(f"note: --init-from {init_from} ignored, the run folder already has checkpoints")
@@ -130,7 +146,11 @@ def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_fr
             source = load_init(init_from, ctx.generator_config, log)
         except ValueError as exc:
             raise TrainingError(str(exc)) from None
-        restore(state, source, ctx, full=False)
+        differ = mel_differences(source["mel"], mel_settings(ctx.cfg))
+        if differ:
+            log(f"note: fine-tuning {init_from} with other mel settings than it was trained on ("
+                + "; ".join(differ) + ")")
+        restore(state, source, ctx, full=False, log=log)
         log(f"initialised weights from {init_from} (step {source['step']}); training from step 0")
     return False
 
@@ -197,18 +217,33 @@ def new_state(cfg: TrainConfig, ctx: Context) -> State:
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=ctx.precision == "fp16"))
 
 
-def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> None:
-    """Load a checkpoint into ``state``: everything (``full``) or the model weights only."""
+def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool, log=print) -> None:
+    """Load a checkpoint into ``state``: everything (``full``) or the model weights only.
+
+    Raises:
+        TrainingError: the checkpoint's generator, or (``full``) its discriminators, differ
+            from the config's. Fine-tuning (not ``full``) starts fresh discriminators instead.
+    """
+    where = ckpt.get("path", "checkpoint")
     if ckpt["generator_config"] != ctx.generator_config:
-        raise TrainingError(f"{ckpt.get('path', 'checkpoint')}: its generator "
+        raise TrainingError(f"{where}: its generator "
                             f"{ckpt['generator_config']} differs from the config's "
                             f"{ctx.generator_config}; use another run_dir")
     D.unwrap(state.generator).load_state_dict(ckpt["generator"])
-    if "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names:
-        D.unwrap(state.discriminator).load_state_dict(ckpt["discriminator"])
+    discriminator = D.unwrap(state.discriminator)
+    same_names = "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names
+    if same_names and fits(discriminator, ckpt["discriminator"]):
+        discriminator.load_state_dict(ckpt["discriminator"])
     elif full:
-        raise TrainingError(f"{ckpt.get('path')}: discriminators {ckpt.get('discriminators')} "
-                            f"differ from the config's {ctx.discriminator_names}")
+        saved = (ckpt.get("config") or {}).get("model", {}) if isinstance(ckpt.get("config"), dict) else {}
+        what = (f"its discriminators {ckpt.get('discriminators')} differ from the config's "
+                f"model.discriminators {ctx.discriminator_names}") if not same_names else \
+            (f"its discriminators were built with other settings than the config's model.discriminator_kwargs "
+             f"{ctx.cfg.model.discriminator_kwargs}"
+             + (f" (the checkpoint's: {saved.get('discriminator_kwargs')})" if "discriminator_kwargs" in saved else ""))
+        raise TrainingError(f"{where}: {what}; put them back or use another run_dir")
+    elif "discriminator" in ckpt:
+        log(f"note: {where}: its discriminators do not fit the config's; they start afresh")
     if not full:
         return
     flags = optimizer_flags(ctx.cfg.optim.implementation, ctx.device)
@@ -217,6 +252,7 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool) -> Non
         set_optimizer_flags(optim, flags)
     state.sched_g.load_state_dict(ckpt["sched_g"])
     state.sched_d.load_state_dict(ckpt["sched_d"])
+    apply_optim_settings(((state.optim_g, state.sched_g), (state.optim_d, state.sched_d)), ctx.cfg.optim, log)
     if ckpt.get("scaler"):
         state.scaler.load_state_dict(ckpt["scaler"])
     state.step = int(ckpt["step"])

@@ -24,7 +24,7 @@ from ..metrics import measure_signal, mrstft_distance
 from ..models import registry
 from ..models.discriminators import DISCRIMINATORS, CombinedDiscriminator
 from ..models.losses import MultiResolutionSTFTLoss
-from ..models.registry import build_generator_from
+from ..models.registry import build_generator_from, check_generator_size, check_size, parameter_count
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo
 
@@ -84,6 +84,8 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
     (:func:`~audioup.models.registry.build_generator_from`); it draws nothing from the
     global RNG, so every later draw (the discriminators' weights) is the same either way.
     """
+    gen_config = generator_config(cfg)
+    check_model_sizes(cfg, gen_config)  # before reading the corpus or allocating anything
     files = collect_files(cfg.data.files, cfg.data.filelist)
     valid_files = collect_files(cfg.data.valid_files) if cfg.data.valid_files else []
     if not valid_files and cfg.data.valid_count > 0:
@@ -100,7 +102,6 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
         log(f"note: precision {precision} needs a GPU; training in fp32 on {device}")
         precision = "fp32"
 
-    gen_config = generator_config(cfg)
     try:
         generator = build_generator_from(gen_config, weights_follow=weights_follow).to(device)
     except ValueError as exc:
@@ -164,6 +165,27 @@ def build_data(cfg: TrainConfig, ctx: Context, log=print):
                         pin_memory=ctx.device.type == "cuda", persistent_workers=workers > 0,
                         generator=torch.Generator().manual_seed(cfg.seed + ctx.info.rank))
     return loader, sampler, batches
+
+
+def check_model_sizes(cfg: TrainConfig, gen_config: Dict[str, Any]) -> None:
+    """Refuse a generator or discriminators too large to build (counted without allocating,
+    :func:`audioup.models.registry.check_generator_size`), naming the setting.
+
+    Raises:
+        ConfigError: naming ``model`` / ``model.discriminator_kwargs`` and the key.
+    """
+    try:
+        check_generator_size(gen_config)
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from None
+    names, kwargs = list(cfg.model.discriminators), cfg.model.discriminator_kwargs
+    try:
+        count = parameter_count(lambda: _build_discriminator(names, kwargs))
+        check_size(count, "the discriminators", " (lower the sizes in model.discriminator_kwargs)")
+    except ConfigError:
+        raise
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"model.discriminator_kwargs: {exc}") from None
 
 
 def _build_discriminator(names, kwargs_by_name) -> nn.Module:
