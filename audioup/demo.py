@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 import time
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from .errors import CommandError
 # compare, train and data import torch: they are imported inside the functions below, so that
 # `audioup demo --help` stays as light as `audioup --help`.
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "recipes" / "demo.yaml"
+# package data (pyproject.toml): in a clone, links to recipes/demo.yaml (which extends tiny.yaml and
+# base.yaml) and data/cmu_arctic/; in an installed package, copies of them. Resolved: the clone's file.
+RECIPE = Path(str(resources.files("audioup") / "assets" / "recipes" / "demo.yaml")).resolve()
 
 HELP = "offline demo: every upsampler kind on a tiny vocoder, on CPU"
 
@@ -84,7 +86,7 @@ def run(args) -> int:
 
     start = time.perf_counter()
     if not RECIPE.is_file():
-        raise CommandError(f"{RECIPE}: demo recipe not found (the demo runs from a clone of the repository)")
+        raise CommandError(f"{RECIPE}: demo recipe not found: the package is incomplete (reinstall audioup)")
     steps = 2 if args.quick and args.steps is None else args.steps
     if steps is not None and steps < 1:
         raise CommandError("--steps must be >= 1")
@@ -135,7 +137,8 @@ def _corpus(corpus_dir: Path, header: _Stages):
     """Build (or reuse) the embedded corpus, printing its summary."""
     from .data.corpus import build_corpus
 
-    header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir}")
+    header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir} "
+           f"(built once, reused afterwards; up to a minute on a busy 2-core CPU)")
     t0 = time.perf_counter()
     try:
         corpus = build_corpus(corpus_dir, progress=True)

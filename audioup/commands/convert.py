@@ -35,7 +35,7 @@ from ..train.checkpoint import save_checkpoint
 from ..errors import CommandError
 from . import check_output_path, plain_text
 
-DEFAULT_TEST = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic" / "arctic_a0007.wav"
+DEFAULT_TEST = Path(__file__).resolve().parents[1] / "assets" / "data" / "cmu_arctic" / "arctic_a0007.wav"  # package data
 
 
 def evaluate(vocoder: Vocoder, real: np.ndarray, lines: int = 3) -> Dict[str, Any]:
