@@ -34,7 +34,8 @@ The same small HiFi-GAN generator is built with each of five upsampling layers
 (transposed convolution, nearest / linear resize + convolution, sub-pixel with ICNR,
 sinc interpolation + convolution), evaluated at initialisation, trained for {steps} steps
 on CPU, and evaluated again: tonal score (spectral lines at the frequencies the layers
-predict), distances to the real audio, PESQ, speed. Offline, on CPU."""
+predict), distances to the real audio, PESQ (when `pesq` is installed: `make test` or
+`pip install 'audioup[metrics]'`), speed. Offline, on CPU."""
 
 LIMITS = """\
 **What it can show.** Where each kind puts spectral lines *before any training*, and how
@@ -49,7 +50,7 @@ resize stayed far below both; "In short" above gives this run's numbers.
 **What it cannot show.** Which upsampler makes the better vocoder. This is a {params}-parameter
 generator trained for {steps} steps (batch {batch} of {segment} samples) on {train_s:.0f} s of one
 speaker; HiFi-GAN trains 14M parameters for 2.5M steps on 24 h of speech. No output here is a
-usable vocoder (PESQ near its floor of about 1), so the distances and PESQ after training say
+usable vocoder (see the distances and, when measured, PESQ), so the distances and PESQ after training say
 how fast each kind starts to learn, not where it ends up. A low tonal score is only good news
 for an output that has content where the lines would be: the band-limited upsamplers (linear
 resize, sinc) start with almost nothing above a few hundred Hz and fill their high bands

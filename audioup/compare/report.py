@@ -37,7 +37,7 @@ METRICS = """\
   read them together with **level**, the RMS level of the output relative to the real audio,
   both with their mean (DC) removed (an almost silent output can score low or high without
   meaning much; kinds more than 20 dB below the real audio, broadband or above 1 kHz, are
-  greyed in the figures and flagged in the verdicts).
+  greyed in the figures, named apart in "In short" and flagged in the verdicts).
 - **MR-STFT**: multi-resolution STFT distance to the real audio (spectral convergence + log
   magnitude, 3 resolutions); **mel L1**: mean absolute log-mel difference (HiFi-GAN's
   validation error); **PESQ**: wide-band PESQ at 16 kHz (-0.5 to 4.64), when `pesq` is installed;
