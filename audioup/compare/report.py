@@ -169,7 +169,7 @@ def summary(comp) -> List[str]:
         quiet = [r for r in ok(step) if too_quiet(r, comp.reference)]
         rows = sorted((r for r in ok(step) if r not in quiet), key=lambda r: r["tonal_score_db"])
         if rows:  # the ranking leaves out outputs too quiet for a tonal score to mean anything
-            low = ", ".join(f"{r['kind']} {r['tonal_score_db']:.1f} dB" for r in rows[:2])
+            low = ", ".join(f"{r['kind']} {r['tonal_score_db']:.1f} dB" for r in rows[:max(1, min(2, len(rows) - 1))])
             lines.append(f"Tonal score {where}: highest {rows[-1]['kind']} "
                          f"({rows[-1]['tonal_score_db']:.1f} dB), lowest {low}; real audio {fmt(ref, '.1f')} dB"
                          + (" (kinds too quiet to rank: see below)." if quiet else "."))
