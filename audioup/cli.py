@@ -14,7 +14,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from . import __version__
-from .errors import CommandError
+from .errors import CommandError, tell_launcher
 
 # (command, module whose register() adds it, one-line help for `audioup --help`), in --help order.
 COMMANDS = [
@@ -75,6 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"audioup {args.command}: error: {exc}", file=sys.stderr)
+        tell_launcher(f"audioup {args.command}: error: {exc}")  # torchrun's summary shows it last
         return 1
     except KeyboardInterrupt:
         print(f"audioup {args.command}: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 import time
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from .errors import CommandError
 # compare, train and data import torch: they are imported inside the functions below, so that
 # `audioup demo --help` stays as light as `audioup --help`.
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "recipes" / "demo.yaml"
+# package data (pyproject.toml): in a clone, links to recipes/demo.yaml (which extends tiny.yaml and
+# base.yaml) and data/cmu_arctic/; in an installed package, copies of them. Resolved: the clone's file.
+RECIPE = Path(str(resources.files("audioup") / "assets" / "recipes" / "demo.yaml")).resolve()
 
 HELP = "offline demo: every upsampler kind on a tiny vocoder, on CPU"
 
@@ -32,7 +34,8 @@ The same small HiFi-GAN generator is built with each of five upsampling layers
 (transposed convolution, nearest / linear resize + convolution, sub-pixel with ICNR,
 sinc interpolation + convolution), evaluated at initialisation, trained for {steps} steps
 on CPU, and evaluated again: tonal score (spectral lines at the frequencies the layers
-predict), distances to the real audio, PESQ, speed. Offline, on CPU."""
+predict), distances to the real audio, PESQ (when `pesq` is installed: `make test` or
+`pip install 'audioup[metrics]'`), speed. Offline, on CPU."""
 
 LIMITS = """\
 **What it can show.** Where each kind puts spectral lines *before any training*, and how
@@ -47,7 +50,7 @@ resize stayed far below both; "In short" above gives this run's numbers.
 **What it cannot show.** Which upsampler makes the better vocoder. This is a {params}-parameter
 generator trained for {steps} steps (batch {batch} of {segment} samples) on {train_s:.0f} s of one
 speaker; HiFi-GAN trains 14M parameters for 2.5M steps on 24 h of speech. No output here is a
-usable vocoder (PESQ near its floor of about 1), so the distances and PESQ after training say
+usable vocoder (see the distances and, when measured, PESQ), so the distances and PESQ after training say
 how fast each kind starts to learn, not where it ends up. A low tonal score is only good news
 for an output that has content where the lines would be: the band-limited upsamplers (linear
 resize, sinc) start with almost nothing above a few hundred Hz and fill their high bands
@@ -84,7 +87,7 @@ def run(args) -> int:
 
     start = time.perf_counter()
     if not RECIPE.is_file():
-        raise CommandError(f"{RECIPE}: demo recipe not found (the demo runs from a clone of the repository)")
+        raise CommandError(f"{RECIPE}: demo recipe not found: the package is incomplete (reinstall audioup)")
     steps = 2 if args.quick and args.steps is None else args.steps
     if steps is not None and steps < 1:
         raise CommandError("--steps must be >= 1")
@@ -135,7 +138,8 @@ def _corpus(corpus_dir: Path, header: _Stages):
     """Build (or reuse) the embedded corpus, printing its summary."""
     from .data.corpus import build_corpus
 
-    header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir}")
+    header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir} "
+           f"(built once, reused afterwards; up to a minute on a busy 2-core CPU)")
     t0 = time.perf_counter()
     try:
         corpus = build_corpus(corpus_dir, progress=True)

@@ -75,3 +75,64 @@ def test_readme_python_block_runs(line, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
+
+
+# ----------------------------------------------------------------------------- README's shell blocks
+
+NEEDS = "# needs:"  # first line of a ```sh block that needs a data set, a GPU or many minutes: not run
+NEEDS_MODULE = "# needs-module:"  # run only where that module imports (an optional extra)
+
+
+def readme_shell_blocks(text: str):
+    """``(line, code)`` of each fenced ```sh block."""
+    return [(text[:m.start()].count("\n") + 2, m.group(1))
+            for m in re.finditer(r"^```sh\n(.*?)^```", text, flags=re.S | re.M)]
+
+
+def test_readme_shell_blocks_are_found_and_marked():
+    blocks = readme_shell_blocks(README.read_text())
+    assert len(blocks) >= 5
+    marked = [code for _, code in blocks if code.startswith(NEEDS)]
+    assert marked and len(marked) < len(blocks)  # some run, and what cannot says why
+    for _, code in blocks:  # examples write under runs/ (git-ignored), never into the clone elsewhere
+        assert not re.search(r"--(out|plot|json|csv)[ =](?!runs/|data/corpus)", code), code
+
+
+@pytest.fixture(scope="module")
+def shell_folder(tmp_path_factory):
+    """A scratch folder that sees the clone's recipes/, data/ and data_scripts/, with `audioup` and
+    `python` on PATH running this checkout's code."""
+    import sys
+
+    folder = tmp_path_factory.mktemp("readme_sh")
+    for name in ("recipes", "data", "data_scripts"):
+        os.symlink(REPO / name, folder / name)
+    bin_dir = tmp_path_factory.mktemp("bin")
+    for name, command in (("audioup", f'"{sys.executable}" -m audioup'), ("python", f'"{sys.executable}"')):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+        (bin_dir / name).chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO),
+               OMP_NUM_THREADS="1")
+    return folder, env
+
+
+@pytest.mark.slow  # every runnable block in order (tiny training, V1 analysis, the pretrained vocoder): minutes
+@pytest.mark.parametrize("line, code", [pytest.param(line, code, id=f"README.md:{line}")
+                                        for line, code in readme_shell_blocks(README.read_text())])
+def test_readme_shell_block_runs(line, code, shell_folder):
+    import importlib.util
+    import subprocess
+
+    first = code.splitlines()[0]
+    if first.startswith(NEEDS):
+        pytest.skip(first[len(NEEDS):].strip())
+    if first.startswith(NEEDS_MODULE):
+        module = first[len(NEEDS_MODULE):].strip()
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"needs {module}")
+    folder, env = shell_folder
+    before = {p.name for p in REPO.iterdir()}
+    proc = subprocess.run(["bash", "-e", "-c", code], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, f"README.md:{line} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert {p.name for p in REPO.iterdir()} == before  # nothing written into the clone

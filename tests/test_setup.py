@@ -80,3 +80,16 @@ def test_ci_runs_make_test_with_the_lint_gate():
     assert network and all(lines.index(ln) > lines.index("make test") for ln in network)
     makefile = (REPO / "Makefile").read_text()
     assert "test: lint" in makefile and "ruff check" in makefile
+
+
+def test_demo_installs_no_dev_extras_and_test_adds_them(tmp_path):
+    """Issue 23 (P8): `make demo` installs the package alone; the dev extra comes with `make test`."""
+    clone = make_clone(tmp_path, "c")
+
+    def installs(target):
+        out = subprocess.run(["make", "-n", "-C", str(clone), target, f"VENV={tmp_path / 'env'}"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return [line.split("pip install", 1)[1].split() for line in out.splitlines() if "pip install" in line]
+
+    assert all(".[dev]" not in " ".join(args) for args in installs("demo")) and installs("demo")
+    assert any("'.[dev]'" in args or ".[dev]" in args for args in installs("test"))

@@ -76,6 +76,12 @@ class Attribution:
         """Name of the layer whose own lines stand out most (largest ``prominence_db``)."""
         return max(self.layers, key=lambda t: t.prominence_db).name
 
+    @property
+    def loudest_in_output(self) -> LayerTones:
+        """The layer whose lines stand out most in the final waveform (largest ``output_prominence_db``):
+        the one that owns what is heard, which need not be :attr:`loudest` right after the layers."""
+        return max(self.layers, key=lambda t: t.output_prominence_db)
+
     def to_dict(self) -> dict:
         return {"sample_rate": self.sample_rate, "loudest": self.loudest,
                 "layers": [t.to_dict() for t in self.layers]}

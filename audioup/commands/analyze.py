@@ -228,9 +228,12 @@ def _analyze_generator(args):
                      "overlap_even": cover.even, "module": type(module).__name__})
         print(f"  {t.name:<24} {t.factor:>6} {t.in_rate:>9.1f} {format_checkerboard_db(score.checkerboard_db):>16} "
               f"{_overlap_text(cover):>18} {t.prominence_db:>+6.1f}dB {t.output_prominence_db:>+8.1f}dB")
+    heard = attribution.loudest_in_output
     print(f"  lines: the layer's own lines (k x in rate) over the local floor, right after it; "
-          f"in output: the lines it owns in the waveform. Loudest: {attribution.loudest}")
-    report = {"source": desc, "input": source, "sample_rate": sr, "loudest": attribution.loudest, "layers": rows}
+          f"in output: the lines it owns in the waveform.\n"
+          f"  Loudest in the output: {heard.name} (k x {heard.in_rate:g} Hz, {heard.output_prominence_db:+.1f} dB)")
+    report = {"source": desc, "input": source, "sample_rate": sr, "loudest": heard.name,
+              "loudest_after_layer": attribution.loudest, "layers": rows}
     figures = {"attribution.png": lambda p: plots.plot_attribution(attribution, p)}
     return report, figures
 

@@ -50,6 +50,9 @@ def register(subparsers) -> None:
                    help="device for vocoding the test set and timing (default: cpu; training "
                         "follows train.device)")
     p.add_argument("--no-speed", action="store_true", help="skip the inference speed measurement")
+    p.add_argument("--no-periodicity", action="store_true",
+                   help="skip periodicity RMSE and V/UV F1 (torchcrepe, slow on a CPU); "
+                        "compare_upsamplers(periodicity=False) in Python")
     p.set_defaults(func=run)
 
 
@@ -64,7 +67,7 @@ def run(args) -> int:
             args.config, args.out, kinds=args.kinds, steps=args.steps, init=True,
             trained=not args.init_only, overrides=args.overrides, test_files=args.test,
             max_test_files=args.max_test_files, device=str(resolve_device(args.device)),
-            speed=not args.no_speed, report_text={"command": command} if command else None,
+            speed=not args.no_speed, periodicity=not args.no_periodicity, report_text={"command": command} if command else None,
             log=lambda line: print(line, file=sys.stderr))
     except (CompareError, ConfigError, DataError, CheckpointError, ValueError) as exc:
         raise CommandError(str(exc)) from None

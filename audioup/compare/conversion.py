@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 
 from ..audio.fs import atomic_write
+from ..data.corpus import DEFAULT_SOURCES
 from ..evaluation import evaluate_vocoder, format_row, load_clips, summarize, table_header
 from ..inference import build_vocoder
 from ..layers import parse_upsampler_spec, upsampler_label
@@ -40,7 +41,7 @@ RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is lon
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
 MIN_GAIN_DB = 1.0  # auto: a layer is replaced only if that lowers the worst line by this much
 MAX_KERNEL = 1024  # longer kernels are refused (weights of gigabytes on a wide layer)
-PACKAGE_CLIPS = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic"
+PACKAGE_CLIPS = DEFAULT_SOURCES  # the bundled CMU ARCTIC clips, package data
 
 Layers = Union[str, Sequence[int]]
 

@@ -27,10 +27,13 @@ QUIET_COLOR = "0.7"
 INSET_KHZ = 2.0
 
 
-def quiet_kinds(comp) -> set:
-    """Kinds too quiet at the last evaluated stage (:func:`~.evaluate.too_quiet`) to be read as equals."""
-    done = [s for s in comp.stages if comp.results.get(s)]
-    rows = comp.results[done[-1]] if done else {}
+def quiet_kinds(comp, step: Optional[int] = None) -> set:
+    """Kinds too quiet (:func:`~.evaluate.too_quiet`) at ``step`` to be read as equals; by
+    default at the last evaluated stage."""
+    if step is None:
+        done = [s for s in comp.stages if comp.results.get(s)]
+        step = done[-1] if done else None
+    rows = comp.results.get(step, {}) if step is not None else {}
     return {k for k, r in rows.items() if "error" not in r and too_quiet(r, comp.reference)}
 
 
@@ -112,7 +115,8 @@ def _kind_panel(ax, comp, kind: str, real, top: float, floor: float, tones, quie
     ax.set_ylim(floor, 10)
     ax.set_ylabel("dB")
     ax.grid(alpha=0.25)
-    label = kind + ("  (> 20 dB below the real audio, broadband or above 1 kHz: greyed)" if quiet else "")
+    label = kind + ("  (> 20 dB below the real audio at the last stage, broadband or above 1 kHz: greyed)"
+                    if quiet else "")
     ax.text(0.006, 0.93, label, transform=ax.transAxes, fontsize=10, fontweight="bold",
             va="top", color=color, zorder=5,
             bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
@@ -134,9 +138,9 @@ def plot_per_layer(comp, path) -> Optional[Path]:
                              squeeze=False)
     width = 0.8 / max(len(comp.kinds), 1)
     top = 1.0
-    quiet = quiet_kinds(comp)
     for s, step in enumerate(stages):
         ax = axes[0, s]
+        quiet = quiet_kinds(comp, step)  # each panel by its own stage's levels
         for i, kind in enumerate(comp.kinds):
             rec = comp.results.get(step, {}).get(kind, {})
             values = [(rec.get("per_layer", {}).get(layer, {}) or {}).get("mean_db") for layer in layers]
@@ -144,7 +148,6 @@ def plot_per_layer(comp, path) -> Optional[Path]:
             top = max(top, *heights)
             x = np.arange(len(layers)) + (i - (len(comp.kinds) - 1) / 2) * width
             ax.bar(x, heights, width, color=QUIET_COLOR if kind in quiet else _color(kind, i),
-                   label=kind + (" (too quiet)" if kind in quiet else ""),
                    hatch="//" if kind in quiet else None)
         ref = [comp.reference["per_layer"][layer]["mean_db"] or 0.0 for layer in layers]
         ax.scatter(np.arange(len(layers)), ref, marker="_", s=900, color="0.35", zorder=3,
@@ -160,8 +163,12 @@ def plot_per_layer(comp, path) -> Optional[Path]:
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].set_ylabel("mean line prominence (dB)")
     axes[0, 0].set_ylim(0, top * 1.1 + 1)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=_color(kind, i), label=kind) for i, kind in enumerate(comp.kinds)]
+    handles.append(Patch(facecolor=QUIET_COLOR, hatch="//", label="too quiet at that stage"))
+    handles += axes[0, 0].get_legend_handles_labels()[0]  # the real audio's marks
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = Path(path)
     save_figure(fig, path, dpi=100)

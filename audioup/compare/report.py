@@ -37,7 +37,7 @@ METRICS = """\
   read them together with **level**, the RMS level of the output relative to the real audio,
   both with their mean (DC) removed (an almost silent output can score low or high without
   meaning much; kinds more than 20 dB below the real audio, broadband or above 1 kHz, are
-  greyed in the figures and flagged in the verdicts).
+  greyed in the figures, named apart in "In short" and flagged in the verdicts).
 - **MR-STFT**: multi-resolution STFT distance to the real audio (spectral convergence + log
   magnitude, 3 resolutions); **mel L1**: mean absolute log-mel difference (HiFi-GAN's
   validation error); **PESQ**: wide-band PESQ at 16 kHz (-0.5 to 4.64), when `pesq` is installed;
@@ -165,13 +165,19 @@ def summary(comp) -> List[str]:
 
     lines, ref = [], comp.reference.get("tonal_score_db")
     for step in comp.stages:
-        rows = sorted(ok(step), key=lambda r: r["tonal_score_db"])
-        if not rows:
-            continue
         where = "at initialisation" if step == 0 else f"after {step} steps"
-        low = ", ".join(f"{r['kind']} {r['tonal_score_db']:.1f} dB" for r in rows[:2])
-        lines.append(f"Tonal score {where}: highest {rows[-1]['kind']} "
-                     f"({rows[-1]['tonal_score_db']:.1f} dB), lowest {low}; real audio {fmt(ref, '.1f')} dB.")
+        quiet = [r for r in ok(step) if too_quiet(r, comp.reference)]
+        rows = sorted((r for r in ok(step) if r not in quiet), key=lambda r: r["tonal_score_db"])
+        if rows:  # the ranking leaves out outputs too quiet for a tonal score to mean anything
+            low = ", ".join(f"{r['kind']} {r['tonal_score_db']:.1f} dB" for r in rows[:max(1, min(2, len(rows) - 1))])
+            lines.append(f"Tonal score {where}: highest {rows[-1]['kind']} "
+                         f"({rows[-1]['tonal_score_db']:.1f} dB), lowest {low}; real audio {fmt(ref, '.1f')} dB"
+                         + (" (kinds too quiet to rank: see below)." if quiet else "."))
+        if quiet:
+            lines.append(f"Far too quiet {where} for their tonal score to mean anything (more than "
+                         f"{-QUIET_DB:.0f} dB below the real audio): " + ", ".join(
+                             f"{r['kind']} ({_quiet_levels(r, comp.reference)}; tonal score "
+                             f"{r['tonal_score_db']:.1f} dB)" for r in quiet) + ".")
     if 0 in comp.stages and len(comp.stages) > 1:
         step, init = comp.stages[-1], {r["kind"]: r["tonal_score_db"] for r in ok(0)}
         up = [f"{r['kind']} ({init[r['kind']]:.1f} -> {r['tonal_score_db']:.1f} dB)" for r in ok(step)
@@ -189,6 +195,13 @@ def summary(comp) -> List[str]:
                          f"({b['mel_l1']:.2f}, tonal score {b['tonal_score_db']:.1f} dB, "
                          f"level {fmt(b.get('level_db'), '+.0f')} dB).")
     return lines
+
+
+def _quiet_levels(rec: dict, reference: dict) -> str:
+    """``"-30 dB overall, -100 dB above 1 kHz"``: how far below the real audio an output is."""
+    high = band_level_db(rec, reference)
+    return (f"{fmt(rec.get('level_db'), '+.0f')} dB overall"
+            + (f", {high:+.0f} dB above 1 kHz" if high is not None else ""))
 
 
 def step0_levels(comp) -> Optional[str]:

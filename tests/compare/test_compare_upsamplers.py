@@ -232,3 +232,19 @@ def test_out_that_is_a_file_and_an_override_after_test_are_named(corpus, tmp_pat
         compare_upsamplers(RECIPE, tmp_path / "out", steps=1, overrides=_overrides(corpus),
                            test_files=[corpus.filelists["test"], "max_steps=3"], log=lambda *_: None)
     assert file.read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+def test_cli_no_periodicity_leaves_torchcrepe_out(corpus, tmp_path, monkeypatch):
+    """`compare --no-periodicity` (issue 23, P10): torchcrepe is never called, the report says so."""
+    from audioup.cli import main
+    from audioup.metrics import reference
+
+    def crepe_called(*args, **kwargs):
+        raise AssertionError("periodicity computed despite --no-periodicity")
+
+    monkeypatch.setattr(reference, "periodicity", crepe_called)
+    code = main(["compare", str(RECIPE), *_overrides(corpus), "--out", str(tmp_path / "cmp"),
+                 "--kinds", "transposed", "--init-only", "--no-speed", "--no-periodicity",
+                 "--test", str(corpus.filelists["test"]), "--max-test-files", "1"])
+    assert code == 0
+    assert "periodicity and V/UV F1: left out" in (tmp_path / "cmp" / "report.md").read_text()
