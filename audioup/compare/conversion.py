@@ -193,7 +193,8 @@ def _payload(source, config, state, source_name, plan, kind) -> Dict[str, Any]:
 def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out, *, layers: Layers = "auto",
                         kernel_sizes=None, budget_minutes: float = 0.0, data: Sequence = (),
                         test: Sequence = (), calibration: Sequence = (), line_target_db: float = LINE_TARGET_DB,
-                        evaluate: bool = True, max_steps: int = 0, progress: bool = True,
+                        evaluate: bool = True, max_steps: int = 0, save_every_s: float = 60.0,
+                        progress: bool = True,
                         log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Plan, project, recover and measure (see the module docstring); writes ``out``.
 
@@ -241,7 +242,8 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
     if budget_minutes > 0 and plan["layers"]:
         clips = load_training_audio(data, sr, log=log)
         settings = DistillSettings(budget_s=60.0 * budget_minutes, max_steps=max_steps,
-                                   first_layer=min(plan["layers"]), data=[str(d) for d in data])
+                                   first_layer=min(plan["layers"]), data=[str(d) for d in data],
+                                   save_every_s=save_every_s)
         report["fine_tune"] = {**distill(source, out, settings, clips, progress=progress, log=log),
                                "budget_minutes": budget_minutes, "data": [str(d) for d in data]}
     if evaluate:

@@ -18,11 +18,36 @@ from typing import Any, Callable, Dict
 
 
 from ..models.checkpoint import read_generator
+from ..layers import upsampler_label
 from ..models.convert import convert_generator
+from ..models.upsampling import layer_specs
 
 
 def _without_upsampler(config: Dict[str, Any]) -> Dict[str, Any]:
     return {"name": config["name"], "kwargs": {k: v for k, v in config["kwargs"].items() if k != "upsampler"}}
+
+
+def converted_spec(init_from, generator_config: Dict[str, Any]):
+    """The source's own upsampler spec when it is already the run's kinds, layer by layer.
+
+    ``audioup convert`` gives each replaced layer its own kernel length (and may keep some
+    layers transposed); a recipe asking for ``model.upsampler: resize-nearest`` then means
+    "this converted generator", not a fresh projection of it. ``None`` when the source's
+    stack differs in its kinds (it is converted on the fly by :func:`load_init`) or in more
+    than the upsampler.
+    """
+    source = read_generator(init_from)
+    ours, theirs = generator_config["kwargs"], source["generator_config"]["kwargs"]
+    if _without_upsampler(source["generator_config"]) != _without_upsampler(generator_config):
+        return None
+    factors = ours.get("upsample_factors") or (8, 8, 2, 2)
+    if stack_labels(ours.get("upsampler"), len(factors)) != stack_labels(theirs.get("upsampler"), len(factors)):
+        return None
+    return None if theirs.get("upsampler") == ours.get("upsampler") else theirs.get("upsampler")
+
+
+def stack_labels(spec, layers: int):
+    return [upsampler_label(s) for s in layer_specs(spec, layers)]
 
 
 def load_init(init_from, generator_config: Dict[str, Any], log: Callable[[str], Any] = print) -> Dict[str, Any]:

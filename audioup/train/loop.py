@@ -26,6 +26,7 @@ clipping and AdamW (fused) run without host syncs.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +42,13 @@ from ..models.losses import (discriminator_loss, feature_matching_loss, generato
                              mel_l1_loss)
 from ..progress import progress_bar
 from . import distributed as D
-from .checkpoint import (FORMAT, VERSION, checkpoint_path,
+from .checkpoint import (FORMAT, VERSION, CheckpointError, checkpoint_path,
                          load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
                          set_rng_state)
 from .config import ConfigError, TrainConfig, to_dict
-from .finetune import load_init
+from .finetune import converted_spec, load_init
 from .resume import apply_optim_settings, fits, mel_differences
-from .setup import Context, build_context, build_data, mel_settings
+from .setup import Context, build_context, build_data, generator_config, mel_settings
 from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
 
 
@@ -102,6 +103,8 @@ def _train(cfg, info, device, init_from, log) -> Path:
     # afresh, calibrated exactly as a new run.
     checkpoint = load_newest(run_dir, map_location="cpu", log=log, quarantine=info.is_main)
     D.barrier()  # rank 0 may have renamed corrupt checkpoints
+    if init_from:  # also on a resume: the run's generator is the converted one
+        cfg = _adopt_converted(cfg, init_from, log)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
     ctx = build_context(cfg, device, info, log, weights_follow=checkpoint is not None or bool(init_from))
     apply_speed_options(ctx)
@@ -126,6 +129,18 @@ def _train(cfg, info, device, init_from, log) -> Path:
         save_checkpoint(D.unwrap(state.generator).state_dict(), rank_file)
     log(f"finished at step {state.step}; checkpoint {checkpoint_path(run_dir, last_saved)}")
     return run_dir
+
+
+def _adopt_converted(cfg: TrainConfig, init_from, log) -> TrainConfig:
+    """A converted ``init_from`` of the config's kinds keeps its own layers (kernels, kept layers)."""
+    try:
+        spec = converted_spec(init_from, generator_config(cfg))
+    except CheckpointError as exc:
+        raise TrainingError(str(exc)) from None
+    if spec is None:
+        return cfg
+    log(f"note: {init_from} was converted layer by layer; the run trains its upsamplers as they are ({spec})")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, upsampler=spec))
 
 
 def _resume_or_init(state: State, ctx: Context, resumed: Optional[dict], init_from: Optional[str], log) -> bool:

@@ -1,0 +1,195 @@
+"""``audioup convert``: layer choice from measured lines, the resumable fine-tune, the report, round trips."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+CLIPS = REPO / "data" / "cmu_arctic"
+
+
+def _tied_source(weights, config, lined: int):
+    """The tiny official generator with every layer but ``lined`` made line-free: a kernel constant
+    over its taps has equal polyphase sums, so it turns a constant into a constant."""
+    from audioup.models.checkpoint import read_generator
+
+    source = read_generator(weights, config=config)
+    state = dict(source["generator"])
+    for key, value in state.items():
+        if key.startswith("upsamplers.") and key.endswith("original1") and int(key.split(".")[1]) != lined:
+            state[key] = value.mean(dim=-1, keepdim=True).expand_as(value).clone()
+    return {**source, "generator": state}
+
+
+def test_auto_replaces_the_layer_that_makes_the_lines_and_says_why(official_tiny):
+    from audioup.compare.conversion import plan_conversion
+    from audioup.evaluation import load_clips
+
+    weights, config, _ = official_tiny
+    source = _tied_source(weights, config, lined=2)
+    clips = load_clips([CLIPS], source["mel"]["sample_rate"], log=lambda *_: None)
+    plan = plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None)
+    assert plan["layers"] == [2]
+    original, chosen = plan["trials"][0], plan["trials"][-1]
+    assert original["layers"] == [] and original["worst_line_over_real_db"] > 3.0
+    assert plan["records"][2]["converted"] and "lowers the strongest line" in plan["records"][2]["reason"]
+    assert all(not r["converted"] and r["reason"].startswith("kept") for r in plan["records"][:2])
+    # the line-free layers were tried and found not to help: replacing layer 0 alone leaves the line
+    alone = [t for t in plan["trials"] if t["layers"] == [0]]
+    assert alone and alone[0]["worst_line_over_real_db"] > 3.0
+    first_round = {tuple(t["layers"]): t["worst_line_over_real_db"] for t in plan["trials"][1:4]}
+    assert set(first_round) == {(0,), (1,), (2,)}
+    assert first_round[(2,)] < min(first_round[(0,)], first_round[(1,)]) - 1.0
+    assert first_round[(2,)] < original["worst_line_over_real_db"] - 1.0
+
+
+def test_kernel_ladder_stops_at_the_first_length_within_the_residual_target(official_tiny):
+    from audioup.compare.conversion import RESIDUAL_TARGET, choose_kernels
+    from audioup.models.checkpoint import read_generator
+
+    weights, config, _ = official_tiny
+    source = read_generator(weights, config=config)
+    chosen = choose_kernels(source, "resize-nearest", [0, 1, 2])
+    for layer in chosen.values():
+        residuals = [t["residual_energy"] for t in layer["tried"]]
+        assert all(r > RESIDUAL_TARGET for r in residuals[:-1])  # every shorter one missed the target
+        assert residuals == sorted(residuals, reverse=True)  # a longer kernel keeps more
+    fixed = choose_kernels(source, "resize-nearest", [1], fixed={1: 33})
+    assert fixed[1]["kernel_size"] == 33 and len(fixed[1]["tried"]) == 1
+
+
+def _convert(weights, config, out, *extra, env=None):
+    return subprocess.Popen(
+        [sys.executable, "-m", "audioup", "convert", "--checkpoint", str(weights), "--config", str(config),
+         "--to", "resize-nearest", "--layers", "1,2", "--out", str(out), "--data", str(CLIPS),
+         "--budget-minutes", "60", "--max-steps", "12", "--save-every", "0", "--no-eval", "--quiet", *extra],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_fine_tune_resumes_bit_exact_after_sigkill(official_tiny, tmp_path):
+    from audioup.models.checkpoint import list_checkpoints
+
+    weights, config, _ = official_tiny
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    whole = _convert(weights, config, tmp_path / "whole", env=env)
+    assert whole.wait(timeout=600) == 0, whole.stdout.read()
+    killed = _convert(weights, config, tmp_path / "killed", env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        steps = [s for s, _ in list_checkpoints(tmp_path / "killed")]
+        if steps and 3 <= max(steps) < 12:
+            break
+        time.sleep(0.05)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    stopped_at = max(s for s, _ in list_checkpoints(tmp_path / "killed"))
+    assert stopped_at < 12, "the run ended before it could be killed"
+    resumed = _convert(weights, config, tmp_path / "killed", env=env)
+    out = resumed.stdout.read()
+    assert resumed.wait(timeout=600) == 0, out
+    assert "resuming" in out
+    a = torch.load(list_checkpoints(tmp_path / "whole")[-1][1], weights_only=True)
+    b = torch.load(list_checkpoints(tmp_path / "killed")[-1][1], weights_only=True)
+    assert a["step"] == b["step"] == 12
+    for key, value in a["generator"].items():
+        assert torch.equal(value, b["generator"][key]), key
+    # only the converted stages learned; the rest is the source's, to the bit
+    c = torch.load(list_checkpoints(tmp_path / "whole")[0][1], weights_only=True)
+    changed = {k for k, v in a["generator"].items() if not torch.equal(v, c["generator"][k])}
+    assert changed and all(k.split(".")[0] in ("upsamplers", "mrfs", "conv_post") for k in changed)
+    assert not any(k.startswith(("conv_pre.", "upsamplers.0.", "mrfs.0.")) for k in changed)
+
+
+def test_convert_report_and_round_trips(official_tiny, tmp_path):
+    from audioup.cli import main
+    from audioup.inference import load_generator
+    from audioup.models.checkpoint import checkpoint_path
+
+    weights, config, generator = official_tiny
+    out = tmp_path / "converted"
+    assert main(["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "resize-linear",
+                 "--layers", "2", "--kernel-size", "2:9", "--out", str(out), "--quiet",
+                 "--test", str(CLIPS / "arctic_a0009.wav")]) == 0
+    report = json.loads((out / "convert.json").read_text())
+    records = report["plan"]["records"]
+    assert [r["converted"] for r in records] == [False, False, True]
+    assert records[2]["kernel_size"] == 9 and 0 < records[2]["residual_energy"] < 1
+    rows = report["evaluation"]["rows"]
+    assert set(rows) == {"original", "projection"}
+    for row in rows.values():
+        summary = row["summary"]
+        for key in ("pesq_wb", "stoi", "mel_l1", "mrstft", "line_over_real_db", "worst_line_over_real_db"):
+            assert key in summary
+        assert summary["mel_l1"] > 0 and summary["clips"] == 1
+    assert rows["original"]["summary"]["mel_l1"] != rows["projection"]["summary"]["mel_l1"]
+    vocoder = load_generator(out)
+    assert vocoder.generator.upsampler_label == "transposed+transposed+resize-linear"
+    mel = torch.randn(1, 80, 6)
+    with torch.no_grad():
+        assert vocoder.generator(mel).shape == generator(mel).shape
+    # analyze reads it
+    assert main(["analyze", "--checkpoint", str(out), "--mel-from", str(CLIPS / "arctic_a0009.wav")]) == 0
+    # no silent overwrite; the source is never the output
+    assert main(["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "resize-linear",
+                 "--layers", "all", "--out", str(out), "--no-eval"]) == 1
+    assert main(["convert", "--checkpoint", str(out), "--to", "resize-nearest", "--out", str(out),
+                 "--force", "--no-eval"]) == 1
+    # --force leaves the new conversion the only one to find
+    checkpoint_path(out, 500).write_bytes(checkpoint_path(out, 0).read_bytes())
+    assert main(["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "resize-nearest",
+                 "--layers", "all", "--out", str(out), "--force", "--no-eval"]) == 0
+    assert load_generator(out).generator.upsampler_label == "resize-nearest"
+    assert not checkpoint_path(out, 500).exists()
+
+
+def test_convert_refuses_a_training_run_and_bad_options(official_tiny, tmp_path, capsys):
+    from audioup.cli import main
+
+    weights, config, _ = official_tiny
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train.lock").write_text("123\n")
+    base = ["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "resize-nearest", "--no-eval"]
+    assert main(base + ["--out", str(run), "--force"]) == 1
+    assert "holds a training run" in capsys.readouterr().err
+    assert (run / "train.lock").read_text() == "123\n"
+    for bad in (["--layers", "x"], ["--layers", "7"], ["--kernel-size", "200000"], ["--kernel-size", "1:a"],
+                ["--budget-minutes", "-1"]):
+        assert main(base + ["--out", str(tmp_path / "o"), *bad]) == 1, bad
+        err = capsys.readouterr().err
+        assert "error" in err and "Traceback" not in err
+
+
+def test_converted_run_starts_a_training_run(official_tiny, tmp_path):
+    from audioup.cli import main
+    from audioup.data.corpus import build_corpus
+    from audioup.train.config import load_config
+    from audioup.train.loop import train
+
+    weights, config, _ = official_tiny
+    out = tmp_path / "converted"
+    assert main(["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "resize-nearest",
+                 "--layers", "all", "--out", str(out), "--no-eval"]) == 0
+    corpus = build_corpus(tmp_path / "corpus", variants=2, n_val=1, progress=False)
+    cfg = load_config(REPO / "recipes" / "finetune" / "hifigan_universal_to_nearest.yaml", [
+        f"run_dir={tmp_path / 'run'}", "model.preset=tiny",
+        "model.discriminator_kwargs={mpd: {channels: [8, 16, 32, 64, 64]}, msd: {width: 0.0625}}",
+        "max_steps=1", "train.batch_size=1", "data.segment_length=2048", f"data.filelist={corpus.filelists['train']}",
+        f"data.valid_files=[{corpus.filelists['val']}]", "data.valid_seconds=0.5", "train.device=cpu",
+        "train.progress=false", "train.validation_interval=100", "train.threads=1", f"init_from={out}",
+        "train.discriminator_warmup=0"])
+    lines = []
+    train(cfg, log=lines.append)
+    from audioup.inference import load_generator
+
+    trained = load_generator(tmp_path / "run")
+    assert trained.step == 1 and trained.generator.upsampler_label == "resize-nearest"
