@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import List
 
 from ..audio.io import AudioError, audio_info, find_audio_files
-from ..compare.conversion import LINE_TARGET_DB, MAX_KERNEL, convert_and_recover, default_test_clips
-from ..data.dataset import DataError, read_filelist
+from ..compare.conversion import (LINE_TARGET_DB, convert_and_recover, default_test_clips,
+                                  expand_data, parse_kernel_sizes, parse_layers)
+from ..data.dataset import read_filelist
 from ..errors import CommandError
 from ..layers import UPSAMPLER_LABELS
 from ..models.checkpoint import CheckpointError, list_checkpoints, read_generator
@@ -75,51 +76,6 @@ def register(subparsers) -> None:
     p.add_argument("--save-every", type=float, default=60.0, help=argparse.SUPPRESS)  # seconds between checkpoints
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def parse_layers(text: str) -> Union[str, List[int]]:
-    """``auto`` / ``all`` / ``2,3`` -> the value :func:`convert_and_recover` takes."""
-    if text in ("auto", "all"):
-        return text
-    try:
-        layers = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise CommandError(f"--layers {text!r}: expected auto, all or comma-separated layer indices") from None
-    if not layers or min(layers) < 0:
-        raise CommandError(f"--layers {text!r}: expected auto, all or layer indices >= 0")
-    return layers
-
-
-def parse_kernel_sizes(text: Optional[str]) -> Union[None, int, Dict[int, int]]:
-    """``9`` -> 9; ``0:65,3:9`` -> ``{0: 65, 3: 9}``; each between 1 and :data:`MAX_KERNEL`."""
-    if text is None:
-        return None
-    try:
-        if ":" not in text:
-            sizes: Union[int, Dict[int, int]] = int(text)
-            values = [sizes]
-        else:
-            sizes = {int(i): int(k) for i, k in (part.split(":") for part in text.split(",") if part.strip())}
-            values = list(sizes.values())
-    except ValueError:
-        raise CommandError(f"--kernel-size {text!r}: expected K or I:K,J:K (integers)") from None
-    if not values or any(not 1 <= v <= MAX_KERNEL for v in values):
-        raise CommandError(f"--kernel-size {text!r}: each length must be between 1 and {MAX_KERNEL}")
-    return sizes
-
-
-def expand_data(paths) -> List[Path]:
-    """Files, folders and filelists (``.txt``: one path per line, relative to the list)."""
-    out: List[Path] = []
-    for p in map(Path, paths):
-        if p.suffix == ".txt" and p.is_file():
-            try:
-                out += read_filelist(p)
-            except (DataError, UnicodeDecodeError) as exc:
-                raise CommandError(f"{p}: {exc}") from None
-        else:
-            out.append(p)
-    return out
 
 
 def _refuse_training_run(out: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from ..data.dataset import DataError
 from ..errors import CommandError
@@ -23,6 +24,12 @@ figures. Every kind is also evaluated at initialisation (step 0).
   audioup compare recipes/ljspeech/hifigan_v2.yaml --out runs/cmp_v2 --steps 20000
   audioup compare recipes/tiny.yaml --out runs/cmp --init-only --test data/cmu_arctic
 
+From a released vocoder instead of a recipe (no CONFIG): convert it to every kind, give each
+the same fine-tune budget on real speech, and measure all on held-out clips:
+
+  audioup compare --from pretrained:hifigan-universal --out runs/cmp_universal \
+      --budget-minutes 5 --data data/offline/speech/train.txt --test held_out/
+
 key=value overrides (as for `audioup train`) go right after CONFIG. Running again with the
 same --out reuses finished results and resumes training; a folder holding a comparison made
 with other settings is refused.
@@ -32,7 +39,7 @@ with other settings is refused.
 def register(subparsers) -> None:
     p = subparsers.add_parser("compare", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="YAML recipe (see recipes/)")
+    p.add_argument("config", nargs="?", help="YAML recipe (see recipes/); not with --from")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="settings applied to every kind, e.g. train.batch_size=8")
     p.add_argument("--out", required=True, metavar="DIR", help="comparison folder")
@@ -53,10 +60,23 @@ def register(subparsers) -> None:
     p.add_argument("--no-periodicity", action="store_true",
                    help="skip periodicity RMSE and V/UV F1 (torchcrepe, slow on a CPU); "
                         "compare_upsamplers(periodicity=False) in Python")
+    p.add_argument("--from", dest="source", metavar="SOURCE",
+                   help="a released vocoder (pretrained:NAME, official file, audioup checkpoint) to convert "
+                        "to each kind instead of training from scratch")
+    p.add_argument("--budget-minutes", type=float, default=5.0, metavar="M",
+                   help="--from: fine-tune minutes (wall time) per kind (default 5)")
+    p.add_argument("--layers", default="all", metavar="auto|all|I,J",
+                   help="--from: which transposed layers to replace (default all)")
+    p.add_argument("--data", nargs="+", metavar="PATH", help="--from: real speech for the fine-tunes")
+    p.add_argument("--quiet", action="store_true", help="--from: no progress bars")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.source:
+        return run_from(args)
+    if not args.config:
+        raise CommandError("give a recipe (CONFIG) or --from SOURCE")
     if args.steps is not None and args.steps < 1:
         raise CommandError("--steps must be >= 1")
     if args.max_test_files is not None and args.max_test_files < 1:
@@ -76,3 +96,27 @@ def run(args) -> int:
     print(f"\nreport: {comp.report}")
     failed = [r for s in comp.stages for r in comp.rows(s) if "error" in r]
     return 1 if failed else 0
+
+
+def run_from(args) -> int:
+    """``audioup compare --from SOURCE``: :func:`audioup.compare.conversion.compare_from_pretrained`."""
+    from .conversion import FROM_KINDS, compare_from_pretrained, default_test_clips, expand_data, parse_layers
+
+    if args.config or args.overrides:
+        raise CommandError("--from takes no recipe or key=value settings")
+    if not 0 < args.budget_minutes <= 24 * 60:
+        raise CommandError("--budget-minutes must be in (0, 1440]")
+    kinds = [k for k in args.kinds if k != "transposed"] if args.kinds != list(KINDS) else list(FROM_KINDS)
+    try:
+        from ..models.checkpoint import read_generator
+        source = read_generator(args.source)
+        compare_from_pretrained(source, args.source, args.out, kinds, layers=parse_layers(args.layers),
+                                budget_minutes=args.budget_minutes,
+                                data=expand_data(args.data) if args.data else default_test_clips(),
+                                test=expand_data(args.test) if args.test else default_test_clips(),
+                                calibration=default_test_clips(), progress=not args.quiet,
+                                log=lambda line: print(line, file=sys.stderr))
+    except (CheckpointError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    print((Path(args.out) / "report.md").read_text())
+    return 0

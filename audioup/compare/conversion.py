@@ -28,6 +28,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 
 from ..audio.fs import atomic_write
+from ..data.dataset import DataError, read_filelist
+from ..errors import CommandError
 from ..data.corpus import DEFAULT_SOURCES
 from ..evaluation import evaluate_vocoder, format_row, load_clips, summarize, table_header
 from ..inference import build_vocoder
@@ -182,6 +184,51 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
     return chosen
 
 
+def parse_layers(text: str) -> Union[str, List[int]]:
+    """``auto`` / ``all`` / ``2,3`` -> the value :func:`convert_and_recover` takes."""
+    if text in ("auto", "all"):
+        return text
+    try:
+        layers = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CommandError(f"--layers {text!r}: expected auto, all or comma-separated layer indices") from None
+    if not layers or min(layers) < 0:
+        raise CommandError(f"--layers {text!r}: expected auto, all or layer indices >= 0")
+    return layers
+
+
+def parse_kernel_sizes(text: Optional[str]) -> Union[None, int, Dict[int, int]]:
+    """``9`` -> 9; ``0:65,3:9`` -> ``{0: 65, 3: 9}``; each between 1 and :data:`MAX_KERNEL`."""
+    if text is None:
+        return None
+    try:
+        if ":" not in text:
+            sizes: Union[int, Dict[int, int]] = int(text)
+            values = [sizes]
+        else:
+            sizes = {int(i): int(k) for i, k in (part.split(":") for part in text.split(",") if part.strip())}
+            values = list(sizes.values())
+    except ValueError:
+        raise CommandError(f"--kernel-size {text!r}: expected K or I:K,J:K (integers)") from None
+    if not values or any(not 1 <= v <= MAX_KERNEL for v in values):
+        raise CommandError(f"--kernel-size {text!r}: each length must be between 1 and {MAX_KERNEL}")
+    return sizes
+
+
+def expand_data(paths) -> List[Path]:
+    """Files, folders and filelists (``.txt``: one path per line, relative to the list)."""
+    out: List[Path] = []
+    for p in map(Path, paths):
+        if p.suffix == ".txt" and p.is_file():
+            try:
+                out += read_filelist(p)
+            except (DataError, UnicodeDecodeError) as exc:
+                raise CommandError(f"{p}: {exc}") from None
+        else:
+            out.append(p)
+    return out
+
+
 def _payload(source, config, state, source_name, plan, kind) -> Dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, "step": 0, "sample_rate": source["mel"]["sample_rate"],
             "mel": dict(source["mel"]), "generator_config": config, "generator": state,
@@ -273,3 +320,130 @@ def evaluate_conversion(source: Dict[str, Any], out, test: Sequence, log=print) 
                                 "seconds": time.monotonic() - t}
         log(format_row(name, summary))
     return result
+
+
+# ------------------------------------------------------------------------------------------
+# The comparison of upsampler kinds from one released vocoder
+
+FROM_KINDS = ("resize-nearest", "resize-linear", "sinc")
+
+
+def compare_from_pretrained(source: Dict[str, Any], source_name: str, out, kinds: Sequence[str] = FROM_KINDS, *,
+                            layers: Layers = "all", budget_minutes: float = 5.0, data: Sequence = (),
+                            test: Sequence = (), calibration: Sequence = (), progress: bool = True,
+                            log: Callable[[str], Any] = print) -> Dict[str, Any]:
+    """Convert ``source`` to each kind, give each the same fine-tune budget, measure all on ``test``.
+
+    Each kind is a :func:`convert_and_recover` run in ``out/KIND`` (resumed when run again);
+    ``out/report.json`` and ``out/report.md`` (with ``report.png``) hold, per kind, the held-out
+    summary of the projection and of the fine-tuned vocoder beside the original's. A kind that
+    cannot be converted (no folded form to project onto) gets its error in the report and the
+    others go on.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sr = source["mel"]["sample_rate"]
+    clips = load_clips(test or default_test_clips(), sr, log=log)
+    report: Dict[str, Any] = {"source": str(source_name), "layers": layers if isinstance(layers, str) else list(layers),
+                              "budget_minutes": budget_minutes, "data": [str(d) for d in data],
+                              "test": [str(c.path) for c in clips], "threads": torch.get_num_threads(),
+                              "kinds": {}}
+    log(f"original {source_name} on {len(clips)} held-out clip(s)")
+    report["original"] = summarize(evaluate_vocoder(build_vocoder(source["generator_config"], source["mel"],
+                                                                  source["generator"]), clips))
+    for kind in kinds:
+        folder = out / kind
+        log(f"\n== {kind}")
+        t = time.monotonic()
+        try:
+            result = convert_and_recover(source, source_name, kind, folder, layers=layers,
+                                         budget_minutes=budget_minutes, data=data, calibration=calibration,
+                                         evaluate=False, progress=progress, log=log)
+        except ValueError as exc:
+            log(f"  {kind}: {exc}")
+            report["kinds"][kind] = {"error": str(exc)}
+            continue
+        rows = {}
+        for step, path in (list_checkpoints(folder)[:1] + list_checkpoints(folder)[1:][-1:]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            vocoder = build_vocoder(state["generator_config"], source["mel"], state["generator"])
+            rows["projection" if step == 0 else "fine-tuned"] = {"step": step, **summarize(evaluate_vocoder(vocoder, clips))}
+        report["kinds"][kind] = {"layers": result["plan"]["layers"],
+                                 "residual_energy": {str(r["index"]): r.get("residual_energy")
+                                                     for r in result["plan"]["records"] if r["converted"]},
+                                 "fine_tune": {k: v for k, v in result.get("fine_tune", {}).items()
+                                               if k in ("steps", "elapsed_s", "losses")},
+                                 "minutes": (time.monotonic() - t) / 60, **rows}
+        atomic_write(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")
+    atomic_write(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")
+    atomic_write(out / "report.md", render_comparison(report) + "\n")
+    try:
+        _plot_comparison(report, out / "report.png")
+    except ImportError:  # matplotlib missing: the table stands alone
+        pass
+    log("\n" + render_comparison(report))
+    return report
+
+
+def _cell(value, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def render_comparison(report: Dict[str, Any]) -> str:
+    """The comparison as a Markdown table: one row per kind and stage, the original first.
+
+    ``line dB`` is the mean over clips of the strongest predicted line minus the real
+    recording's strongest; ``worst`` its maximum over clips.
+    """
+    head = ("| vocoder | steps | PESQ-WB | STOI | mel L1 | M-STFT | line dB | worst dB |\n"
+            "|---|---|---|---|---|---|---|---|")
+    rows = []
+
+    def row(name, steps, s):
+        rows.append(f"| {name} | {steps} | {_cell(s.get('pesq_wb'), '.2f')} | {_cell(s.get('stoi'), '.3f')} | "
+                    f"{_cell(s.get('mel_l1'), '.3f')} | {_cell(s.get('mrstft'), '.3f')} | "
+                    f"{_cell(s.get('line_over_real_db'), '+.1f')} | {_cell(s.get('worst_line_over_real_db'), '+.1f')} |")
+
+    row(f"original ({report['source']})", "-", report["original"])
+    for kind, result in report["kinds"].items():
+        if "error" in result:
+            rows.append(f"| {kind} | - | {result['error']} |||||| ")
+            continue
+        layers = ",".join(str(i) for i in result["layers"])
+        for stage in ("projection", "fine-tuned"):
+            if stage in result:
+                row(f"{kind} (layers {layers}), {stage}", result[stage]["step"], result[stage])
+    n = len(report["test"])
+    note = (f"\n\n{n} held-out clip(s); fine-tune budget {report['budget_minutes']:g} min of wall time per kind "
+            f"({report['threads']} threads), layers {report['layers']}.")
+    return head + "\n" + "\n".join(rows) + note
+
+
+def _plot_comparison(report: Dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, never a window
+    import matplotlib.pyplot as plt
+
+    from ..audio.fs import save_figure
+
+    names, pesq, lines = ["original"], [report["original"].get("pesq_wb")], [report["original"]["worst_line_over_real_db"]]
+    for kind, result in report["kinds"].items():
+        for stage in ("projection", "fine-tuned"):
+            if stage in result:
+                names.append(f"{kind}\n{stage}")
+                pesq.append(result[stage].get("pesq_wb"))
+                lines.append(result[stage]["worst_line_over_real_db"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(names)), 4))
+    a.bar(range(len(names)), [p or 0 for p in pesq], color="tab:blue")
+    a.set_ylabel("PESQ-WB (held-out mean)")
+    b.bar(range(len(names)), lines, color=["tab:red" if v > 3 else "tab:green" for v in lines])
+    b.axhline(3, color="k", lw=0.8, ls="--")
+    b.set_ylabel("worst line over the real recording (dB)")
+    for ax in (a, b):
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=7)
+    fig.suptitle(f"from {report['source']}: {report['budget_minutes']:g} min fine-tune per kind")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

@@ -1,6 +1,5 @@
 """Fine-tuning from official and converted checkpoints: on-the-fly conversion, a frozen generator
-during the discriminator warm-up, ``audioup convert`` writing a loadable run, the GPU script's
-CPU smoke run."""
+during the discriminator warm-up, the GPU script's CPU smoke run (``audioup convert``: tests/compare/test_conversion.py)."""
 from __future__ import annotations
 
 import json
@@ -58,41 +57,6 @@ def test_init_from_refuses_another_architecture(official_tiny, corpus, tmp_path)
     cfg = _config(tmp_path, corpus, "transposed", f"init_from={weights}", "model.kwargs={upsample_initial_channel: 64}")
     with pytest.raises(TrainingError, match="differs from the config's .* in more than the upsampler"):
         train(cfg, log=lambda *_: None)
-
-
-def test_convert_cli_writes_a_loadable_run(official_tiny, tmp_path):
-    from audioup.cli import main
-    from audioup.inference import load_generator
-
-    weights, config, generator = official_tiny
-    out = tmp_path / "converted"
-    assert main(["convert", "--checkpoint", str(weights), "--to", "resize-linear", "--out", str(out)]) == 0
-    report = json.loads((out / "convert.json").read_text())
-    assert len(report["layers"]) == 3 and all(0 < r["residual_energy"] < 1 for r in report["layers"])
-    evaluation = report["evaluation"]
-    assert evaluation["before"]["mel_l1"] > 0 and evaluation["change"]["mel_l1"] > 0
-    vocoder = load_generator(out)
-    assert vocoder.generator.upsampler_label == "resize-linear"
-    mel = torch.randn(1, 80, 6)
-    with torch.no_grad():
-        assert vocoder.generator(mel).shape == generator(mel).shape
-    # no silent overwrite, and the source is never the output
-    assert main(["convert", "--checkpoint", str(weights), "--to", "resize-linear", "--out", str(out),
-                 "--no-eval"]) == 1
-    assert main(["convert", "--checkpoint", str(out), "--to", "resize-nearest", "--out", str(out),
-                 "--force", "--no-eval"]) == 1
-    # --force leaves the converted file the only checkpoint to find (an older, later step would win)
-    from audioup.models.checkpoint import checkpoint_path
-
-    checkpoint_path(out, 500).write_bytes(checkpoint_path(out, 0).read_bytes())
-    assert main(["convert", "--checkpoint", str(weights), "--to", "resize-nearest", "--out", str(out),
-                 "--force", "--no-eval"]) == 0
-    assert load_generator(out).generator.upsampler_label == "resize-nearest"
-    assert not checkpoint_path(out, 500).exists() and checkpoint_path(out, 0).is_file()
-    # an --out under a file is refused up front, not with a traceback after the work
-    (tmp_path / "afile").write_text("x")
-    assert main(["convert", "--checkpoint", str(weights), "--to", "resize-linear", "--out",
-                 str(tmp_path / "afile" / "sub"), "--no-eval"]) == 1
 
 
 @pytest.mark.slow
