@@ -224,6 +224,9 @@ def run_cases(p: Probe, checkpoint=None):
         if place is not None:  # the corpus build writes through soundfile-free atomic writes only for real
             p.case(f"demo --corpus on {tag}", ["demo", "--out", f"{base}/demo", "--corpus", f"{base}/corpus",
                                                "--quick"], 1, want_err="audioup demo: error: ")
+        p.case(f"compare --out on {tag}", ["compare", str(ROOT / "recipes" / "tiny.yaml"), "--out", f"{base}/cmp",
+                                           "--init-only", "--test", "x.wav"], 1, sim=sim,
+               want_err="audioup compare: error: ")
         if checkpoint:
             p.case(f"vocode --out on {tag}", ["vocode", "--checkpoint", str(checkpoint), "x.wav",
                                               "--out", f"{base}/voc"], 1, sim=sim)
@@ -232,7 +235,9 @@ def run_cases(p: Probe, checkpoint=None):
     for args in (["mel", "x.wav", "--out", "afile"], ["mel", "x.wav", "--out", "afile/sub"],
                  [*ana, "--plot", "afile"], ["measure", "x.wav", *m, "--plot", "afile"],
                  ["measure", "x.wav", *m, "--json", "afile/o.json"],
-                 ["demo", "--out", "out_demo", "--corpus", "afile/corpus", "--quick"]):
+                 ["demo", "--out", "out_demo", "--corpus", "afile/corpus", "--quick"],
+                 ["compare", str(ROOT / "recipes" / "tiny.yaml"), "--out", "afile/cmp", "--init-only",
+                  "--test", "x.wav"]):
         p.case(" ".join(a for a in args if a not in m) + " (a file)", args, 1)
 
     # inputs: link loop, Latin-1 bytes, odd folder entries
@@ -255,6 +260,14 @@ def run_cases(p: Probe, checkpoint=None):
     err = proc.communicate(timeout=300)[1].decode(errors="replace")
     p.judge("measure | (closed pipe)", proc.returncode, err, (141, 1), before,
             check=lambda _: "stderr not quiet: " + err[-80:] if err.strip() else None)
+    if checkpoint:
+        before = p.watch()
+        proc = subprocess.Popen([p.python, "-m", "audioup", "vocode", "--checkpoint", str(checkpoint), "odd",
+                                 "--out", "out_voc_pipe"], cwd=w, env=p.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()
+        err = proc.communicate(timeout=300)[1].decode(errors="replace")
+        p.judge("vocode DIR | (closed pipe)", proc.returncode, err, (141, 1), before)
     with open("/dev/full", "w") as devfull:
         p.case("--help > /dev/full", ["--help"], 1, stdout=devfull)
         p.case("measure > /dev/full", ["measure", "x.wav", *m], 1, stdout=devfull)

@@ -191,3 +191,12 @@ def test_a_strict_stdout_prints_a_name_that_is_not_utf8(tmp_path, arctic_files):
     assert b"bad\\xff\\xfe.wav" in proc.stdout  # shown escaped; the file itself was measured
     record = json.loads((tmp_path / "o.json").read_text())[0]
     assert os.fsencode(record["path"]) == bad and record["tonal_score_db"] is not None
+
+
+def test_compare_refuses_a_report_md_that_is_a_folder_before_training(tmp_path, arctic_files, capsys):
+    (tmp_path / "cmp" / "report.md").mkdir(parents=True)
+    rc = main(["compare", str(ROOT / "recipes" / "tiny.yaml"), "--out", str(tmp_path / "cmp"), "--init-only",
+               "--test", str(arctic_files[0])])
+    line = _one_line(capsys.readouterr().err, "compare")
+    assert rc == 1 and line.endswith(f"{tmp_path / 'cmp' / 'report.md'}: is a folder, not a file")
+    assert sorted(os.listdir(tmp_path / "cmp")) == ["report.md"]

@@ -12,7 +12,8 @@ an ordinary ``open(path, "w")`` would give it (``0o666`` less the umask).
 Only a regular file (or nothing) is ever replaced. A destination that is a
 stream is written into, in place, as a shell's ``>`` would: a character device
 (``/dev/null``), a FIFO, or this process's own stdout/stderr (``/dev/stdout``,
-whatever it points to). Anything else is refused with an ``OSError`` naming it
+whatever it points to; a FIFO waits for its reader, as with ``>``). Anything
+else is refused with an ``OSError`` naming it
 (:func:`stream_destination`): a folder, a block device, a socket, a symbolic
 link to a file or folder (never written through), a dangling link, a link loop.
 """
