@@ -132,3 +132,16 @@ def test_plot_on_a_read_only_folder_is_refused_before_measuring(tmp_path, arctic
     rc = main(["measure", str(arctic_files[0]), *ARGS, "--plot", str(tmp_path / "p")])
     out, err = capsys.readouterr()
     assert rc == 1 and "Read-only file system" in err and "score dB" not in out
+
+
+def test_the_folder_walk_finds_what_rglob_found(tmp_path):
+    """The walk that reports skipped entries lists the same files, in the same order, as before."""
+    for rel in ("b.wav", "A.WAV", "sub/c.flac", "sub/deep/d.wav", "sub/notes.txt", ".hidden/e.wav", "z/y.mp3"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(tmp_path / "sub")  # a link to a folder: not followed, by either
+    (tmp_path / "f.wav").symlink_to(tmp_path / "b.wav")  # a link to a file: kept, by both
+    expected = sorted(f for f in tmp_path.rglob("*") if f.is_file() and f.suffix.lower() in
+                      (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"))
+    skipped = []
+    assert find_audio_files([tmp_path], skipped=skipped) == expected and skipped == []
