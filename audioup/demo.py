@@ -80,6 +80,7 @@ def say(line: str = "") -> None:
 
 
 def run(args) -> int:
+    from .audio.fs import file_in_the_way
     from .compare import CompareError, compare_upsamplers
     from .compare.runner import parameter_count
     from .data.dataset import DataError
@@ -94,6 +95,10 @@ def run(args) -> int:
     steps = steps or load_config(RECIPE, for_run=False).max_steps
     out = Path(args.out)
     corpus_dir = Path(args.corpus) if args.corpus else out.parent / "corpus"
+    for option, folder in (("--out", out), ("--corpus", corpus_dir)):  # refused before any work
+        blocker = file_in_the_way(folder)
+        if blocker is not None:
+            raise CommandError(f"{option} {folder}: {blocker} is a file, not a folder")
     if corpus_dir.resolve() == out.resolve():  # refused before the corpus is built into it
         raise CommandError(f"--out {out} is the corpus folder; give the report a folder of its own")
 

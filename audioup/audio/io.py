@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence
@@ -75,6 +76,9 @@ def audio_info(path):
         raise AudioError(path, _missing(path, "file not found"))
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")
+    kind = _not_regular(path.stat().st_mode)
+    if kind:  # reading a FIFO would wait for a writer; a device is no audio file
+        raise AudioError(path, f"is {kind}, not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
     try:
@@ -83,7 +87,7 @@ def audio_info(path):
     except OSError as exc:  # permission denied is not "not audio"
         raise AudioError(path, f"cannot open ({exc.strerror or exc})") from None
     try:
-        return sf.info(str(path))
+        return sf.info(_sf_name(path))
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError
         raise AudioError(path, f"not a readable audio file ({_short(exc)})") from None
 
@@ -122,7 +126,7 @@ def load_audio(
         raise AudioError(path, f"unsupported sample rate {info.samplerate} Hz "
                                f"(expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True, start=start, frames=frames)
+        data, sr = sf.read(_sf_name(path), dtype="float32", always_2d=True, start=start, frames=frames)
     except Exception as exc:
         raise AudioError(path, f"could not decode samples ({_short(exc)}); the file may be truncated") from None
     if data.shape[0] == 0:
@@ -165,7 +169,7 @@ def read_blocks(path, block: int, info=None) -> Iterator[np.ndarray]:
     info = info or audio_info(path)
     read = 0
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(_sf_name(path)) as f:
             pcm16 = getattr(info, "subtype", None) == "PCM_16"
             raw = np.empty((int(block), f.channels), np.int16) if pcm16 else None
             while True:
@@ -257,18 +261,25 @@ def save_audio(path, samples, sample_rate: int, subtype: str = "PCM_16") -> Path
     return atomic_write(path, buffer.getbuffer())
 
 
-def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> List[Path]:
+def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIONS,
+                     skipped: Optional[List[AudioError]] = None) -> List[Path]:
     """Expand files and folders (recursively) into a sorted list of audio files.
 
     A file named explicitly is kept whatever its extension (so that a bad file
     is reported rather than silently skipped); folders contribute files with
-    one of ``extensions``. A missing path raises :class:`AudioError`.
+    one of ``extensions`` (symbolic links to folders are not followed). A missing
+    path raises :class:`AudioError`.
+
+    Args:
+        skipped: if given, gets an :class:`AudioError` for each folder entry passed
+            over: a name with an audio extension that is no regular file (a FIFO, a
+            device, a dangling link, a link loop) and a subfolder that cannot be read.
     """
     out: List[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions))
+            out.extend(_walk_audio(p, extensions, skipped))
         elif p.exists():
             out.append(p)
         else:
@@ -279,6 +290,45 @@ def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIO
             seen.add(f)
             unique.append(f)
     return unique
+
+
+def _walk_audio(folder: Path, extensions: Sequence[str], skipped: Optional[List[AudioError]]) -> List[Path]:
+    """The audio files under ``folder``, sorted as ``sorted(folder.rglob("*"))`` sorts them."""
+    def unreadable(exc: OSError) -> None:
+        if skipped is not None:
+            skipped.append(AudioError(exc.filename or folder, f"cannot read this folder "
+                                                              f"({exc.strerror or exc}); its files were skipped"))
+
+    found = []
+    for top, _, names in os.walk(folder, onerror=unreadable):
+        for name in names:
+            f = Path(top) / name
+            if f.suffix.lower() not in extensions:
+                continue
+            if f.is_file():
+                found.append(f)
+            elif skipped is not None:
+                try:
+                    kind = _not_regular(f.stat().st_mode) or "not a regular file"
+                    problem = f"is {kind}, not a regular file; skipped"
+                except OSError:
+                    problem = _missing(f, "cannot be read") + "; skipped"
+                skipped.append(AudioError(f, problem))
+    return sorted(found)
+
+
+def _not_regular(mode: int) -> Optional[str]:
+    """What a non-regular, non-folder file is (``None`` for a regular file or a folder)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+
+
+def _sf_name(path):
+    """The name soundfile opens: bytes, so that a name that is not valid UTF-8 opens too."""
+    return os.fsencode(path)
 
 
 def _missing(path: Path, default: str) -> str:

@@ -22,6 +22,7 @@ from ..errors import CommandError
 from ..inference import plan_outputs
 from ..models.checkpoint import CheckpointError, read_generator
 from ..progress import progress_bar
+from . import check_output_path
 
 DESCRIPTION = """\
 Write the log-mel spectrogram of each audio file as a .npy array (n_mels, frames),
@@ -69,6 +70,7 @@ def _front_end(checkpoint) -> MelSpectrogram:
 
 
 def run(args) -> int:
+    check_output_path(args.out, "--out", folder=True)  # a file where the folder goes: refused before work
     front_end = _front_end(args.checkpoint)
     try:
         jobs = plan_outputs(args.inputs, args.out, extensions=AUDIO_EXTENSIONS, suffix=".npy")

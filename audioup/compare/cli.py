@@ -6,6 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..audio.fs import stream_destination
 from ..data.dataset import DataError
 from ..errors import CommandError
 from ..models.checkpoint import CheckpointError
@@ -81,6 +82,7 @@ def run(args) -> int:
         raise CommandError("--steps must be >= 1")
     if args.max_test_files is not None and args.max_test_files < 1:
         raise CommandError("--max-test-files must be >= 1")
+    stream_destination(Path(args.out) / "report.md")  # a folder or a link there: refused before training
     command = "audioup compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["compare"] else None
     try:
         comp = compare_upsamplers(

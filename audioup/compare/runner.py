@@ -173,7 +173,7 @@ def open_folder(out_dir: Path, config, settings: dict) -> None:
             old = json.loads(manifest.read_text())
         except ValueError:
             raise CompareError(f"{manifest}: unreadable; remove the folder or choose another --out") from None
-        if old.get("format") != FORMAT:
+        if not isinstance(old, dict) or old.get("format") != FORMAT:
             raise CompareError(f"{manifest}: not an audioup comparison; choose another --out")
         diff = _differences(old.get("settings"), settings)
         if diff:
@@ -292,7 +292,7 @@ def _evaluate_stage(comp: Comparison, cfgs: dict, step: int, clips, device, opti
 def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) -> dict:
     path = comp.out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json"
     if path.is_file():
-        record = json.loads(path.read_text())
+        record = read_result(path)
         log(f"  {label}: reused {path.relative_to(comp.out_dir)}")
         return record
     start = time.perf_counter()
@@ -309,11 +309,28 @@ def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) ->
     return record
 
 
+def read_result(path: Path) -> dict:
+    """A finished kind's result record (``results/step_*/KIND.json``), checked.
+
+    Raises:
+        CompareError: naming the file, when it is not JSON (truncated) or not a record.
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{path}: unreadable result ({exc}); delete it to evaluate that kind "
+                           "again") from None
+    if not isinstance(record, dict):
+        raise CompareError(f"{path}: not a result record (a JSON {type(record).__name__}); delete it "
+                           "to evaluate that kind again")
+    return record
+
+
 def _add_earlier_kinds(comp: Comparison, step: int) -> None:
     """Results of kinds evaluated by an earlier run in this folder stay in the report."""
     folder = comp.out_dir / "results" / stage_dir(step)
     for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
+        record = read_result(path)
         kind = record.get("kind")
         if kind and kind not in comp.results[step]:
             comp.results[step][kind] = record

@@ -7,9 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from ..audio.fs import display_path, probe_folder, stream_destination
 from ..audio.io import find_audio_files
 from ..errors import CommandError
-from .measure import RecordWriter, measure_files, plot_names
+from .measure import PLOT_FAILED, RecordWriter, measure_files, plot_names
 from .tones import parse_factors
 
 DESCRIPTION = """\
@@ -90,6 +91,7 @@ def run(args) -> int:
     if args.reference and not Path(args.reference).is_dir():
         raise CommandError(f"--reference {args.reference}: not a folder")
     _check_outputs(args)
+    _check_plot_folder(args.plot)
     if args.plot and not args.force:
         targets = [Path(args.plot) / name for name in plot_names(_inputs(args.paths))]
         clash = [t for t in targets if t.exists()]
@@ -107,18 +109,22 @@ def run(args) -> int:
     except OSError as exc:  # the outputs could not be created: nothing was measured
         raise CommandError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     for message in writer.failures:  # every file was measured; the table below has them all
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {display_path(message)}", file=sys.stderr)
     if not records:
         print(f"audioup measure: no audio files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
     print(format_table(records, with_reference=bool(args.reference)))
     failed = [r for r in records if r["error"]]
     for r in failed:
-        print(f"error: {r['error']}", file=sys.stderr)
+        print(f"error: {display_path(r['error'])}", file=sys.stderr)
+    plot_failed = [(r["path"], w["message"]) for r in records if not r["error"]
+                   for w in r["warnings"] if w["code"] == PLOT_FAILED]
+    for path, message in plot_failed:  # the numbers are in the table; the requested PNG is missing
+        print(f"error: {display_path(path)}: {display_path(message)}", file=sys.stderr)
     warned = sum(1 for r in records if r["warnings"] and not r["error"])
     print(f"{len(records)} file(s): {len(records) - len(failed)} measured, {len(failed)} failed"
           + (f", {warned} with warnings" if warned else ""))
-    return 1 if failed or not records or writer.failures else 0
+    return 1 if failed or not records or writer.failures or plot_failed else 0
 
 
 def _inputs(paths) -> list:
@@ -135,10 +141,16 @@ def _inputs(paths) -> list:
 def _check_outputs(args) -> None:
     """Refuse --json/--csv that are folders, inputs, each other, or in a missing folder; no overwrite without --force."""
     outs = [(flag, Path(v)) for flag, v in (("--json", args.json), ("--csv", args.csv)) if v]
-    if len(outs) == 2 and outs[0][1].resolve() == outs[1][1].resolve():
+    if len(outs) == 2 and os.path.realpath(outs[0][1]) == os.path.realpath(outs[1][1]):
         raise CommandError(f"--json and --csv name the same file {outs[0][1]}")
     inputs = [f for f, _ in _inputs(args.paths)]
     for flag, out in outs:
+        try:
+            stream = stream_destination(out)  # a link, a block device, a socket... is refused
+        except OSError as exc:
+            raise CommandError(f"{flag} {display_path(out)}: {exc.strerror}") from None
+        if stream:  # written into (/dev/stdout, a FIFO): nothing is replaced, no --force needed
+            continue
         if out.is_dir():
             raise CommandError(f"{flag} {out}: is a folder, expected a file name")
         if out.parent != Path("") and not out.parent.is_dir():
@@ -149,6 +161,25 @@ def _check_outputs(args) -> None:
                 raise CommandError(f"{flag} {out} is one of the inputs; refusing to overwrite it")
             if not args.force:
                 raise CommandError(f"{out} exists; use --force to overwrite")
+        try:  # a read-only folder is refused now, not after the whole batch is measured
+            probe_folder(out.parent)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else out.parent
+            raise CommandError(f"{flag} {display_path(out)}: {display_path(where)}: "
+                               f"{exc.strerror or exc}") from None
+
+
+def _check_plot_folder(plot) -> None:
+    """--plot: a folder that can be written (made now), or a clear error before anything is measured."""
+    if not plot:
+        return
+    try:
+        probe_folder(plot)
+    except FileExistsError:
+        raise CommandError(f"--plot {display_path(plot)}: is a file, not a folder") from None
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else plot
+        raise CommandError(f"--plot {display_path(plot)}: {display_path(where)}: {exc.strerror or exc}") from None
 
 
 def format_table(records, with_reference: bool = False) -> str:
@@ -162,9 +193,11 @@ def format_table(records, with_reference: bool = False) -> str:
     cols.append("notes")
     rows = []
     for r in records:
-        name = r["path"] if len(r["path"]) <= 40 else "..." + r["path"][-37:]
+        name = display_path(r["path"])  # one line, printable on any stdout
+        name = name if len(name) <= 40 else "..." + name[-37:]
         if r["error"]:
             msg = r["error"].split(": ", 1)[-1] if r["error"].startswith(r["path"]) else r["error"]
+            msg = display_path(msg)
             rows.append([name] + ["-"] * (len(cols) - 2) + ["ERROR: " + msg])
             continue
         top = r["tones"][0] if r["tones"] else None

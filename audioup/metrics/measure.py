@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 
-from ..audio.fs import atomic_write
+from ..audio.fs import atomic_write, stream_destination
 from ..progress import progress_bar
 from ..audio.io import (
     MAX_SAMPLE_RATE,
@@ -39,6 +39,7 @@ from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_s
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
+PLOT_FAILED = "plot_failed"  # the warning code of a --plot PNG that could not be written
 
 
 def empty_record(path) -> dict:
@@ -204,13 +205,16 @@ def _detect(extra: StationarySpectrum, n_fft: int, rec: Measurement) -> list:
 
 def _plot(path: Path, plot_path, extra: Optional[StationarySpectrum], score: TonalScore, detected: list,
           rec: Measurement) -> None:
-    """Write the PNG of :func:`plot_tonal`; a failure is a note, the numbers are kept."""
+    """Write the PNG of :func:`plot_tonal`; a failure is a ``plot_failed`` warning (the
+    command exits 1 for it), the numbers are kept."""
     try:
         plot_tonal(extra.result() if extra is not None else score.spectrum, score, detected,
                    plot_path, title=path.name)
         rec.plot = str(plot_path)
-    except Exception as exc:  # a failed plot must not lose the numbers
-        rec.warn("note", f"plot failed: {type(exc).__name__}: {exc}")
+    except OSError as exc:  # a failed plot must not lose the numbers
+        rec.warn(PLOT_FAILED, f"plot failed: {plot_path}: {exc.strerror or exc}")
+    except Exception as exc:
+        rec.warn(PLOT_FAILED, f"plot failed: {plot_path}: {type(exc).__name__}: {exc}")
 
 
 def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, optional, crepe_model,
@@ -256,7 +260,11 @@ def _worker_init() -> None:
 
 
 def _measure_job(job):
-    path, kwargs = job
+    path, kwargs, skipped = job
+    if skipped is not None:  # a folder entry that is no audio file: its record says why
+        rec = empty_record(path)
+        rec["error"] = skipped
+        return rec
     return measure_file(path, **kwargs)
 
 
@@ -272,21 +280,26 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
         on_record: called with each record as soon as it is finished (in finishing order).
         **kwargs: passed to :func:`measure_file`.
     """
-    items = []  # (file, root folder or None)
+    items = []  # (file, root folder or None, why a folder entry was passed over or None)
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            items.extend((f, p) for f in find_audio_files([p]))
+            skipped: List[AudioError] = []
+            found = [(f, p, None) for f in find_audio_files([p], skipped=skipped)]
+            found += [(Path(e.path), p, str(e)) for e in skipped]  # a record each, in path order
+            items.extend(sorted(found, key=lambda item: item[0]))
         else:
-            items.append((p, None))
+            items.append((p, None, None))
+    measured = [(f, root) for f, root, skip in items if skip is None]
+    pngs = iter(plot_names(measured) if plot_dir is not None else [])  # no resolve() without --plot
     jobs_list = []
-    for (f, root), png in zip(items, plot_names(items)):
+    for f, root, skip in items:
         kw = dict(kwargs, factors=factors, hop=hop)
         if reference_dir is not None:
             kw["reference"] = find_reference(f, Path(reference_dir), root)
-        if plot_dir is not None:
-            kw["plot_path"] = Path(plot_dir) / png
-        jobs_list.append((str(f), kw))
+        if plot_dir is not None and skip is None:
+            kw["plot_path"] = Path(plot_dir) / next(pngs)
+        jobs_list.append((str(f), kw, skip))
     records: List[Optional[dict]] = [None] * len(jobs_list)
     bar = _progress(len(jobs_list), progress)
     try:
@@ -322,8 +335,8 @@ def plot_name(path, root=None) -> str:
     """
     path = Path(path)
     for base in ([root] if root is not None else []) + [Path.cwd()]:
-        try:
-            return "__".join(path.resolve().relative_to(Path(base).resolve()).parts) + ".png"
+        try:  # os.path.realpath: a link loop raises nothing (Path.resolve raises RuntimeError)
+            return "__".join(Path(os.path.realpath(path)).relative_to(os.path.realpath(base)).parts) + ".png"
         except ValueError:
             continue
     return path.name + ".png"
@@ -366,6 +379,10 @@ class RecordWriter:
     run: the CSV is cut back to its last complete row and no longer appended to,
     the JSON keeps its last complete version (later writes are still tried), and
     :attr:`failures` names each output with its error and how many records it holds.
+
+    An output that is a stream (``/dev/stdout``, a FIFO, a device; see
+    :func:`audioup.audio.fs.stream_destination`) is written once, on :meth:`close`;
+    any other kind that is not a regular file is refused (``OSError``) here, before work.
     """
 
     CSV_COLUMNS = ["path", "error", "warnings", "sample_rate", "duration_s", "hop",
@@ -384,9 +401,11 @@ class RecordWriter:
         self._csv_rows = 0  # complete rows in the CSV file on disk
         self._csv_size = 0  # its size in bytes
         self._errors: dict = {}  # output path -> the OSError of its last failed write
-        if self.csv_path is not None:
+        self._streams = {p for p in (self.json_path, self.csv_path) if p is not None and stream_destination(p)}
+        if self.csv_path is not None and self.csv_path not in self._streams:
             self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv = open(self.csv_path, "wb", buffering=0)
+            fd = os.open(self.csv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+            self._csv = open(fd, "wb", buffering=0)
             self._append_csv(self._csv_text_of([]))
             if self.csv_path in self._errors:  # nothing measured yet: fail now
                 exc = self._errors[self.csv_path]
@@ -405,7 +424,8 @@ class RecordWriter:
             self._append_csv(self._csv_text_of([rec], header=False))
             if self._csv is not None:
                 self._csv_rows += 1
-        if self.json_path is not None and time.monotonic() - self._last_json >= self.json_interval:
+        if (self.json_path is not None and self.json_path not in self._streams
+                and time.monotonic() - self._last_json >= self.json_interval):
             self._write_json()
 
     def _append_csv(self, text: str) -> None:

@@ -2,7 +2,6 @@
 during the discriminator warm-up, the GPU script's CPU smoke run (``audioup convert``: tests/compare/test_conversion.py)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
