@@ -35,7 +35,7 @@ COMMANDS = [
     ("mel", "audioup.commands.mel", "write log-mel spectrograms (.npy) of audio files, for vocode"),
     ("vocode", "audioup.commands.vocode", "turn WAV files or .npy mels into audio with a trained generator"),
     ("convert", "audioup.commands.convert",
-     "convert a trained transposed vocoder to resize-convolution"),
+     "make a trained transposed vocoder line-free (resize-convolution)"),
     ("compare", "audioup.compare.cli", "train one vocoder per upsampler kind and write a comparison report"),
     ("demo", "audioup.demo", "offline demo: every upsampler kind on a tiny vocoder, on CPU"),
 ]
