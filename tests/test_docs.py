@@ -136,3 +136,16 @@ def test_readme_shell_block_runs(line, code, shell_folder):
                           timeout=900)
     assert proc.returncode == 0, f"README.md:{line} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert {p.name for p in REPO.iterdir()} == before  # nothing written into the clone
+
+
+def test_readme_headline_tables_are_the_measured_reports():
+    """README's convert / comparison tables are rendered from benchmarks/results/ (never copied by hand)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_tables", REPO / "benchmarks" / "readme_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (REPO / "README.md").read_text()
+    blocks = module.BLOCK.findall(text)
+    assert blocks, "README has no <!-- table:NAME --> block"
+    assert module.updated(text) == text, "run python benchmarks/readme_tables.py"

@@ -419,6 +419,31 @@ def render_comparison(report: Dict[str, Any]) -> str:
     return head + "\n" + "\n".join(rows) + note
 
 
+def render_conversion(report: Dict[str, Any]) -> str:
+    """``audioup convert``'s report (convert.json) as Markdown: what was replaced, and the held-out table."""
+    lines = [f"`{report['source']}` -> {report['label']}, layers replaced: "
+             + (", ".join(str(i) for i in report["plan"]["layers"]) or "none"), ""]
+    for r in report["plan"]["records"]:
+        if r["transposed"]:
+            lines.append(f"- layer {r['index']} (x{r['factor']}, input rate {r['input_rate_hz']:.0f} Hz): "
+                         f"{'replaced' if r['converted'] else 'kept'}, kernel {r.get('kernel_size') or 'default'} "
+                         f"(residual {100 * (r.get('residual_energy') or 0):.1f} %): {r['reason']}")
+    tune = report.get("fine_tune")
+    if tune:
+        lines.append(f"- fine-tune: {tune['steps']} steps in {tune['elapsed_s'] / 60:.1f} min "
+                     f"(budget {tune['budget_minutes']:g} min)")
+    evaluation = report.get("evaluation")
+    if evaluation:
+        lines += ["", "| vocoder | PESQ-WB | STOI | mel L1 | M-STFT | line dB | worst dB |", "|---|---|---|---|---|---|---|"]
+        for name, row in evaluation["rows"].items():
+            s = row["summary"]
+            lines.append(f"| {name} | {_cell(s.get('pesq_wb'), '.2f')} | {_cell(s.get('stoi'), '.3f')} | "
+                         f"{_cell(s.get('mel_l1'), '.3f')} | {_cell(s.get('mrstft'), '.3f')} | "
+                         f"{_cell(s.get('line_over_real_db'), '+.1f')} | {_cell(s.get('worst_line_over_real_db'), '+.1f')} |")
+        lines.append(f"\n{len(evaluation['test'])} held-out clip(s).")
+    return "\n".join(lines)
+
+
 def _plot_comparison(report: Dict[str, Any], path: Path) -> None:
     import matplotlib
 

@@ -193,3 +193,23 @@ def test_converted_run_starts_a_training_run(official_tiny, tmp_path):
 
     trained = load_generator(tmp_path / "run")
     assert trained.step == 1 and trained.generator.upsampler_label == "resize-nearest"
+
+
+def test_compare_from_a_released_vocoder_gives_every_kind_a_row(official_tiny, tmp_path, capsys):
+    from audioup.cli import main
+
+    weights, config, _ = official_tiny
+    out = tmp_path / "cmp"
+    assert main(["compare", "--from", str(weights), "--out", str(out), "--kinds", "resize-nearest", "subpixel",
+                 "--budget-minutes", "0.02", "--data", str(CLIPS), "--test", str(CLIPS / "arctic_a0009.wav"),
+                 "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["original"]["clips"] == 1 and report["original"]["mel_l1"] > 0
+    nearest = report["kinds"]["resize-nearest"]
+    assert nearest["layers"] == [0, 1, 2]
+    assert nearest["projection"]["step"] == 0 and nearest["fine-tuned"]["step"] >= 1
+    assert "error" in report["kinds"]["subpixel"]  # no folded form: reported, the others go on
+    table = (out / "report.md").read_text()
+    assert "resize-nearest (layers 0,1,2), fine-tuned" in table and "| subpixel |" in table
+    assert (out / "report.png").stat().st_size > 1000
+    assert "resize-nearest (layers 0,1,2), projection" in capsys.readouterr().out
