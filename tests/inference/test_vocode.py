@@ -191,3 +191,12 @@ def test_permission_denied_is_not_called_unreadable_audio(tmp_path, monkeypatch)
     monkeypatch.setattr(builtins, "open", denied)
     with pytest.raises(AudioError, match=r"locked.wav: cannot open \(Permission denied\)"):
         audio_info(path)
+
+
+def test_vocode_command_loads_no_training_code():
+    """Inference stands alone (STYLE.md): the vocode command imports nothing from audioup.train."""
+    code = ("import sys, audioup.commands.vocode, audioup.inference; "
+            "print(sorted(m for m in sys.modules if m.startswith('audioup.train')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
