@@ -25,12 +25,13 @@ from torch import Tensor, nn
 from .audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files, load_audio, save_audio
 from .audio.mel import MelSpectrogram
 from .progress import progress_bar
-from .models.checkpoint import read_generator
+from .models.checkpoint import CheckpointError, read_generator
 from .models.registry import build_generator_from
 
 MEL_EXTENSIONS = (".npy",)
 CHUNK_FRAMES = 2048   # longer inputs (about 24 s at 22.05 kHz) are vocoded in overlapping chunks
 MEL_MAX = 20.0        # a natural-log mel of audio in [-1, 1] stays below ~5; 1e30 is not a log-mel
+MEL_MIN = -110.0      # below the natural log of the smallest float32 (-103); a log-mel's floor is ~-11.5
 
 
 class Vocoder:
@@ -233,6 +234,10 @@ class Vocoder:
                 raise ValueError(f"{path}: mel values up to {mel.max():.3g}, far above a log-mel's "
                                  f"range (at most ~{MEL_MAX:g}; is it a linear or dB mel rather than "
                                  "a natural-log one?)")
+            if mel.min() < MEL_MIN:
+                raise ValueError(f"{path}: mel values down to {mel.min():.3g}, far below a log-mel's "
+                                 f"floor ({self.silence:.3g} for digital silence; nothing below "
+                                 f"{MEL_MIN:g} is the natural log of a float32)")
             return torch.from_numpy(mel), mel.shape[1] * self.hop_length
         wav = torch.from_numpy(load_audio(path, sample_rate=self.sample_rate).samples)
         if not analyse:
@@ -317,8 +322,23 @@ def load_generator(checkpoint, device="cpu", config=None) -> Vocoder:
             config, weights that do not fit the config, or pretrained weights not installed.
     """
     data = read_generator(checkpoint, config=config)
+    check_finite_weights(data["generator"], data.get("path", checkpoint))
     return build_vocoder(data["generator_config"], data["mel"], data["generator"], device=device,
                          step=int(data["step"]))
+
+
+def check_finite_weights(state: dict, path) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` and a tensor when a weight is NaN or Inf.
+
+    A damaged file (a flipped bit in the tensor data: torch does not check the zip CRC)
+    loads without error, and its generator writes full-scale noise.
+    """
+    bad = [key for key, value in state.items()
+           if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        more = f" and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: non-finite weights (NaN or Inf) in {bad[0]}{more}; the file is "
+                              "damaged, its generator would write noise (use an earlier checkpoint)")
 
 
 def build_vocoder(generator_config: dict, mel_settings: dict, state_dict=None, device="cpu",

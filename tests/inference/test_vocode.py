@@ -133,6 +133,7 @@ def test_outputs_never_replace_inputs_even_with_force(run_dir, tmp_path, capsys)
     (np.zeros((80, 4), dtype=[("a", "f4"), ("b", "f4")]), "expected a real-valued"),
     (np.zeros((80, 4), dtype=np.complex64), "got complex values"),
     (np.full((80, 4), 1e30, dtype=np.float32), "far above a log-mel's range"),
+    (np.full((80, 4), -1e30, dtype=np.float32), "far below a log-mel's floor"),
 ])
 def test_npy_mels_of_the_wrong_kind_are_refused_and_others_written(run_dir, tmp_path, array, message):
     voc = load_generator(run_dir)
@@ -200,3 +201,17 @@ def test_vocode_command_loads_no_training_code():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_by_name(run_dir, tmp_path, capsys):
+    """A flipped bit can turn weights into NaN/Inf; torch loads it, and it vocodes to full-scale noise."""
+    ckpt = torch.load(run_dir / "checkpoints" / "ckpt_00000001.pt", weights_only=True)
+    key = next(k for k, v in ckpt["generator"].items() if v.is_floating_point())
+    ckpt["generator"][key].view(-1)[3] = float("nan")
+    bad = tmp_path / "damaged.pt"
+    torch.save(ckpt, bad)
+    np.save(tmp_path / "mel.npy", np.full((80, 9), -5.0, dtype=np.float32))
+    proc = vocode("--checkpoint", bad, tmp_path / "mel.npy", "--out", tmp_path / "out", capsys=capsys)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{bad}: non-finite weights (NaN or Inf) in {key}" in proc.stderr
+    assert not (tmp_path / "out").exists()
