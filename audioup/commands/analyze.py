@@ -35,10 +35,10 @@ from ..analysis.matrix import layer_matrix
 from ..analysis.overlap import layer_overlap, overlap_pattern
 from ..analysis.probe import find_upsamplers
 from ..audio.fs import atomic_write
-from ..audio.io import MAX_SAMPLE_RATE, AudioError, load_audio
+from ..audio.io import MAX_SAMPLE_RATE, AudioError
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
-from ..inference import load_generator
+from ..inference import load_clip, load_generator
 from ..layers import build_upsampler, upsampler_label
 from ..layers.base import kernel_length
 from ..layers.registry import UPSAMPLER_LABELS
@@ -212,10 +212,10 @@ def _analyze_generator(args):
     generator.eval()
     if args.mel_from:
         try:
-            audio = load_audio(args.mel_from, sample_rate=int(sr), min_samples=4096)
+            samples = load_clip(args.mel_from, int(sr), min_samples=4096, what="--mel-from")
         except AudioError as err:
             raise CommandError(str(err)) from None
-        wav = torch.from_numpy(audio.samples)
+        wav = torch.from_numpy(samples)
         source = args.mel_from
     else:  # a voiced-like signal: harmonics of a gliding 110-220 Hz pitch, and some noise
         hop = int(getattr(generator, "hop_length", 256))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -155,3 +156,14 @@ def test_bad_ranges_and_output_paths_are_refused_before_work(tmp_path, capsys, a
     err = capsys.readouterr().err
     assert message in err and err.startswith("audioup analyze: error:")
     assert (tmp_path / "f").read_text() == "mine" and not any((tmp_path / "d").iterdir())
+
+
+def test_a_long_mel_from_file_is_refused_from_its_header(tmp_path, capsys):
+    """analyze holds the clip and every layer's output in memory: 20 min took 5 GB, 2 h ran out."""
+    import soundfile as sf
+
+    long = tmp_path / "long.wav"
+    sf.write(long, np.zeros(8000 * 61, np.int16), 8000, subtype="PCM_16")
+    assert main(["analyze", "--model", "hifigan", "--preset", "tiny", "--mel-from", str(long)]) == 1
+    err = capsys.readouterr().err
+    assert f"{long}: 61.0 s long; --mel-from may be at most 60 s" in err and "Traceback" not in err

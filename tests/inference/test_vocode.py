@@ -215,3 +215,59 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_by_name(run_dir, tmp_pa
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{bad}: non-finite weights (NaN or Inf) in {key}" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_long_files_are_streamed_with_the_samples_of_one_piece(run_dir, speech_22k, tmp_path):
+    """A long file at another rate, stereo, and a long .npy mel: read, vocoded and written in chunks."""
+    from audioup.audio import load_audio
+
+    voc = load_generator(run_dir)
+    speech = np.concatenate(speech_22k)[:22050 * 3]
+    stereo = np.stack([speech, 0.5 * speech[::-1]], axis=1)[::2]  # 3 s of 11.025 kHz stereo
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "s.wav", stereo, 11025, subtype="FLOAT")
+    mel = voc._analyse(torch.from_numpy(speech)[None])[0]
+    np.save(tmp_path / "in" / "m.npy", mel.numpy())
+    report = voc.vocode_files([tmp_path / "in"], tmp_path / "out", progress=False, chunk_frames=30)
+    assert sorted(d.name for _, d in report.written) == ["m.wav", "s.wav"] and not report.failed
+    whole = voc.wav_to_wav(torch.from_numpy(load_audio(tmp_path / "in" / "s.wav", sample_rate=22050).samples))
+    streamed = sf.read(tmp_path / "out" / "s.wav", dtype="float32")[0]
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, np.clip(whole.numpy(), -1, 1), atol=1.5 / 32768)
+    from_mel = sf.read(tmp_path / "out" / "m.wav", dtype="float32")[0]
+    np.testing.assert_allclose(from_mel, np.clip(voc(mel).numpy(), -1, 1), atol=1.5 / 32768)
+
+
+def test_a_long_file_that_fails_half_way_leaves_no_partial_output(run_dir, tmp_path):
+    voc = load_generator(run_dir)
+    x = (0.1 * np.random.default_rng(0).standard_normal(300_000)).astype(np.float32)
+    x[-1000] = np.nan  # found only when the stream reaches the last block, chunks after the first written
+    sf.write(tmp_path / "nan.wav", x, 22050, subtype="FLOAT")
+    written = []
+    real = voc.stream
+
+    def counting(*a, **k):
+        for block in real(*a, **k):
+            written.append(len(block))
+            yield block
+
+    voc.stream = counting
+    report = voc.vocode_files([tmp_path / "nan.wav"], tmp_path / "out", progress=False, chunk_frames=64)
+    assert not report.written and "nan.wav" in report.failed[0][1] and "NaN" in report.failed[0][1]
+    assert sum(written) >= 65536  # blocks were encoded before the NaN was read
+    assert list((tmp_path / "out").iterdir()) == []  # no output, no temporary file
+
+
+def test_load_clip_refuses_a_long_file_before_reading_it(tmp_path, monkeypatch):
+    """The test clip of convert --test and analyze --mel-from: a length limit from the header."""
+    import audioup.inference as inference
+    from audioup.audio import AudioError
+    from audioup.inference import load_clip
+
+    sf.write(tmp_path / "short.wav", np.full(16000, 0.25, np.float32), 16000, subtype="FLOAT")
+    clip = load_clip(tmp_path / "short.wav", 16000, max_seconds=1.0)
+    assert clip.shape == (16000,) and np.allclose(clip, 0.25)
+    sf.write(tmp_path / "long.wav", np.zeros(16001, np.float32), 16000, subtype="FLOAT")
+    monkeypatch.setattr(inference, "load_audio", lambda *a, **k: pytest.fail("read the samples"))
+    with pytest.raises(AudioError, match=r"long.wav: 1.0 s long; the test clip may be at most 1 s"):
+        load_clip(tmp_path / "long.wav", 22050, max_seconds=1.0, what="the test clip")
