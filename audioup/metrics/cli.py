@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..audio.io import find_audio_files
 from ..errors import CommandError
-from .measure import RecordWriter, measure_files, plot_names
+from .measure import measure_files, plot_names
+from .writer import RecordWriter
 from .tones import parse_factors
 
 DESCRIPTION = """\

@@ -9,17 +9,12 @@ needs no more memory than a 1-minute one; reference metrics read at most
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 
-from ..audio.fs import atomic_write
 from ..progress import progress_bar
 from ..audio.io import (
     MAX_SAMPLE_RATE,
@@ -32,7 +27,7 @@ from ..audio.io import (
     wav_declared_frames,
 )
 from .plot import plot_tonal
-from .record import REFERENCE_KEYS, Measurement, reference_excess
+from .record import Measurement, reference_excess
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
 from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_spectra
@@ -354,129 +349,3 @@ def _done(rec, on_record, bar) -> None:
         bar.set_postfix_str(Path(rec["path"]).name[-30:], refresh=False)
 
 
-class RecordWriter:
-    """Writes records as they finish, so an interrupted run keeps what was measured.
-
-    CSV rows are appended and flushed one by one. The JSON file (a list of
-    records) is rewritten atomically (temporary file + rename) at most every
-    ``json_interval`` seconds and on :meth:`close`; a crash loses at most that
-    interval's JSON records, never the CSV rows, and never leaves a broken JSON file.
-
-    A write that fails (``OSError``: a full disk, a lost mount) does not stop the
-    run: the CSV is cut back to its last complete row and no longer appended to,
-    the JSON keeps its last complete version (later writes are still tried), and
-    :attr:`failures` names each output with its error and how many records it holds.
-    """
-
-    CSV_COLUMNS = ["path", "error", "warnings", "sample_rate", "duration_s", "hop",
-                   "tonal_score_db", "null_spread_db", "tonal_max_db", "strongest_hz", "strongest_db",
-                   "strongest_level_db", "active_fraction", "estimated_hop", "comb_level_db",
-                   "n_detected", "detected", "excess_tonal_db", "excess_spread_db", *REFERENCE_KEYS]
-
-    def __init__(self, json_path=None, csv_path=None, json_interval: float = 1.0):
-        self.json_path = Path(json_path) if json_path else None
-        self.csv_path = Path(csv_path) if csv_path else None
-        self.json_interval = json_interval
-        self.records: List[dict] = []
-        self._last_json = 0.0
-        self._json_held = 0  # records in the JSON file on disk
-        self._csv = None
-        self._csv_rows = 0  # complete rows in the CSV file on disk
-        self._csv_size = 0  # its size in bytes
-        self._errors: dict = {}  # output path -> the OSError of its last failed write
-        if self.csv_path is not None:
-            self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv = open(self.csv_path, "wb", buffering=0)
-            self._append_csv(self._csv_text_of([]))
-            if self.csv_path in self._errors:  # nothing measured yet: fail now
-                exc = self._errors[self.csv_path]
-                raise OSError(exc.errno, exc.strerror, str(self.csv_path))
-
-    @property
-    def failures(self) -> List[str]:
-        """One message per output whose last write failed (empty when all is on disk)."""
-        held = {self.json_path: self._json_held, self.csv_path: self._csv_rows}
-        return [f"cannot write {path}: {exc.strerror or exc}; it holds {held[path]} of "
-                f"{len(self.records)} records (complete)" for path, exc in self._errors.items()]
-
-    def add(self, rec: dict) -> None:
-        self.records.append(rec)
-        if self._csv is not None:
-            self._append_csv(self._csv_text_of([rec], header=False))
-            if self._csv is not None:
-                self._csv_rows += 1
-        if self.json_path is not None and time.monotonic() - self._last_json >= self.json_interval:
-            self._write_json()
-
-    def _append_csv(self, text: str) -> None:
-        data = text.encode("utf-8", errors="surrogateescape")
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[self._csv.write(view):]
-            self._csv_size += len(data)
-        except OSError as exc:  # cut back to the last complete row; append no more
-            self._errors[self.csv_path] = exc
-            try:
-                self._csv.truncate(self._csv_size)
-            finally:
-                self._csv.close()
-                self._csv = None
-
-    def _write_json(self) -> None:
-        self._last_json = time.monotonic()
-        try:
-            atomic_write(self.json_path, json.dumps(self.records, indent=1))
-        except OSError as exc:  # the last complete version stays
-            self._errors[self.json_path] = exc
-            return
-        self._errors.pop(self.json_path, None)
-        self._json_held = len(self.records)
-
-    def _csv_text_of(self, records, header: bool = True) -> str:
-        f = io.StringIO()
-        w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
-        if header:
-            w.writeheader()
-        w.writerows(csv_row(r) for r in records)
-        return f.getvalue()
-
-    def close(self) -> None:
-        """Write the JSON, and rewrite the CSV atomically in the order of ``records``.
-
-        Failures end in :attr:`failures`, not in an exception.
-        """
-        if self.json_path is not None:
-            self._write_json()
-        if self.csv_path is not None:
-            if self._csv is not None:
-                self._csv.close()
-                self._csv = None
-            try:
-                atomic_write(self.csv_path, self._csv_text_of(self.records).encode(
-                    "utf-8", errors="surrogateescape"))
-            except OSError as exc:
-                self._errors[self.csv_path] = exc
-            else:
-                self._errors.pop(self.csv_path, None)
-                self._csv_rows = len(self.records)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def csv_row(rec: dict) -> dict:
-    """Flat CSV row of a record."""
-    row = {k: rec.get(k) for k in RecordWriter.CSV_COLUMNS if k in rec}
-    row["warnings"] = "; ".join(w["message"] for w in rec.get("warnings") or [])
-    top = rec["tones"][0] if rec.get("tones") else None
-    row["strongest_hz"] = None if top is None else round(top["freq_hz"], 3)
-    row["strongest_db"] = None if top is None else top["prominence_db"]
-    row["strongest_level_db"] = None if top is None else top["level_db"]
-    det = rec.get("detected") or []
-    row["n_detected"] = len(det) if rec.get("error") is None else None
-    row["detected"] = "; ".join(f"{d['freq_hz']:.1f} Hz {d['prominence_db']:.1f} dB" for d in det)
-    return row
