@@ -271,3 +271,29 @@ def test_load_clip_refuses_a_long_file_before_reading_it(tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "load_audio", lambda *a, **k: pytest.fail("read the samples"))
     with pytest.raises(AudioError, match=r"long.wav: 1.0 s long; the test clip may be at most 1 s"):
         load_clip(tmp_path / "long.wav", 22050, max_seconds=1.0, what="the test clip")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mel": {"bogus": 1}}, "mel.bogus: unknown mel setting"),
+    ({"mel": {"hop_length": 0}}, "mel.hop_length must be an integer in 1..32768 (got 0)"),
+    ({"mel": {"n_fft": 2 ** 30}}, "mel.n_fft must be an integer in 16..32768"),
+    ({"mel": {"f_min": 20000.0, "f_max": None}}, "mel.f_min (20000) must be below"),
+    ({"mel": "80 bands"}, "mel must be a dict"),
+    ({"generator_config": ["hifigan"]}, "generator_config must be {'name': str, 'kwargs': dict}, got list"),
+])
+def test_a_checkpoints_bad_settings_are_refused_naming_the_file_and_key(run_dir, tmp_path, capsys, change,
+                                                                        message):
+    ckpt = torch.load(run_dir / "checkpoints" / "ckpt_00000001.pt", weights_only=True)
+    for key, value in change.items():
+        ckpt[key] = {**ckpt[key], **value} if isinstance(value, dict) else value
+    bad = tmp_path / "hand_made.pt"
+    torch.save(ckpt, bad)
+    np.save(tmp_path / "mel.npy", np.full((80, 9), -5.0, dtype=np.float32))
+    for argv in (["vocode", "--checkpoint", bad, tmp_path / "mel.npy", "--out", tmp_path / "o"],
+                 ["mel", "--checkpoint", bad, tmp_path / "x.wav", "--out", tmp_path / "m"]):
+        from audioup.cli import main
+
+        capsys.readouterr()
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        assert f"{bad}: {message}" in err and "Traceback" not in err, err
