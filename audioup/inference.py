@@ -9,8 +9,12 @@
 the same mel front end as in training in a :class:`Vocoder`. The command
 takes WAV files or folders (analysis-synthesis through the mel front end) and
 ``.npy`` mels ``(n_mels, N)``, and writes one WAV per input at the model's rate;
-inputs longer than :data:`CHUNK_FRAMES` frames are vocoded in overlapping chunks
-(:meth:`Vocoder.vocode_long`) with the same result as in one piece.
+inputs longer than :data:`CHUNK_FRAMES` frames are streamed (:meth:`Vocoder.write_long`):
+read in blocks, vocoded in overlapping chunks with the same result as in one piece
+(:meth:`Vocoder.stream`) and written block by block, in memory that does not grow with
+the length. A checkpoint's settings and weights are checked before use
+(:func:`check_settings`, :func:`check_finite_weights`); :func:`load_clip` reads a clip that
+a command holds whole, refusing a long one from its header.
 """
 from __future__ import annotations
 
@@ -96,7 +100,8 @@ class Vocoder:
         outputs cut back), each one longer than ``chunk_frames`` mel frames is vocoded on
         its own in overlapping chunks (:meth:`vocode_long`), so memory stays bounded
         whatever the length. Inputs are read one batch at a time. A file that cannot be
-        read is reported and the others go on.
+        read is reported and the others go on, and so is an input whose output name an
+        input given before it already has (``speech.wav`` and ``mels/speech.npy``).
 
         Raises:
             FileExistsError: an output exists and ``force`` is false (nothing is written).
