@@ -98,7 +98,7 @@ class Vocoder:
 
         Inputs are sorted by length; short ones are batched (mels padded with silence,
         outputs cut back), each one longer than ``chunk_frames`` mel frames is vocoded on
-        its own in overlapping chunks (:meth:`vocode_long`), so memory stays bounded
+        its own, streamed in overlapping chunks (:meth:`write_long`), so memory stays bounded
         whatever the length. Inputs are read one batch at a time. A file that cannot be
         read is reported and the others go on, and so is an input whose output name an
         input given before it already has (``speech.wav`` and ``mels/speech.npy``).
