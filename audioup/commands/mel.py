@@ -5,7 +5,8 @@ hop and mel bands), so ``audioup vocode --checkpoint CKPT DIR/`` turns the files
 back into audio; without it, HiFi-GAN's front end at 22.05 kHz
 (:class:`audioup.audio.mel.MelSpectrogram`'s defaults). Each input is resampled
 to the front end's rate, zero-padded to a whole number of hops (as ``vocode``
-does for WAV inputs) and written as ``float32`` ``(n_mels, frames)``.
+does for WAV inputs) and written as ``float32`` ``(n_mels, frames)``, streamed
+(:func:`write_mel`): memory does not grow with the file's length.
 """
 from __future__ import annotations
 
