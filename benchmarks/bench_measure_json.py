@@ -9,14 +9,20 @@ record's size per file. Two measurements, printed side by side:
    child's user + system CPU);
 2. the writer alone: ``RecordWriter.add`` of ``--records`` copies of a real record,
    the time per record over the first and the last tenth (flat when each append
-   costs the same, growing when the whole file is rewritten).
+   costs the same, growing when the whole file is rewritten), and the total.
+
+With ``--baseline-repo`` the command is also run with another checkout's audioup (a
+writer that rewrites the JSON every second shows its cost only in a long run: use
+``--files 10000``).
 
     python benchmarks/bench_measure_json.py                  # 2000 files, 20000 records
     python benchmarks/bench_measure_json.py --files 200 --records 2000
+    python benchmarks/bench_measure_json.py --baseline-repo ../old-checkout   # also its --json run
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -41,14 +47,14 @@ def write_files(folder: Path, n: int) -> None:
         sf.write(folder / f"f{i:05d}.wav", x.astype(np.float32), RATE, subtype="PCM_16")
 
 
-def run_measure(folder: Path, outputs: list) -> dict:
+def run_measure(folder: Path, outputs: list, repo: Path = REPO) -> dict:
     cmd = [sys.executable, "-m", "audioup", "measure", str(folder), "--hop", "256", "--no-optional",
            "--quiet", *outputs]
     env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=repo)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -57,46 +63,67 @@ def run_measure(folder: Path, outputs: list) -> dict:
     return {"wall": wall, "cpu": cpu}
 
 
-def writer_alone(folder: Path, n: int) -> tuple:
-    sys.path.insert(0, str(REPO))
-    from audioup.metrics import measure_file
-    from audioup.metrics.writer import RecordWriter
-
-    rec = measure_file(folder / "f00000.wav", hop=256, optional=())
-    tenth = max(1, n // 10)
-    times = []
-    with tempfile.TemporaryDirectory() as tmp:
-        with RecordWriter(Path(tmp) / "r.json", Path(tmp) / "r.csv") as writer:
-            for i in range(n):
-                start = time.perf_counter()
-                writer.add(dict(rec, path=f"{i}.wav"))
-                times.append(time.perf_counter() - start)
+def writer_alone(folder: Path, n: int, repo: Path = REPO) -> dict:
+    """``RecordWriter.add`` timed in a fresh process importing audioup from ``repo``."""
+    code = f"""
+import json, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+from audioup.metrics import RecordWriter, measure_file
+rec = measure_file({str(folder / "f00000.wav")!r}, hop=256, optional=())
+n, times = {n}, []
+with tempfile.TemporaryDirectory() as tmp:
+    start_all = time.perf_counter()
+    with RecordWriter(Path(tmp) / "r.json", Path(tmp) / "r.csv") as writer:
+        for i in range(n):
             start = time.perf_counter()
-        close = time.perf_counter() - start  # the final rewrite in input order (in __exit__)
-    return 1e6 * float(np.mean(times[:tenth])), 1e6 * float(np.mean(times[-tenth:])), close
+            writer.add(dict(rec, path=f"{{i}}.wav"))
+            times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+    close = time.perf_counter() - start
+    total = time.perf_counter() - start_all
+tenth = max(1, n // 10)
+print(json.dumps({{"first_us": 1e6 * float(np.mean(times[:tenth])), "last_us": 1e6 * float(np.mean(times[-tenth:])),
+                  "close": close, "total": total}}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=repo)
+    if proc.returncode != 0:
+        raise SystemExit(f"writer benchmark failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--baseline-repo", type=Path,
+                        help="another audioup checkout (e.g. before this change): its --json --csv run too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "wavs"
         folder.mkdir()
         write_files(folder, max(args.files, 1))
         plain = run_measure(folder, [])
-        with_outputs = run_measure(folder, ["--json", str(Path(tmp) / "o.json"), "--csv", str(Path(tmp) / "o.csv")])
-        first, last, close = writer_alone(folder, args.records)
+        outputs = ["--json", str(Path(tmp) / "o.json"), "--csv", str(Path(tmp) / "o.csv")]
+        runs = [("plain", plain), ("--json --csv", run_measure(folder, outputs))]
+        if args.baseline_repo:
+            runs.append((f"--json --csv, {args.baseline_repo}", run_measure(folder, outputs + ["--force"],
+                                                                             args.baseline_repo.resolve())))
+        writers = [("this checkout", writer_alone(folder, args.records))]  # (a writer that rewrites
+        # every second is cheap here: 20,000 adds take under a second; its cost needs a long run, above)
     print(f"`audioup measure` over {args.files} files of 1.2 s (one process each, 1 thread)")
     print("| run | wall s | CPU s (user + sys) | x plain (wall) | x plain (CPU) |")
     print("|---|---:|---:|---:|---:|")
-    for name, r in (("plain", plain), ("--json --csv", with_outputs)):
+    for name, r in runs:
         print(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['wall'] / plain['wall']:.2f} | "
               f"{r['cpu'] / plain['cpu']:.2f} |")
-    print(f"\nRecordWriter.add alone, {args.records} records: {first:.0f} us per record over the first tenth, "
-          f"{last:.0f} us over the last ({last / first:.2f}x); final rewrite in input order {close:.2f} s")
-
+    print(f"\n`RecordWriter.add` alone, {args.records} records (JSON and CSV), one process each")
+    print("| writer | us per record, first tenth | us per record, last tenth | last / first | close s | total s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, w in writers:
+        print(f"| {name} | {w['first_us']:.0f} | {w['last_us']:.0f} | {w['last_us'] / w['first_us']:.2f} | "
+              f"{w['close']:.2f} | {w['total']:.1f} |")
 
 if __name__ == "__main__":
     main()
