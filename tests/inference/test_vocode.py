@@ -297,3 +297,27 @@ def test_a_checkpoints_bad_settings_are_refused_naming_the_file_and_key(run_dir,
         assert main([str(a) for a in argv]) == 1
         err = capsys.readouterr().err
         assert f"{bad}: {message}" in err and "Traceback" not in err, err
+
+
+def test_a_full_disk_while_streaming_raises_enospc_and_leaves_nothing(run_dir, tmp_path, monkeypatch, capfd):
+    import errno
+    import tempfile
+
+    import audioup.audio.fs as fs
+
+    voc = load_generator(run_dir)
+    sf.write(tmp_path / "long.wav", np.zeros(40_000, np.float32), 22050)
+    real_mkstemp = tempfile.mkstemp
+
+    def full_disk(prefix, suffix, dir):
+        fd, name = real_mkstemp(prefix=prefix, suffix=suffix, dir=dir)
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(fs.tempfile, "mkstemp", full_disk)
+    with pytest.raises(OSError) as caught:
+        voc.vocode_files([tmp_path / "long.wav"], tmp_path / "out", progress=False, chunk_frames=16)
+    assert caught.value.errno == errno.ENOSPC
+    assert list((tmp_path / "out").iterdir()) == []
+    err = capfd.readouterr().err  # soundfile's C callbacks print what they cannot raise: nothing here
+    assert "Exception ignored" not in err and "Traceback" not in err
