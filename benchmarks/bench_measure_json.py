@@ -100,30 +100,32 @@ def main() -> None:
     parser.add_argument("--baseline-repo", type=Path,
                         help="another audioup checkout (e.g. before this change): its --json --csv run too")
     args = parser.parse_args()
+    print(f"`audioup measure` over {args.files} files of 1.2 s (one process each, 1 thread)")
+    print("| run | wall s | CPU s (user + sys) | x plain (wall) | x plain (CPU) |")
+    print("|---|---:|---:|---:|---:|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "wavs"
         folder.mkdir()
         write_files(folder, max(args.files, 1))
-        plain = run_measure(folder, [])
         outputs = ["--json", str(Path(tmp) / "o.json"), "--csv", str(Path(tmp) / "o.csv")]
-        runs = [("plain", plain), ("--json --csv", run_measure(folder, outputs))]
+        runs = [("plain", [], REPO), ("--json --csv", outputs, REPO)]
         if args.baseline_repo:
-            runs.append((f"--json --csv, {args.baseline_repo}", run_measure(folder, outputs + ["--force"],
-                                                                             args.baseline_repo.resolve())))
-        writers = [("this checkout", writer_alone(folder, args.records))]  # (a writer that rewrites
-        # every second is cheap here: 20,000 adds take under a second; its cost needs a long run, above)
-    print(f"`audioup measure` over {args.files} files of 1.2 s (one process each, 1 thread)")
-    print("| run | wall s | CPU s (user + sys) | x plain (wall) | x plain (CPU) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, r in runs:
-        print(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['wall'] / plain['wall']:.2f} | "
-              f"{r['cpu'] / plain['cpu']:.2f} |")
-    print(f"\n`RecordWriter.add` alone, {args.records} records (JSON and CSV), one process each")
-    print("| writer | us per record, first tenth | us per record, last tenth | last / first | close s | total s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, w in writers:
-        print(f"| {name} | {w['first_us']:.0f} | {w['last_us']:.0f} | {w['last_us'] / w['first_us']:.2f} | "
-              f"{w['close']:.2f} | {w['total']:.1f} |")
+            runs.append((f"--json --csv, {args.baseline_repo}", outputs + ["--force"], args.baseline_repo.resolve()))
+        plain = None
+        for name, extra, repo in runs:  # each row as soon as it is measured (a baseline may take long)
+            r = run_measure(folder, extra, repo)
+            plain = plain or r
+            print(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['wall'] / plain['wall']:.2f} | "
+                  f"{r['cpu'] / plain['cpu']:.2f} |", flush=True)
+        # a writer that rewrites every second is cheap here (20,000 adds take under a second):
+        # its cost shows only in a long run, above
+        w = writer_alone(folder, args.records)
+    print(f"\n`RecordWriter.add` alone, {args.records} records (JSON and CSV), one process")
+    print("| us per record, first tenth | us per record, last tenth | last / first | close s | total s |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {w['first_us']:.0f} | {w['last_us']:.0f} | {w['last_us'] / w['first_us']:.2f} | "
+          f"{w['close']:.2f} | {w['total']:.1f} |")
+
 
 if __name__ == "__main__":
     main()
