@@ -19,6 +19,7 @@ Modules:
     data        datasets over WAV files.
     train       config dataclasses, the training loop, checkpoints; ``audioup train``.
     inference   checkpoint -> generator -> waveform; ``audioup vocode``.
+    device      ``--device auto|cpu|cuda:N`` -> a torch device (training and inference).
     cli         the ``audioup`` console script.
 """
 __version__ = "0.1.0"

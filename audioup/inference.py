@@ -9,28 +9,35 @@
 the same mel front end as in training in a :class:`Vocoder`. The command
 takes WAV files or folders (analysis-synthesis through the mel front end) and
 ``.npy`` mels ``(n_mels, N)``, and writes one WAV per input at the model's rate;
-inputs longer than :data:`CHUNK_FRAMES` frames are vocoded in overlapping chunks
-(:meth:`Vocoder.vocode_long`) with the same result as in one piece.
+inputs longer than :data:`CHUNK_FRAMES` frames are streamed (:meth:`Vocoder.write_long`):
+read in blocks, vocoded in overlapping chunks with the same result as in one piece
+(:meth:`Vocoder.stream`) and written block by block, in memory that does not grow with
+the length. A checkpoint's settings and weights are checked before use
+(:func:`check_settings`, :func:`check_finite_weights`); :func:`load_clip` reads a clip that
+a command holds whole, refusing a long one from its header.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, find_audio_files, load_audio, save_audio
+from .audio.io import (AUDIO_EXTENSIONS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, AudioStream, audio_info, find_audio_files, load_audio,
+                       save_audio, write_audio)
 from .audio.mel import MelSpectrogram
 from .progress import progress_bar
-from .models.checkpoint import read_generator
+from .models.checkpoint import CheckpointError, read_generator
 from .models.registry import build_generator_from
 
 MEL_EXTENSIONS = (".npy",)
+MAX_CLIP_SECONDS = 60.0  # a clip analysed or scored whole, in memory (analyze --mel-from, convert --test)
 CHUNK_FRAMES = 2048   # longer inputs (about 24 s at 22.05 kHz) are vocoded in overlapping chunks
 MEL_MAX = 20.0        # a natural-log mel of audio in [-1, 1] stays below ~5; 1e30 is not a log-mel
+MEL_MIN = -110.0      # below the natural log of the smallest float32 (-103); a log-mel's floor is ~-11.5
 
 
 class Vocoder:
@@ -91,9 +98,10 @@ class Vocoder:
 
         Inputs are sorted by length; short ones are batched (mels padded with silence,
         outputs cut back), each one longer than ``chunk_frames`` mel frames is vocoded on
-        its own in overlapping chunks (:meth:`vocode_long`), so memory stays bounded
+        its own, streamed in overlapping chunks (:meth:`write_long`), so memory stays bounded
         whatever the length. Inputs are read one batch at a time. A file that cannot be
-        read is reported and the others go on.
+        read is reported and the others go on, and so is an input whose output name an
+        input given before it already has (``speech.wav`` and ``mels/speech.npy``).
 
         Raises:
             FileExistsError: an output exists and ``force`` is false (nothing is written).
@@ -101,12 +109,12 @@ class Vocoder:
             OSError: writing failed (a full disk: ``errno.ENOSPC``); files written
                 before are complete.
         """
-        jobs = plan_outputs(inputs, out_dir)
+        report = VocodeReport()
+        jobs = plan_outputs(inputs, out_dir, clashes=report.failed)
         existing = [str(o) for _, o in jobs if o.exists()]
         if existing and not force:
             raise FileExistsError(f"{len(existing)} output file(s) already exist (first: {existing[0]}); "
                                   "use --force to overwrite")
-        report = VocodeReport()
         sized = []
         for src, dst in jobs:
             try:
@@ -136,51 +144,85 @@ class Vocoder:
             bar.update(len(short[start:start + batch_size]))
         for _, src, dst in long:
             try:
-                wav = self._load_input(src, analyse=False)
+                self.write_long(src, dst, chunk_frames=chunk_frames)
             except (AudioError, ValueError) as exc:
                 report.failed.append((src, str(exc)))
             else:
-                save_audio(dst, self.vocode_long(*wav, chunk_frames=chunk_frames).numpy(), self.sample_rate)
                 report.written.append((src, dst))
             bar.update(1)
         bar.close()
         return report
 
+    def write_long(self, src: Path, dst: Path, chunk_frames: int = CHUNK_FRAMES) -> Path:
+        """Vocode one WAV or ``.npy`` file into ``dst`` in bounded memory.
+
+        The input is streamed (:class:`~audioup.audio.io.AudioStream`; a ``.npy`` mel is
+        memory-mapped and checked first), vocoded chunk by chunk (:meth:`stream`) and the
+        output encoded block by block into a temporary file renamed at the end
+        (:func:`~audioup.audio.io.write_audio`): memory is one chunk's, whatever the length,
+        and a failure half-way (a NaN in the audio, a full disk) leaves no partial output.
+
+        Raises:
+            AudioError, ValueError: a bad input (nothing is written); OSError: writing failed.
+        """
+        src = Path(src)
+        if src.suffix.lower() in MEL_EXTENSIONS:
+            mel = self._read_mel(src, mmap=True)
+            for s in range(0, mel.shape[1], 1 << 16):
+                self._check_mel(src, np.asarray(mel[:, s:s + (1 << 16)], dtype=np.float32))
+            source = mel
+        else:
+            source = AudioStream(src, self.sample_rate)
+        return write_audio(dst, self.stream(source, chunk_frames=chunk_frames), self.sample_rate)
+
     @torch.no_grad()
     def vocode_long(self, source: Tensor, length: int, chunk_frames: int = CHUNK_FRAMES) -> Tensor:
         """Vocode one long input in overlapping chunks; the same result as in one piece.
-
-        Each chunk of ``chunk_frames`` mel frames is extended on both sides by the
-        generator's receptive field (:meth:`context_frames`), and for audio the mel is
-        computed over a further ``n_fft`` samples, so every kept output sample sees
-        exactly the inputs it would see in a whole-file pass (to float rounding). Memory
-        is that of one chunk plus the input and the output.
 
         Args:
             source: a waveform ``(T,)`` at :attr:`sample_rate` or a log-mel ``(n_mels, N)``.
             length: output samples to return (``T`` for a waveform).
 
         Returns:
-            ``(length,)`` float32 waveform.
+            ``(length,)`` float32 waveform (held in memory: :meth:`write_long` streams to a file).
         """
         if source.dim() == 1:
-            wav, frames = source, -(-source.shape[-1] // self.hop_length)
-        else:
-            wav, frames = None, source.shape[-1]
-        context = self.context_frames()
-        margin = -(-self.mel.n_fft // self.hop_length)  # mel frames reaching past a chunk's samples
-        hop = self.hop_length
-        out = torch.empty(frames * hop)
+            source = _TensorStream(source)
+        return torch.cat(list(self.stream(source, chunk_frames=chunk_frames)))[:length]
+
+    @torch.no_grad()
+    def stream(self, source, chunk_frames: int = CHUNK_FRAMES) -> Iterator[Tensor]:
+        """Yield the output of one long input chunk by chunk; together, the same as in one piece.
+
+        Each chunk of ``chunk_frames`` mel frames is extended on both sides by the
+        generator's receptive field (:meth:`context_frames`), and for audio the mel is
+        computed over a further ``n_fft`` samples (:func:`mel_frames`), so every kept output
+        sample sees exactly the inputs it would see in a whole-file pass (to float
+        rounding). Memory is one chunk's.
+
+        Args:
+            source: a log-mel ``(n_mels, N)`` (array, memory map or tensor), or audio at
+                :attr:`sample_rate` read forward in windows: an object with ``length`` and
+                ``read(a, b)`` (:class:`~audioup.audio.io.AudioStream`).
+
+        Yields:
+            ``(hop * chunk_frames,)`` float32 blocks; for audio the last one is cut to
+            ``source.length`` samples in all.
+        """
+        audio = hasattr(source, "read")
+        samples = source.length if audio else None
+        frames = -(-samples // self.hop_length) if audio else source.shape[-1]
+        context, hop = self.context_frames(), self.hop_length
         for s in range(0, frames, chunk_frames):
             e = min(frames, s + chunk_frames)
             fs, fe = max(0, s - context), min(frames, e + context)
-            if wav is None:
-                mel = source[:, fs:fe]
+            if audio:
+                mel = mel_frames(source, self.mel, fs, fe)
             else:
-                lo, hi = max(0, fs - margin), min(frames, fe + margin)  # _analyse pads the last hop
-                mel = self._analyse(wav[lo * hop:hi * hop].unsqueeze(0))[0, :, fs - lo:fe - lo]
-            out[s * hop:e * hop] = self(mel)[(s - fs) * hop:(e - fs) * hop]
-        return out[:length]
+                mel = source[:, fs:fe]  # a copy of a memory map's part (read-only)
+                mel = mel.float() if torch.is_tensor(mel) else torch.from_numpy(np.array(mel, dtype=np.float32))
+            out = self(mel)[(s - fs) * hop:(e - fs) * hop]
+            yield out[:samples - s * hop] if audio else out
 
     def context_frames(self) -> int:
         """Mel frames on each side that change an output frame (the receptive field), measured once.
@@ -203,8 +245,8 @@ class Vocoder:
         """Mel frames an input gives, from its header alone (for ordering and chunking)."""
         if path.suffix.lower() in MEL_EXTENSIONS:
             return int(self._read_mel(path, mmap=True).shape[-1])
-        info = audio_info(path)
-        return -(-int(info.frames * self.sample_rate // max(info.samplerate, 1)) // self.hop_length)
+        info = audio_info(path)  # samples at our rate as the resampler gives them: ceil(frames * ratio)
+        return -(-(-(-int(info.frames) * self.sample_rate // max(info.samplerate, 1))) // self.hop_length)
 
     def _read_mel(self, path: Path, mmap: bool = False) -> np.ndarray:
         try:
@@ -220,24 +262,82 @@ class Vocoder:
                              f"got {tuple(mel.shape)}")
         return mel
 
-    def _load_input(self, path: Path, analyse: bool = True) -> Tuple[Tensor, int]:
-        """``(mel (n_mels, N), output length)`` for a WAV (analysis) or a ``.npy`` mel.
+    def _check_mel(self, path: Path, mel: np.ndarray) -> None:
+        """Refuse NaN/Inf and values no natural-log mel holds (a linear or dB mel, garbage)."""
+        if not np.isfinite(mel).all():
+            raise ValueError(f"{path}: mel contains NaN or Inf values")
+        if mel.max() > MEL_MAX:
+            raise ValueError(f"{path}: mel values up to {mel.max():.3g}, far above a log-mel's "
+                             f"range (at most ~{MEL_MAX:g}; is it a linear or dB mel rather than "
+                             "a natural-log one?)")
+        if mel.min() < MEL_MIN:
+            raise ValueError(f"{path}: mel values down to {mel.min():.3g}, far below a log-mel's "
+                             f"floor ({self.silence:.3g} for digital silence; nothing below "
+                             f"{MEL_MIN:g} is the natural log of a float32)")
 
-        With ``analyse=False`` a WAV is returned as samples ``(T,)`` instead of its mel.
-        """
+    def _load_input(self, path: Path) -> Tuple[Tensor, int]:
+        """``(mel (n_mels, N), output length)`` for a WAV (analysis) or a ``.npy`` mel."""
         if path.suffix.lower() in MEL_EXTENSIONS:
             mel = self._read_mel(path).astype(np.float32)
-            if not np.isfinite(mel).all():
-                raise ValueError(f"{path}: mel contains NaN or Inf values")
-            if mel.max() > MEL_MAX:
-                raise ValueError(f"{path}: mel values up to {mel.max():.3g}, far above a log-mel's "
-                                 f"range (at most ~{MEL_MAX:g}; is it a linear or dB mel rather than "
-                                 "a natural-log one?)")
+            self._check_mel(path, mel)
             return torch.from_numpy(mel), mel.shape[1] * self.hop_length
         wav = torch.from_numpy(load_audio(path, sample_rate=self.sample_rate).samples)
-        if not analyse:
-            return wav, wav.shape[-1]
         return self._analyse(wav.unsqueeze(0))[0].cpu(), wav.shape[-1]
+
+
+def load_clip(path, sample_rate: int, max_seconds: float = MAX_CLIP_SECONDS, min_samples: int = 1,
+              what: str = "a clip") -> np.ndarray:
+    """Mono samples of a short audio file at ``sample_rate``, refused from its header when too long.
+
+    For the commands that hold a whole clip and everything computed from it in memory
+    (``analyze --mel-from``, ``convert --test``): a 2-hour file is refused before a sample
+    is read, instead of filling the memory.
+
+    Raises:
+        AudioError: longer than ``max_seconds`` (naming both durations), or as
+            :func:`~audioup.audio.io.load_audio`.
+    """
+    info = audio_info(path)
+    seconds = info.frames / max(info.samplerate, 1)
+    if seconds > max_seconds:
+        raise AudioError(path, f"{seconds:.1f} s long; {what} may be at most {max_seconds:g} s (it is "
+                               "processed whole, in memory): cut a part of it, e.g. `sox IN OUT trim 0 30`")
+    return load_audio(path, sample_rate=sample_rate, min_samples=min_samples).samples
+
+
+@torch.no_grad()
+def mel_frames(source, front_end: MelSpectrogram, start: int, end: int) -> Tensor:
+    """Log-mel frames ``[start, end)`` of long audio, computed from the samples around them only.
+
+    The same frames (to float rounding) as those of the whole signal zero-padded to a
+    whole number of hops, as ``audioup mel`` and ``vocode`` analyse it: the STFT's edge
+    padding reaches ``n_fft / 2`` samples, so ``ceil(n_fft / hop)`` frames more on each
+    side are computed and dropped.
+
+    Args:
+        source: audio at the front end's rate read forward in windows: ``length`` and
+            ``read(a, b)`` (:class:`~audioup.audio.io.AudioStream`).
+
+    Shape:
+        Output: ``(n_mels, end - start)``, on the front end's device.
+    """
+    hop = front_end.hop_length
+    frames = -(-source.length // hop)
+    margin = -(-front_end.n_fft // hop)
+    lo, hi = max(0, start - margin), min(frames, end + margin)
+    wav = torch.as_tensor(source.read(lo * hop, hi * hop), dtype=torch.float32)
+    wav = torch.nn.functional.pad(wav, (0, (-wav.shape[-1]) % hop))
+    return front_end(wav[None].to(front_end.filterbank.device))[0, :, start - lo:end - lo]
+
+
+class _TensorStream:
+    """A waveform tensor read like an :class:`~audioup.audio.io.AudioStream`."""
+
+    def __init__(self, samples: Tensor):
+        self.samples, self.length = samples, int(samples.shape[-1])
+
+    def read(self, a: int, b: int) -> Tensor:
+        return self.samples[a:b]
 
 
 def _receptive_field(generator: nn.Module, n_mels: int, hop: int, half: int, device) -> int:
@@ -258,36 +358,46 @@ class VocodeReport:
 
 
 def plan_outputs(inputs: Sequence, out_dir, extensions: Sequence[str] = AUDIO_EXTENSIONS + MEL_EXTENSIONS,
-                 suffix: str = ".wav") -> List[Tuple[Path, Path]]:
+                 suffix: str = ".wav", clashes: Optional[list] = None) -> List[Tuple[Path, Path]]:
     """``(input, output)`` pairs: a folder's files keep their relative path, files their name.
 
     ``extensions`` are the files taken from folders; outputs get ``suffix``
-    (``audioup mel`` plans audio -> ``.npy`` with it).
+    (``audioup mel`` plans audio -> ``.npy`` with it). When two inputs would be
+    written to one output (``speech.wav`` and ``mels/speech.npy``), the first in the
+    order given keeps it; each later one is left out and, when ``clashes`` is a list,
+    recorded there as ``(input, "INPUT: ... problem")`` (with ``clashes=None`` it is an error).
 
     Raises:
-        FileNotFoundError: a missing input; ValueError: no inputs or two inputs with one output name.
+        FileNotFoundError: a missing input; ValueError: no inputs, an output that would
+        replace an input, or (``clashes=None``) two inputs with one output name.
     """
     out_dir = Path(out_dir)
-    jobs: List[Tuple[Path, Path]] = []
+    planned: List[Tuple[Path, Path]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             files = find_audio_files([p], extensions)
-            jobs.extend((f, (out_dir / f.relative_to(p)).with_suffix(suffix)) for f in files)
+            planned.extend((f, (out_dir / f.relative_to(p)).with_suffix(suffix)) for f in files)
         elif p.exists():
-            jobs.append((p, out_dir / (p.stem + suffix)))
+            planned.append((p, out_dir / (p.stem + suffix)))
         else:
             try:
                 find_audio_files([p])  # says why: missing, a dangling link or a link loop
             except AudioError as exc:
                 raise FileNotFoundError(str(exc)) from None
-    if not jobs:
+    if not planned:
         raise ValueError("no audio (.wav, .flac, ...) or mel (.npy) files in the inputs")
-    seen = {}
-    for src, dst in jobs:
-        if dst in seen:
+    seen: dict = {}
+    jobs: List[Tuple[Path, Path]] = []
+    for src, dst in planned:
+        if dst not in seen:
+            seen[dst] = src
+            jobs.append((src, dst))
+        elif clashes is None:
             raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}")
-        seen[dst] = src
+        else:
+            clashes.append((src, f"{src}: its output {dst} is that of {seen[dst]}, given "
+                                 "before it (inputs with the same name; give this one another --out)"))
     by_inode = {_inode(src): src for src, _ in jobs}
     for src, dst in jobs:
         same = by_inode.get(_inode(dst)) if dst.exists() else None
@@ -317,8 +427,70 @@ def load_generator(checkpoint, device="cpu", config=None) -> Vocoder:
             config, weights that do not fit the config, or pretrained weights not installed.
     """
     data = read_generator(checkpoint, config=config)
+    path = data.get("path", checkpoint)
+    check_settings(data, path)
+    check_finite_weights(data["generator"], path)
     return build_vocoder(data["generator_config"], data["mel"], data["generator"], device=device,
                          step=int(data["step"]))
+
+
+MEL_LIMITS = {  # key: (type, low, high); what a checkpoint's mel settings may hold
+    "sample_rate": (int, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE), "n_fft": (int, 16, 1 << 15),
+    "hop_length": (int, 1, 1 << 15), "win_length": (int, 1, 1 << 15), "n_mels": (int, 1, 1024),
+    "f_min": (float, 0.0, MAX_SAMPLE_RATE / 2), "f_max": (float, 0.0, MAX_SAMPLE_RATE / 2),
+    "clamp": (float, 1e-30, 1.0),
+}
+
+
+def check_settings(data: dict, path) -> None:
+    """Raise :class:`CheckpointError` (naming ``path`` and the key) unless a checkpoint's
+    ``generator_config`` and ``mel`` settings are what a generator and its front end are built from.
+
+    A hand-made or damaged checkpoint must not reach the constructors: an unknown key was a
+    TypeError, ``hop_length: 0`` a ZeroDivisionError, ``n_fft: 2**30`` a 176 GB allocation.
+    """
+    config = data.get("generator_config")
+    if not (isinstance(config, dict) and isinstance(config.get("name"), str)
+            and isinstance(config.get("kwargs", {}), dict)):
+        raise CheckpointError(f"{path}: generator_config must be {{'name': str, 'kwargs': dict}}, "
+                              f"got {type(config).__name__}")
+    mel = data.get("mel")
+    if not isinstance(mel, dict):
+        raise CheckpointError(f"{path}: mel must be a dict of mel settings, got {type(mel).__name__}")
+    for key, value in mel.items():
+        if key not in MEL_LIMITS:
+            raise CheckpointError(f"{path}: mel.{key}: unknown mel setting (known: {', '.join(MEL_LIMITS)})")
+        kind, low, high = MEL_LIMITS[key]
+        if value is None and key == "f_max":
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (kind is int and value != int(value)) or not low <= value <= high:
+            raise CheckpointError(f"{path}: mel.{key} must be {'an integer' if kind is int else 'a number'} "
+                                  f"in {low:g}..{high:g} (got {value!r})")
+    settings = {"n_fft": 1024, "hop_length": 256, "win_length": 1024, "sample_rate": 22050, "f_min": 0.0,
+                **mel}
+    for key in ("hop_length", "win_length"):
+        if settings[key] > settings["n_fft"]:
+            raise CheckpointError(f"{path}: mel.{key} ({settings[key]}) must be <= mel.n_fft ({settings['n_fft']})")
+    nyquist = settings["sample_rate"] / 2
+    f_max = settings.get("f_max", 8000.0)
+    if settings["f_min"] >= (nyquist if f_max is None else min(f_max, nyquist)):
+        raise CheckpointError(f"{path}: mel.f_min ({settings['f_min']:g}) must be below mel.f_max and "
+                              f"sample_rate / 2 ({nyquist:g})")
+
+
+def check_finite_weights(state: dict, path) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` and a tensor when a weight is NaN or Inf.
+
+    A damaged file (a flipped bit in the tensor data: torch does not check the zip CRC)
+    loads without error, and its generator writes full-scale noise.
+    """
+    bad = [key for key, value in state.items()
+           if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        more = f" and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: non-finite weights (NaN or Inf) in {bad[0]}{more}; the file is "
+                              "damaged, its generator would write noise (use an earlier checkpoint)")
 
 
 def build_vocoder(generator_config: dict, mel_settings: dict, state_dict=None, device="cpu",

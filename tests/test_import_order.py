@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "audioup"
 
 RANK = {
-    "errors": 0, "progress": 0,
+    "errors": 0, "progress": 0, "device": 0,
     "audio": 1,
     "layers": 2,
     "models": 3, "metrics": 3,

@@ -8,7 +8,7 @@ whose message starts with the path.
 from __future__ import annotations
 
 import errno
-import io
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -241,24 +241,157 @@ def save_audio(path, samples, sample_rate: int, subtype: str = "PCM_16") -> Path
     renamed, so an interrupted run never leaves a half-written WAV. Samples are
     clipped to [-1, 1] for integer subtypes.
     """
-    import soundfile as sf
-
     if hasattr(samples, "detach"):
         samples = samples.detach().cpu().float().numpy()
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 2:
         samples = samples.T
-    path = Path(path)
-    # encoded in memory first: libsndfile reports a failed write (a full disk) only as
-    # "System error.", Python's own write raises OSError(ENOSPC). Blocks keep the
-    # float copies small for long files.
-    buffer = io.BytesIO()
     channels = samples.shape[1] if samples.ndim == 2 else 1
-    with sf.SoundFile(buffer, "w", int(sample_rate), channels, subtype, format=_format_for(path)) as f:
-        for start in range(0, max(len(samples), 1), SAVE_BLOCK):
-            block = samples[start:start + SAVE_BLOCK]
-            f.write(np.clip(block, -1.0, 1.0) if subtype.startswith("PCM") else block)
-    return atomic_write(path, buffer.getbuffer())
+    blocks = (samples[start:start + SAVE_BLOCK] for start in range(0, max(len(samples), 1), SAVE_BLOCK))
+    return write_audio(path, blocks, sample_rate, channels, subtype)
+
+
+def write_audio(path, blocks: Iterable, sample_rate: int, channels: int = 1, subtype: str = "PCM_16") -> Path:
+    """Encode ``blocks`` of samples (``(n,)`` or ``(n, channels)`` each) into ``path``, atomically.
+
+    The file is written block by block into a temporary file beside ``path``, renamed
+    when the last block is in: memory is one block whatever the length, and an
+    interrupted run (an exception from ``blocks``, a full disk, Ctrl-C) leaves no
+    partial output. Samples are clipped to [-1, 1] for integer subtypes.
+
+    Raises:
+        OSError: the write failed (``errno.ENOSPC`` on a full disk); whatever ``blocks``
+            raises. The temporary file is removed and an earlier ``path`` kept.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+
+    def encode(f) -> None:
+        guarded = _GuardedFile(f)
+        try:
+            with sf.SoundFile(guarded, "w", int(sample_rate), int(channels), subtype,
+                              format=_format_for(path)) as out:
+                for block in blocks:
+                    block = np.asarray(block.detach().cpu() if hasattr(block, "detach") else block,
+                                       dtype=np.float32)
+                    out.write(np.clip(block, -1.0, 1.0) if subtype.startswith("PCM") else block)
+                    if guarded.error is not None:
+                        break
+        except Exception:
+            if guarded.error is None:
+                raise
+        if guarded.error is not None:  # libsndfile would only say "System error."
+            raise guarded.error
+
+    return atomic_write(path, encode)
+
+
+class _GuardedFile:
+    """The file soundfile writes through, keeping the first ``OSError`` (a full disk).
+
+    soundfile calls these methods from C callbacks, where an exception is printed and
+    lost; :func:`write_audio` raises the kept one once libsndfile gives up.
+    """
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def _call(self, fn, *args, failed):
+        if self.error is not None:
+            return failed
+        try:
+            return fn(*args)
+        except OSError as exc:
+            self.error = exc
+            return failed
+
+    def write(self, data):
+        return self._call(self.f.write, data, failed=0)
+
+    def seek(self, offset, whence=0):
+        return self._call(self.f.seek, offset, whence, failed=-1)
+
+    def tell(self):
+        return self._call(self.f.tell, failed=-1)
+
+    def read(self, n=-1):
+        return self._call(self.f.read, n, failed=b"")
+
+
+class AudioStream:
+    """One file as mono float32 samples at ``sample_rate``, read forward in windows.
+
+    ``read(a, b)`` gives samples ``[a, b)`` of what ``load_audio(path, sample_rate)``
+    returns (channels mixed with the mean, torchaudio's band-limited resampler; the same
+    to float rounding), holding only the file samples the window needs: memory is one
+    window, whatever the file's length. A window may overlap the previous one but not
+    start before it.
+
+    Attributes:
+        length: samples at ``sample_rate`` (``ceil(frames * sample_rate / file rate)``).
+        info: the file's header.
+
+    Raises:
+        AudioError: as :func:`load_audio` (an empty file, an unsupported rate); while
+            reading, NaN/Inf or undecodable samples (naming where).
+    """
+
+    BLOCK = 1 << 16
+
+    def __init__(self, path, sample_rate: int):
+        self.path, self.info = path, audio_info(path)
+        if self.info.frames == 0:
+            raise AudioError(path, "contains no samples")
+        if not MIN_SAMPLE_RATE <= self.info.samplerate <= MAX_SAMPLE_RATE:
+            raise AudioError(path, f"unsupported sample rate {self.info.samplerate} Hz "
+                                   f"(expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
+        self.file_rate, self.sample_rate = int(self.info.samplerate), int(sample_rate)
+        g = math.gcd(self.file_rate, self.sample_rate)
+        self._o, self._n = self.file_rate // g, self.sample_rate // g  # file samples per period, out samples
+        self.length = -(-int(self.info.frames) * self._n // self._o)
+        # half the resampling kernel, in file samples (torchaudio: 6 zero crossings, rolloff 0.99), and one more
+        self._width = math.ceil(6 * self._o / (0.99 * min(self._o, self._n))) + 1
+        self._blocks = read_blocks(path, self.BLOCK, self.info)
+        self._buffer = np.empty(0, np.float32)
+        self._start = 0   # file sample index of _buffer[0]
+        self._done = False
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Samples ``[a, b)`` at :attr:`sample_rate` (cut at :attr:`length`)."""
+        b = min(int(b), self.length)
+        if b <= a:
+            return np.empty(0, np.float32)
+        if self._o == self._n:
+            return self._file(a, b).copy()
+        first = max(0, a // self._n - math.ceil(self._width / self._o))  # the kernel's reach before a
+        stop = -(-b // self._n) * self._o + self._width + self._o        # and after b
+        x = self._file(first * self._o, stop)
+        offset = first * self._n  # x's output sample 0 is this sample of the whole file's
+        return resample(x[None], self.file_rate, self.sample_rate)[0, a - offset:b - offset]
+
+    def _file(self, a: int, b: int) -> np.ndarray:
+        """File samples ``[a, b)`` (cut at the end); drops what lies before ``a``."""
+        if a < self._start:
+            raise ValueError(f"AudioStream.read went back to {a} (held from {self._start})")
+        drop = min(a - self._start, len(self._buffer))
+        self._buffer, self._start = self._buffer[drop:], self._start + drop
+        parts = [self._buffer]
+        held = len(self._buffer)
+        while not self._done and self._start + held < b:
+            try:
+                block = next(self._blocks)
+            except StopIteration:
+                self._done = True
+                break
+            if held == 0:  # a window past the buffer: skip what it does not need
+                skip = min(max(0, a - self._start), len(block))
+                block, self._start = block[skip:], self._start + skip
+            parts.append(block)
+            held += len(block)
+        if len(parts) > 1:
+            self._buffer = np.concatenate(parts)
+        return self._buffer[:max(0, b - self._start)]
 
 
 def find_audio_files(paths: Iterable, extensions: Sequence[str] = AUDIO_EXTENSIONS,

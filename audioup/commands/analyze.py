@@ -35,10 +35,10 @@ from ..analysis.matrix import layer_matrix
 from ..analysis.overlap import layer_overlap, overlap_pattern
 from ..analysis.probe import find_upsamplers
 from ..audio.fs import atomic_write
-from ..audio.io import AudioError, load_audio
+from ..audio.io import MAX_SAMPLE_RATE, AudioError
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
-from ..inference import load_generator
+from ..inference import load_clip, load_generator
 from ..layers import build_upsampler, upsampler_label
 from ..layers.base import kernel_length
 from ..layers.registry import UPSAMPLER_LABELS
@@ -80,6 +80,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    _check_arguments(args)
     torch.manual_seed(args.seed)
     if args.kind is not None:
         planned = ["overlap.png", "checkerboard.png", "matrix.png", "frequency.png"]
@@ -101,16 +102,30 @@ def run(args) -> int:
     return 0
 
 
-def _check_outputs(args, pngs: List[str]) -> None:
+MAX_LAYER_WEIGHTS = 1 << 26  # --channels^2 x --factor x --kernel-size: 64 M weights (256 MB), well under gigabytes
+
+
+def _check_arguments(args) -> None:
+    """Refuse sizes, rates and seeds out of range before anything is built or seeded."""
     if args.kind is not None and args.factor is None:
         raise CommandError("--kind needs --factor")
     for name, value, low, high in (("--length", args.length, 1, 4096), ("--frames", args.frames, 1, 100_000),
                                    ("--channels", args.channels, 1, 1024),
-                                   ("--factor", args.factor, 1, 1024)):
+                                   ("--factor", args.factor, 1, 1024),
+                                   ("--kernel-size", args.kernel_size, 1, 4096),
+                                   ("--seed", args.seed, 0, 2 ** 63 - 1)):
         if value is not None and not low <= value <= high:
             raise CommandError(f"{name} must be in {low}..{high} (got {value})")
-    if args.sample_rate is not None and not 0 < args.sample_rate < float("inf"):
-        raise CommandError(f"--sample-rate must be > 0 (got {args.sample_rate:g})")
+    if args.kind is not None and args.kernel_size is not None:
+        weights = args.channels ** 2 * args.factor * args.kernel_size
+        if weights > MAX_LAYER_WEIGHTS:
+            raise CommandError(f"--channels^2 x --factor x --kernel-size = {weights:,} is too large (at most "
+                               f"{MAX_LAYER_WEIGHTS:,}: the layer's weights would need gigabytes)")
+    if args.sample_rate is not None and not 0 < args.sample_rate <= MAX_SAMPLE_RATE:
+        raise CommandError(f"--sample-rate must be in (0, {MAX_SAMPLE_RATE}] Hz (got {args.sample_rate:g})")
+
+
+def _check_outputs(args, pngs: List[str]) -> None:
     check_output_path(args.json, "--json", folder=False)
     check_output_path(args.plot, "--plot", folder=True)
     if args.force:
@@ -197,10 +212,10 @@ def _analyze_generator(args):
     generator.eval()
     if args.mel_from:
         try:
-            audio = load_audio(args.mel_from, sample_rate=int(sr), min_samples=4096)
+            samples = load_clip(args.mel_from, int(sr), min_samples=4096, what="--mel-from")
         except AudioError as err:
             raise CommandError(str(err)) from None
-        wav = torch.from_numpy(audio.samples)
+        wav = torch.from_numpy(samples)
         source = args.mel_from
     else:  # a voiced-like signal: harmonics of a gliding 110-220 Hz pitch, and some noise
         hop = int(getattr(generator, "hop_length", 256))

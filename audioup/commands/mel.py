@@ -5,21 +5,23 @@ hop and mel bands), so ``audioup vocode --checkpoint CKPT DIR/`` turns the files
 back into audio; without it, HiFi-GAN's front end at 22.05 kHz
 (:class:`audioup.audio.mel.MelSpectrogram`'s defaults). Each input is resampled
 to the front end's rate, zero-padded to a whole number of hops (as ``vocode``
-does for WAV inputs) and written as ``float32`` ``(n_mels, frames)``.
+does for WAV inputs) and written as ``float32`` ``(n_mels, frames)``, streamed
+(:func:`write_mel`): memory does not grow with the file's length.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..audio.fs import atomic_write
-from ..audio.io import AUDIO_EXTENSIONS, AudioError, load_audio
+from ..audio.io import AUDIO_EXTENSIONS, AudioError, AudioStream
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
-from ..inference import plan_outputs
+from ..inference import check_settings, mel_frames, plan_outputs
 from ..models.checkpoint import CheckpointError, read_generator
 from ..progress import progress_bar
 from . import check_output_path
@@ -60,11 +62,43 @@ def log_mel(samples: np.ndarray, front_end: MelSpectrogram) -> np.ndarray:
     return front_end(wav)[0].numpy().astype(np.float32)
 
 
+CHUNK_FRAMES = 4096  # mel frames computed at a time (~48 s at 22.05 kHz, hop 256): memory is one chunk's
+
+
+@torch.no_grad()
+def write_mel(src, dst, front_end: MelSpectrogram, chunk_frames: int = CHUNK_FRAMES) -> Path:
+    """Write the log-mel of one audio file to ``dst`` (``.npy``) in bounded memory.
+
+    The file is streamed (:class:`~audioup.audio.io.AudioStream`) and its mel computed
+    chunk by chunk (:func:`~audioup.inference.mel_frames`: the same values as
+    :func:`log_mel` of the whole file, to float rounding) and written as it comes, frames
+    after frames (a Fortran-ordered ``(n_mels, frames)`` float32 array, which ``np.load``
+    reads like any other), into a temporary file renamed at the end.
+
+    Raises:
+        AudioError: unreadable audio, also half-way (then nothing is written).
+    """
+    stream = AudioStream(src, int(front_end.sample_rate))
+    frames = -(-stream.length // front_end.hop_length)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": True,
+              "shape": (int(front_end.n_mels), frames)}
+
+    def write(f) -> None:
+        np.lib.format.write_array_header_1_0(f, header)
+        for s in range(0, frames, chunk_frames):
+            chunk = mel_frames(stream, front_end, s, min(frames, s + chunk_frames)).cpu().numpy()
+            f.write(np.ascontiguousarray(chunk.T, dtype="<f4").tobytes())  # column-major: frame by frame
+
+    return atomic_write(dst, write)
+
+
 def _front_end(checkpoint) -> MelSpectrogram:
     if checkpoint is None:
         return MelSpectrogram()
     try:
-        return MelSpectrogram(**read_generator(checkpoint)["mel"])  # its settings; no generator built
+        data = read_generator(checkpoint)
+        check_settings(data, data.get("path", checkpoint))
+        return MelSpectrogram(**data["mel"])  # its settings; no generator built
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise CommandError(f"{checkpoint}: {exc}") from None
 
@@ -72,25 +106,26 @@ def _front_end(checkpoint) -> MelSpectrogram:
 def run(args) -> int:
     check_output_path(args.out, "--out", folder=True)  # a file where the folder goes: refused before work
     front_end = _front_end(args.checkpoint)
+    clashes: list = []
     try:
-        jobs = plan_outputs(args.inputs, args.out, extensions=AUDIO_EXTENSIONS, suffix=".npy")
+        jobs = plan_outputs(args.inputs, args.out, extensions=AUDIO_EXTENSIONS, suffix=".npy", clashes=clashes)
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
+    for _, why in clashes:
+        print(f"audioup mel: skipped {why}", file=sys.stderr)
     existing = [str(dst) for _, dst in jobs if dst.exists()]
     if existing and not args.force:
         raise CommandError(f"{len(existing)} output file(s) already exist (first: {existing[0]}); "
                            "use --force to overwrite")
-    failed = 0
+    failed = len(clashes)
     for src, dst in progress_bar(jobs, desc="mel", unit="file", enabled=not args.quiet):
         try:
-            audio = load_audio(src, sample_rate=int(front_end.sample_rate))
+            write_mel(src, dst, front_end)
         except AudioError as exc:
             print(f"audioup mel: skipped {exc}", file=sys.stderr)
             failed += 1
             continue
-        mel = log_mel(audio.samples, front_end)
-        atomic_write(dst, lambda f: np.save(f, mel))
-    print(f"wrote {len(jobs) - failed} mel(s) ({front_end.n_mels} bands, hop {front_end.hop_length}, "
+    print(f"wrote {len(jobs) + len(clashes) - failed} mel(s) ({front_end.n_mels} bands, hop {front_end.hop_length}, "
           f"{front_end.sample_rate} Hz) to {args.out}" + (f"; {failed} failed" if failed else ""),
           file=sys.stderr)
     return 1 if failed else 0

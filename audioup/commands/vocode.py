@@ -8,10 +8,10 @@ from __future__ import annotations
 import sys
 
 from ..audio.fs import is_disk_full
+from ..device import resolve_device
 from ..errors import CommandError
 from ..inference import load_generator
 from ..models.checkpoint import CheckpointError
-from ..train.distributed import resolve_device
 
 
 def register(subparsers) -> None:

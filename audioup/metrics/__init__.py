@@ -17,8 +17,9 @@ Modules:
                 distance, and PESQ / STOI / periodicity when their packages are
                 installed (:func:`reference_metrics`).
     measure     one record per file (:func:`measure_file`), folders and
-                parallel jobs (:func:`measure_files`), JSON/CSV writing that
-                keeps finished records (:class:`RecordWriter`).
+                parallel jobs (:func:`measure_files`).
+    writer      the ``--json``/``--csv`` files, appended record by record so an
+                interrupted run keeps what finished (:class:`RecordWriter`).
     plot        the stationary spectrum with predicted and detected lines above
                 a spectrogram (:func:`plot_tonal`).
     cli         ``audioup measure``.
@@ -50,7 +51,8 @@ from .tonal import (
     tonal_score,
 )
 from .tones import PredictedTone, default_n_fft, parse_factors, predicted_tones
-from .measure import RecordWriter, measure_file, measure_files  # soundfile, tqdm: when used
+from .measure import measure_file, measure_files  # soundfile, tqdm: when used
+from .writer import RecordWriter
 from .plot import plot_tonal  # matplotlib: when a figure is drawn
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..audio.fs import display_path, probe_folder, stream_destination
 from ..audio.io import find_audio_files
 from ..errors import CommandError
-from .measure import PLOT_FAILED, RecordWriter, measure_files, plot_names
+from .measure import PLOT_FAILED, measure_files, plot_names
+from .writer import RecordWriter
 from .tones import parse_factors
 
 DESCRIPTION = """\

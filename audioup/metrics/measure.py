@@ -9,17 +9,12 @@ needs no more memory than a 1-minute one; reference metrics read at most
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 
-from ..audio.fs import atomic_write, stream_destination
 from ..progress import progress_bar
 from ..audio.io import (
     MAX_SAMPLE_RATE,
@@ -32,14 +27,13 @@ from ..audio.io import (
     wav_declared_frames,
 )
 from .plot import plot_tonal
-from .record import REFERENCE_KEYS, Measurement, reference_excess
+from .record import Measurement, reference_excess
 from .reference import OPTIONAL_METRICS, reference_metrics
 from .stationary import StationarySpectrum
 from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_spectra
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
-PLOT_FAILED = "plot_failed"  # the warning code of a --plot PNG that could not be written
 
 
 def empty_record(path) -> dict:
@@ -205,16 +199,13 @@ def _detect(extra: StationarySpectrum, n_fft: int, rec: Measurement) -> list:
 
 def _plot(path: Path, plot_path, extra: Optional[StationarySpectrum], score: TonalScore, detected: list,
           rec: Measurement) -> None:
-    """Write the PNG of :func:`plot_tonal`; a failure is a ``plot_failed`` warning (the
-    command exits 1 for it), the numbers are kept."""
+    """Write the PNG of :func:`plot_tonal`; a failure is a note, the numbers are kept."""
     try:
         plot_tonal(extra.result() if extra is not None else score.spectrum, score, detected,
                    plot_path, title=path.name)
         rec.plot = str(plot_path)
-    except OSError as exc:  # a failed plot must not lose the numbers
-        rec.warn(PLOT_FAILED, f"plot failed: {plot_path}: {exc.strerror or exc}")
-    except Exception as exc:
-        rec.warn(PLOT_FAILED, f"plot failed: {plot_path}: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # a failed plot must not lose the numbers
+        rec.warn("note", f"plot failed: {type(exc).__name__}: {exc}")
 
 
 def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, optional, crepe_model,
@@ -260,11 +251,7 @@ def _worker_init() -> None:
 
 
 def _measure_job(job):
-    path, kwargs, skipped = job
-    if skipped is not None:  # a folder entry that is no audio file: its record says why
-        rec = empty_record(path)
-        rec["error"] = skipped
-        return rec
+    path, kwargs = job
     return measure_file(path, **kwargs)
 
 
@@ -280,26 +267,21 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
         on_record: called with each record as soon as it is finished (in finishing order).
         **kwargs: passed to :func:`measure_file`.
     """
-    items = []  # (file, root folder or None, why a folder entry was passed over or None)
+    items = []  # (file, root folder or None)
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            skipped: List[AudioError] = []
-            found = [(f, p, None) for f in find_audio_files([p], skipped=skipped)]
-            found += [(Path(e.path), p, str(e)) for e in skipped]  # a record each, in path order
-            items.extend(sorted(found, key=lambda item: item[0]))
+            items.extend((f, p) for f in find_audio_files([p]))
         else:
-            items.append((p, None, None))
-    measured = [(f, root) for f, root, skip in items if skip is None]
-    pngs = iter(plot_names(measured) if plot_dir is not None else [])  # no resolve() without --plot
+            items.append((p, None))
     jobs_list = []
-    for f, root, skip in items:
+    for (f, root), png in zip(items, plot_names(items)):
         kw = dict(kwargs, factors=factors, hop=hop)
         if reference_dir is not None:
             kw["reference"] = find_reference(f, Path(reference_dir), root)
-        if plot_dir is not None and skip is None:
-            kw["plot_path"] = Path(plot_dir) / next(pngs)
-        jobs_list.append((str(f), kw, skip))
+        if plot_dir is not None:
+            kw["plot_path"] = Path(plot_dir) / png
+        jobs_list.append((str(f), kw))
     records: List[Optional[dict]] = [None] * len(jobs_list)
     bar = _progress(len(jobs_list), progress)
     try:
@@ -335,8 +317,8 @@ def plot_name(path, root=None) -> str:
     """
     path = Path(path)
     for base in ([root] if root is not None else []) + [Path.cwd()]:
-        try:  # os.path.realpath: a link loop raises nothing (Path.resolve raises RuntimeError)
-            return "__".join(Path(os.path.realpath(path)).relative_to(os.path.realpath(base)).parts) + ".png"
+        try:
+            return "__".join(path.resolve().relative_to(Path(base).resolve()).parts) + ".png"
         except ValueError:
             continue
     return path.name + ".png"
@@ -367,136 +349,3 @@ def _done(rec, on_record, bar) -> None:
         bar.set_postfix_str(Path(rec["path"]).name[-30:], refresh=False)
 
 
-class RecordWriter:
-    """Writes records as they finish, so an interrupted run keeps what was measured.
-
-    CSV rows are appended and flushed one by one. The JSON file (a list of
-    records) is rewritten atomically (temporary file + rename) at most every
-    ``json_interval`` seconds and on :meth:`close`; a crash loses at most that
-    interval's JSON records, never the CSV rows, and never leaves a broken JSON file.
-
-    A write that fails (``OSError``: a full disk, a lost mount) does not stop the
-    run: the CSV is cut back to its last complete row and no longer appended to,
-    the JSON keeps its last complete version (later writes are still tried), and
-    :attr:`failures` names each output with its error and how many records it holds.
-
-    An output that is a stream (``/dev/stdout``, a FIFO, a device; see
-    :func:`audioup.audio.fs.stream_destination`) is written once, on :meth:`close`;
-    any other kind that is not a regular file is refused (``OSError``) here, before work.
-    """
-
-    CSV_COLUMNS = ["path", "error", "warnings", "sample_rate", "duration_s", "hop",
-                   "tonal_score_db", "null_spread_db", "tonal_max_db", "strongest_hz", "strongest_db",
-                   "strongest_level_db", "active_fraction", "estimated_hop", "comb_level_db",
-                   "n_detected", "detected", "excess_tonal_db", "excess_spread_db", *REFERENCE_KEYS]
-
-    def __init__(self, json_path=None, csv_path=None, json_interval: float = 1.0):
-        self.json_path = Path(json_path) if json_path else None
-        self.csv_path = Path(csv_path) if csv_path else None
-        self.json_interval = json_interval
-        self.records: List[dict] = []
-        self._last_json = 0.0
-        self._json_held = 0  # records in the JSON file on disk
-        self._csv = None
-        self._csv_rows = 0  # complete rows in the CSV file on disk
-        self._csv_size = 0  # its size in bytes
-        self._errors: dict = {}  # output path -> the OSError of its last failed write
-        self._streams = {p for p in (self.json_path, self.csv_path) if p is not None and stream_destination(p)}
-        if self.csv_path is not None and self.csv_path not in self._streams:
-            self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.csv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-            self._csv = open(fd, "wb", buffering=0)
-            self._append_csv(self._csv_text_of([]))
-            if self.csv_path in self._errors:  # nothing measured yet: fail now
-                exc = self._errors[self.csv_path]
-                raise OSError(exc.errno, exc.strerror, str(self.csv_path))
-
-    @property
-    def failures(self) -> List[str]:
-        """One message per output whose last write failed (empty when all is on disk)."""
-        held = {self.json_path: self._json_held, self.csv_path: self._csv_rows}
-        return [f"cannot write {path}: {exc.strerror or exc}; it holds {held[path]} of "
-                f"{len(self.records)} records (complete)" for path, exc in self._errors.items()]
-
-    def add(self, rec: dict) -> None:
-        self.records.append(rec)
-        if self._csv is not None:
-            self._append_csv(self._csv_text_of([rec], header=False))
-            if self._csv is not None:
-                self._csv_rows += 1
-        if (self.json_path is not None and self.json_path not in self._streams
-                and time.monotonic() - self._last_json >= self.json_interval):
-            self._write_json()
-
-    def _append_csv(self, text: str) -> None:
-        data = text.encode("utf-8", errors="surrogateescape")
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[self._csv.write(view):]
-            self._csv_size += len(data)
-        except OSError as exc:  # cut back to the last complete row; append no more
-            self._errors[self.csv_path] = exc
-            try:
-                self._csv.truncate(self._csv_size)
-            finally:
-                self._csv.close()
-                self._csv = None
-
-    def _write_json(self) -> None:
-        self._last_json = time.monotonic()
-        try:
-            atomic_write(self.json_path, json.dumps(self.records, indent=1))
-        except OSError as exc:  # the last complete version stays
-            self._errors[self.json_path] = exc
-            return
-        self._errors.pop(self.json_path, None)
-        self._json_held = len(self.records)
-
-    def _csv_text_of(self, records, header: bool = True) -> str:
-        f = io.StringIO()
-        w = csv.DictWriter(f, fieldnames=self.CSV_COLUMNS)
-        if header:
-            w.writeheader()
-        w.writerows(csv_row(r) for r in records)
-        return f.getvalue()
-
-    def close(self) -> None:
-        """Write the JSON, and rewrite the CSV atomically in the order of ``records``.
-
-        Failures end in :attr:`failures`, not in an exception.
-        """
-        if self.json_path is not None:
-            self._write_json()
-        if self.csv_path is not None:
-            if self._csv is not None:
-                self._csv.close()
-                self._csv = None
-            try:
-                atomic_write(self.csv_path, self._csv_text_of(self.records).encode(
-                    "utf-8", errors="surrogateescape"))
-            except OSError as exc:
-                self._errors[self.csv_path] = exc
-            else:
-                self._errors.pop(self.csv_path, None)
-                self._csv_rows = len(self.records)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def csv_row(rec: dict) -> dict:
-    """Flat CSV row of a record."""
-    row = {k: rec.get(k) for k in RecordWriter.CSV_COLUMNS if k in rec}
-    row["warnings"] = "; ".join(w["message"] for w in rec.get("warnings") or [])
-    top = rec["tones"][0] if rec.get("tones") else None
-    row["strongest_hz"] = None if top is None else round(top["freq_hz"], 3)
-    row["strongest_db"] = None if top is None else top["prominence_db"]
-    row["strongest_level_db"] = None if top is None else top["level_db"]
-    det = rec.get("detected") or []
-    row["n_detected"] = len(det) if rec.get("error") is None else None
-    row["detected"] = "; ".join(f"{d['freq_hz']:.1f} Hz {d['prominence_db']:.1f} dB" for d in det)
-    return row

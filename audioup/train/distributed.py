@@ -14,6 +14,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 import torch.distributed as dist
 
+from ..device import resolve_device
+
 
 @dataclass
 class DistInfo:
@@ -28,22 +30,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-        if device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {name!r} requested but this machine has "
-                               f"{torch.cuda.device_count()} CUDA device(s)")
-    return device
 
 
 def setup(device_name: str = "auto") -> tuple[DistInfo, torch.device]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -133,7 +134,15 @@ def test_checkpoint_of_a_trained_generator(tmp_path, arctic_files):
 @pytest.mark.parametrize("args, message", [
     (["--kind", "resize", "--factor", "2", "--length", "0"], "--length must be in 1..4096 (got 0)"),
     (["--kind", "resize", "--factor", "2", "--length", "-5"], "--length must be in"),
-    (["--kind", "resize", "--factor", "2", "--sample-rate", "-1"], "--sample-rate must be > 0"),
+    (["--kind", "resize", "--factor", "2", "--sample-rate", "-1"], "--sample-rate must be in (0, 384000] Hz"),
+    (["--discriminator", "mpd", "--sample-rate", "1e12"], "--sample-rate must be in (0, 384000] Hz (got 1e+12)"),
+    (["--discriminator", "mpd", "--sample-rate", "nan"], "--sample-rate must be in"),
+    (["--kind", "resize-nearest", "--factor", "2", "--kernel-size", "100000000"],
+     "--kernel-size must be in 1..4096 (got 100000000)"),
+    (["--kind", "resize-nearest", "--factor", "64", "--channels", "1024", "--kernel-size", "4096"],
+     "the layer's weights would need gigabytes"),
+    (["--kind", "transposed", "--factor", "2", "--seed", "1180591620717411303424"], "--seed must be in 0.."),
+    (["--kind", "transposed", "--factor", "2", "--seed", "-1"], "--seed must be in 0.."),
     (["--model", "hifigan", "--preset", "tiny", "--frames", "0"], "--frames must be in"),
     (["--kind", "resize", "--factor", "2", "--plot", "{file}"], "is a file, not a folder"),
     (["--kind", "resize", "--factor", "2", "--json", "{dir}", "--force"], "is a folder, not a file"),
@@ -165,3 +174,14 @@ def test_summary_names_the_layer_that_owns_the_loudest_output_line(tmp_path, cap
     assert f"Loudest in the output: upsamplers.3 (k x 11025 Hz, {heard['output_prominence_db']:+.1f} dB)" in printed
     # the other measure stays in the JSON under its own name
     assert report["loudest_after_layer"] == max(report["layers"], key=lambda layer: layer["prominence_db"])["name"]
+
+
+def test_a_long_mel_from_file_is_refused_from_its_header(tmp_path, capsys):
+    """analyze holds the clip and every layer's output in memory: 20 min took 5 GB, 2 h ran out."""
+    import soundfile as sf
+
+    long = tmp_path / "long.wav"
+    sf.write(long, np.zeros(8000 * 61, np.int16), 8000, subtype="PCM_16")
+    assert main(["analyze", "--model", "hifigan", "--preset", "tiny", "--mel-from", str(long)]) == 1
+    err = capsys.readouterr().err
+    assert f"{long}: 61.0 s long; --mel-from may be at most 60 s" in err and "Traceback" not in err

@@ -56,3 +56,35 @@ def test_default_front_end_existing_outputs_and_bad_files(arctic_files, tmp_path
     assert (out / (arctic_files[0].stem + ".npy")).read_bytes() == before
     assert main(["mel", str(tmp_path / "missing.wav"), "--out", str(out)]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_long_files_are_streamed_in_chunks_with_the_values_of_one_piece(arctic_files, tmp_path):
+    """write_mel reads and writes chunk by chunk (bounded memory); the .npy holds the whole file's mel."""
+    from audioup.commands.mel import write_mel
+
+    front_end = MelSpectrogram()
+    for chunk in (7, 100_000):  # many chunks (16 kHz input, resampled as it streams), and one
+        dst = write_mel(arctic_files[1], tmp_path / f"m{chunk}.npy", front_end, chunk_frames=chunk)
+        mel = np.load(dst)
+        whole = log_mel(load_audio(arctic_files[1], sample_rate=22050).samples, front_end)
+        assert mel.shape == whole.shape
+        np.testing.assert_allclose(mel, whole, atol=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m100000.npy", "m7.npy"]  # no temporaries
+
+
+def test_readme_mel_then_vocode_with_the_same_name_skips_the_later_input(run_dir, arctic_files, tmp_path,
+                                                                        capsys, monkeypatch):
+    """issue 23: `mel speech.wav --out mels/` then `vocode speech.wav mels/`: one name, two inputs."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(arctic_files[0], "speech.wav")
+    assert main(["mel", "speech.wav", "--checkpoint", str(run_dir), "--out", "mels/", "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["vocode", "--checkpoint", str(run_dir), "speech.wav", "mels/", "--out", "vocoded/"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert ("skipped mels/speech.npy: its output vocoded/speech.wav is that of speech.wav, given before it"
+            in err), err
+    assert "wrote 1 file(s)" in err and "1 failed" in err
+    written, rate = sf.read("vocoded/speech.wav")
+    assert rate == 22050 and len(written) == len(load_audio("speech.wav", sample_rate=22050).samples)
+    assert main(["vocode", "--checkpoint", str(run_dir), "mels/", "--out", "vocoded2/"]) == 0  # as README

@@ -133,6 +133,7 @@ def test_outputs_never_replace_inputs_even_with_force(run_dir, tmp_path, capsys)
     (np.zeros((80, 4), dtype=[("a", "f4"), ("b", "f4")]), "expected a real-valued"),
     (np.zeros((80, 4), dtype=np.complex64), "got complex values"),
     (np.full((80, 4), 1e30, dtype=np.float32), "far above a log-mel's range"),
+    (np.full((80, 4), -1e30, dtype=np.float32), "far below a log-mel's floor"),
 ])
 def test_npy_mels_of_the_wrong_kind_are_refused_and_others_written(run_dir, tmp_path, array, message):
     voc = load_generator(run_dir)
@@ -191,3 +192,132 @@ def test_permission_denied_is_not_called_unreadable_audio(tmp_path, monkeypatch)
     monkeypatch.setattr(builtins, "open", denied)
     with pytest.raises(AudioError, match=r"locked.wav: cannot open \(Permission denied\)"):
         audio_info(path)
+
+
+def test_vocode_command_loads_no_training_code():
+    """Inference stands alone (STYLE.md): the vocode command imports nothing from audioup.train."""
+    code = ("import sys, audioup.commands.vocode, audioup.inference; "
+            "print(sorted(m for m in sys.modules if m.startswith('audioup.train')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_by_name(run_dir, tmp_path, capsys):
+    """A flipped bit can turn weights into NaN/Inf; torch loads it, and it vocodes to full-scale noise."""
+    ckpt = torch.load(run_dir / "checkpoints" / "ckpt_00000001.pt", weights_only=True)
+    key = next(k for k, v in ckpt["generator"].items() if v.is_floating_point())
+    ckpt["generator"][key].view(-1)[3] = float("nan")
+    bad = tmp_path / "damaged.pt"
+    torch.save(ckpt, bad)
+    np.save(tmp_path / "mel.npy", np.full((80, 9), -5.0, dtype=np.float32))
+    proc = vocode("--checkpoint", bad, tmp_path / "mel.npy", "--out", tmp_path / "out", capsys=capsys)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{bad}: non-finite weights (NaN or Inf) in {key}" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_long_files_are_streamed_with_the_samples_of_one_piece(run_dir, speech_22k, tmp_path):
+    """A long file at another rate, stereo, and a long .npy mel: read, vocoded and written in chunks."""
+    from audioup.audio import load_audio
+
+    voc = load_generator(run_dir)
+    speech = np.concatenate(speech_22k)[:22050 * 3]
+    stereo = np.stack([speech, 0.5 * speech[::-1]], axis=1)[::2]  # 3 s of 11.025 kHz stereo
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "s.wav", stereo, 11025, subtype="FLOAT")
+    mel = voc._analyse(torch.from_numpy(speech)[None])[0]
+    np.save(tmp_path / "in" / "m.npy", mel.numpy())
+    report = voc.vocode_files([tmp_path / "in"], tmp_path / "out", progress=False, chunk_frames=30)
+    assert sorted(d.name for _, d in report.written) == ["m.wav", "s.wav"] and not report.failed
+    whole = voc.wav_to_wav(torch.from_numpy(load_audio(tmp_path / "in" / "s.wav", sample_rate=22050).samples))
+    streamed = sf.read(tmp_path / "out" / "s.wav", dtype="float32")[0]
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, np.clip(whole.numpy(), -1, 1), atol=1.5 / 32768)
+    from_mel = sf.read(tmp_path / "out" / "m.wav", dtype="float32")[0]
+    np.testing.assert_allclose(from_mel, np.clip(voc(mel).numpy(), -1, 1), atol=1.5 / 32768)
+
+
+def test_a_long_file_that_fails_half_way_leaves_no_partial_output(run_dir, tmp_path):
+    voc = load_generator(run_dir)
+    x = (0.1 * np.random.default_rng(0).standard_normal(300_000)).astype(np.float32)
+    x[-1000] = np.nan  # found only when the stream reaches the last block, chunks after the first written
+    sf.write(tmp_path / "nan.wav", x, 22050, subtype="FLOAT")
+    written = []
+    real = voc.stream
+
+    def counting(*a, **k):
+        for block in real(*a, **k):
+            written.append(len(block))
+            yield block
+
+    voc.stream = counting
+    report = voc.vocode_files([tmp_path / "nan.wav"], tmp_path / "out", progress=False, chunk_frames=64)
+    assert not report.written and "nan.wav" in report.failed[0][1] and "NaN" in report.failed[0][1]
+    assert sum(written) >= 65536  # blocks were encoded before the NaN was read
+    assert list((tmp_path / "out").iterdir()) == []  # no output, no temporary file
+
+
+def test_load_clip_refuses_a_long_file_before_reading_it(tmp_path, monkeypatch):
+    """The test clip of convert --test and analyze --mel-from: a length limit from the header."""
+    import audioup.inference as inference
+    from audioup.audio import AudioError
+    from audioup.inference import load_clip
+
+    sf.write(tmp_path / "short.wav", np.full(16000, 0.25, np.float32), 16000, subtype="FLOAT")
+    clip = load_clip(tmp_path / "short.wav", 16000, max_seconds=1.0)
+    assert clip.shape == (16000,) and np.allclose(clip, 0.25)
+    sf.write(tmp_path / "long.wav", np.zeros(16001, np.float32), 16000, subtype="FLOAT")
+    monkeypatch.setattr(inference, "load_audio", lambda *a, **k: pytest.fail("read the samples"))
+    with pytest.raises(AudioError, match=r"long.wav: 1.0 s long; the test clip may be at most 1 s"):
+        load_clip(tmp_path / "long.wav", 22050, max_seconds=1.0, what="the test clip")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mel": {"bogus": 1}}, "mel.bogus: unknown mel setting"),
+    ({"mel": {"hop_length": 0}}, "mel.hop_length must be an integer in 1..32768 (got 0)"),
+    ({"mel": {"n_fft": 2 ** 30}}, "mel.n_fft must be an integer in 16..32768"),
+    ({"mel": {"f_min": 20000.0, "f_max": None}}, "mel.f_min (20000) must be below"),
+    ({"mel": "80 bands"}, "mel must be a dict"),
+    ({"generator_config": ["hifigan"]}, "generator_config must be {'name': str, 'kwargs': dict}, got list"),
+])
+def test_a_checkpoints_bad_settings_are_refused_naming_the_file_and_key(run_dir, tmp_path, capsys, change,
+                                                                        message):
+    ckpt = torch.load(run_dir / "checkpoints" / "ckpt_00000001.pt", weights_only=True)
+    for key, value in change.items():
+        ckpt[key] = {**ckpt[key], **value} if isinstance(value, dict) else value
+    bad = tmp_path / "hand_made.pt"
+    torch.save(ckpt, bad)
+    np.save(tmp_path / "mel.npy", np.full((80, 9), -5.0, dtype=np.float32))
+    for argv in (["vocode", "--checkpoint", bad, tmp_path / "mel.npy", "--out", tmp_path / "o"],
+                 ["mel", "--checkpoint", bad, tmp_path / "x.wav", "--out", tmp_path / "m"]):
+        from audioup.cli import main
+
+        capsys.readouterr()
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        assert f"{bad}: {message}" in err and "Traceback" not in err, err
+
+
+def test_a_full_disk_while_streaming_raises_enospc_and_leaves_nothing(run_dir, tmp_path, monkeypatch, capfd):
+    import errno
+    import tempfile
+
+    import audioup.audio.fs as fs
+
+    voc = load_generator(run_dir)
+    sf.write(tmp_path / "long.wav", np.zeros(40_000, np.float32), 22050)
+    real_mkstemp = tempfile.mkstemp
+
+    def full_disk(prefix, suffix, dir):
+        fd, name = real_mkstemp(prefix=prefix, suffix=suffix, dir=dir)
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(fs.tempfile, "mkstemp", full_disk)
+    with pytest.raises(OSError) as caught:
+        voc.vocode_files([tmp_path / "long.wav"], tmp_path / "out", progress=False, chunk_frames=16)
+    assert caught.value.errno == errno.ENOSPC
+    assert list((tmp_path / "out").iterdir()) == []
+    err = capfd.readouterr().err  # soundfile's C callbacks print what they cannot raise: nothing here
+    assert "Exception ignored" not in err and "Traceback" not in err

@@ -111,11 +111,14 @@ def test_records_survive_an_interrupted_run(folder, tmp_path):
     def stop_after_two(rec):
         writer.add(rec)
         seen.append(rec)
+        # on disk after each record, as a kill (no close) would leave them: complete and valid
+        assert [r["path"] for r in json.loads(js.read_text())] == [r["path"] for r in seen]
+        assert len(list(csv.DictReader(cs.open()))) == len(seen)
         if len(seen) == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        with RecordWriter(js, cs, json_interval=3600) as writer:
+        with RecordWriter(js, cs) as writer:
             measure_files([gen], hop=256, progress=False, on_record=stop_after_two, detect=False)
     assert len(json.loads(js.read_text())) == 2
     assert len(list(csv.DictReader(cs.open()))) == 2
@@ -250,16 +253,15 @@ def test_same_names_in_two_folders_get_two_plots_and_csv_keeps_input_order(folde
 
 
 class _FullDisk:
-    """A file opened by RecordWriter that takes ``budget`` bytes, then fails like a full disk."""
+    """A file opened by RecordWriter on a disk with room for ``capacity`` bytes of it."""
 
-    def __init__(self, f, budget):
-        self.f, self.left = f, budget
+    def __init__(self, f, capacity):
+        self.f, self.capacity = f, capacity
 
     def write(self, data):
-        n = min(len(data), self.left)
-        if n == 0:
+        n = min(len(data), self.capacity - self.f.tell())
+        if n <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.left -= n
         return self.f.write(bytes(data[:n]))
 
     def __getattr__(self, name):
@@ -268,21 +270,17 @@ class _FullDisk:
 
 def test_a_full_disk_keeps_every_record_measured_and_the_outputs_complete(folder, tmp_path, monkeypatch,
                                                                           capsys):
-    import audioup.metrics.measure as measure_mod
+    import audioup.metrics.writer as writer_mod
 
     gen, _ = folder
     js, cs = tmp_path / "out.json", tmp_path / "out.csv"
-    real_atomic = measure_mod.atomic_write
-    calls = []
 
-    def atomic_then_full(path, *a, **k):
-        calls.append(path)
-        if len(calls) > 1:  # the JSON of the first record is written, then the disk is full
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_atomic(path, *a, **k)
+    def full(path, *a, **k):  # the final rewrite finds the disk full too
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(measure_mod, "atomic_write", atomic_then_full)
-    monkeypatch.setattr(measure_mod, "open", lambda *a, **k: _FullDisk(open(*a, **k), 1200), raising=False)
+    monkeypatch.setattr(writer_mod, "atomic_write", full)
+    monkeypatch.setattr(writer_mod, "open", lambda path, *a, **k: _FullDisk(
+        open(path, *a, **k), 1200 if str(path).endswith(".csv") else 5000), raising=False)
     rc = main(["measure", str(gen), "--hop", "256", "--json", str(js), "--csv", str(cs), "--quiet",
                "--no-optional"])
     out, err = capsys.readouterr()
@@ -290,10 +288,10 @@ def test_a_full_disk_keeps_every_record_measured_and_the_outputs_complete(folder
     names = {"a.wav", "same.wav", "stereo.wav", "empty.wav", "notes.wav", "short.wav", "nan.wav",
              "cut.wav", "header_only.wav"}
     assert all(n in out for n in names)  # every file measured, in the table
-    assert f"cannot write {js}: No space left on device; it holds 1 of 9 records" in err
+    held = json.loads(js.read_text())  # the records appended before the disk was full, a valid list
+    assert 0 < len(held) < 9 and {Path(r["path"]).name for r in held} <= names
+    assert f"cannot write {js}: No space left on device; it holds {len(held)} of 9 records" in err
     assert f"cannot write {cs}: No space left on device" in err
-    held = json.loads(js.read_text())  # the last complete version
-    assert len(held) == 1 and {Path(r["path"]).name for r in held} <= names
     text = cs.read_text()
     rows = list(csv.DictReader(text.splitlines()))
     assert text.endswith("\n") and 0 < len(rows) < 9  # cut back to complete rows
