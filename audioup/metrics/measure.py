@@ -34,6 +34,7 @@ from .tonal import MIN_DETECT_FRAMES, TonalScore, analyse, detect_lines, score_s
 from .tones import default_n_fft, resolve_schedule
 
 DEFAULT_HOP = 256
+PLOT_FAILED = "plot_failed"  # the warning code of a --plot PNG that could not be written
 
 
 def empty_record(path) -> dict:
@@ -199,13 +200,16 @@ def _detect(extra: StationarySpectrum, n_fft: int, rec: Measurement) -> list:
 
 def _plot(path: Path, plot_path, extra: Optional[StationarySpectrum], score: TonalScore, detected: list,
           rec: Measurement) -> None:
-    """Write the PNG of :func:`plot_tonal`; a failure is a note, the numbers are kept."""
+    """Write the PNG of :func:`plot_tonal`; a failure is a ``plot_failed`` warning (the
+    command exits 1 for it), the numbers are kept."""
     try:
         plot_tonal(extra.result() if extra is not None else score.spectrum, score, detected,
                    plot_path, title=path.name)
         rec.plot = str(plot_path)
-    except Exception as exc:  # a failed plot must not lose the numbers
-        rec.warn("note", f"plot failed: {type(exc).__name__}: {exc}")
+    except OSError as exc:  # a failed plot must not lose the numbers
+        rec.warn(PLOT_FAILED, f"plot failed: {plot_path}: {exc.strerror or exc}")
+    except Exception as exc:
+        rec.warn(PLOT_FAILED, f"plot failed: {plot_path}: {type(exc).__name__}: {exc}")
 
 
 def _measure_reference(rec: Measurement, path, ref_path, sr, factors, n_fft, optional, crepe_model,
@@ -251,7 +255,11 @@ def _worker_init() -> None:
 
 
 def _measure_job(job):
-    path, kwargs = job
+    path, kwargs, skipped = job
+    if skipped is not None:  # a folder entry that is no audio file: its record says why
+        rec = empty_record(path)
+        rec["error"] = skipped
+        return rec
     return measure_file(path, **kwargs)
 
 
@@ -267,21 +275,26 @@ def measure_files(paths: Iterable, factors=None, hop=None, reference_dir=None, j
         on_record: called with each record as soon as it is finished (in finishing order).
         **kwargs: passed to :func:`measure_file`.
     """
-    items = []  # (file, root folder or None)
+    items = []  # (file, root folder or None, why a folder entry was passed over or None)
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            items.extend((f, p) for f in find_audio_files([p]))
+            skipped: List[AudioError] = []
+            found = [(f, p, None) for f in find_audio_files([p], skipped=skipped)]
+            found += [(Path(e.path), p, str(e)) for e in skipped]  # a record each, in path order
+            items.extend(sorted(found, key=lambda item: item[0]))
         else:
-            items.append((p, None))
+            items.append((p, None, None))
+    measured = [(f, root) for f, root, skip in items if skip is None]
+    pngs = iter(plot_names(measured) if plot_dir is not None else [])  # no resolve() without --plot
     jobs_list = []
-    for (f, root), png in zip(items, plot_names(items)):
+    for f, root, skip in items:
         kw = dict(kwargs, factors=factors, hop=hop)
         if reference_dir is not None:
             kw["reference"] = find_reference(f, Path(reference_dir), root)
-        if plot_dir is not None:
-            kw["plot_path"] = Path(plot_dir) / png
-        jobs_list.append((str(f), kw))
+        if plot_dir is not None and skip is None:
+            kw["plot_path"] = Path(plot_dir) / next(pngs)
+        jobs_list.append((str(f), kw, skip))
     records: List[Optional[dict]] = [None] * len(jobs_list)
     bar = _progress(len(jobs_list), progress)
     try:
@@ -317,8 +330,8 @@ def plot_name(path, root=None) -> str:
     """
     path = Path(path)
     for base in ([root] if root is not None else []) + [Path.cwd()]:
-        try:
-            return "__".join(path.resolve().relative_to(Path(base).resolve()).parts) + ".png"
+        try:  # os.path.realpath: a link loop raises nothing (Path.resolve raises RuntimeError)
+            return "__".join(Path(os.path.realpath(path)).relative_to(os.path.realpath(base)).parts) + ".png"
         except ValueError:
             continue
     return path.name + ".png"
@@ -347,5 +360,3 @@ def _done(rec, on_record, bar) -> None:
     if bar is not None:
         bar.update(1)
         bar.set_postfix_str(Path(rec["path"]).name[-30:], refresh=False)
-
-

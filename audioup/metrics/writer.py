@@ -58,8 +58,7 @@ class RecordWriter:
             if path is None or path in self._streams:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-            self._files[path] = open(fd, "wb", buffering=0)
+            self._files[path] = open(path, "wb", buffering=0, opener=_no_follow)
             self._size[path], self._held[path] = 0, 0
             self._append(path, start.encode("utf-8", errors="surrogateescape") if isinstance(start, str)
                          else start, over=0)
@@ -149,6 +148,11 @@ class RecordWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _no_follow(path, flags: int) -> int:
+    """``open``'s opener that never writes through a symbolic link."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o666)
 
 
 def csv_row(rec: dict) -> dict:
