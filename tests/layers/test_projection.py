@@ -117,9 +117,8 @@ def test_bad_layers_and_options_raise():
         replace_upsamplers(model, "resize-nearest")
     assert isinstance(model[0], nn.ConvTranspose1d)  # nothing replaced
     ok = nn.Sequential(nn.ConvTranspose1d(2, 2, 4, stride=2, padding=1), nn.ConvTranspose1d(2, 2, 4, stride=2))
-    with pytest.raises(ValueError, match="no folded"):
-        replace_upsamplers(ok, "subpixel", init="project")
-    assert all(isinstance(m, nn.ConvTranspose1d) for m in ok)  # checked before anything changed
+    with pytest.raises(ValueError, match="no folded"):  # a kind without a folded form
+        project_layer(ok[0], nn.Conv1d(2, 2, 3))
     with pytest.raises(ValueError, match="init must be"):
         replace_upsamplers(ok, "resize-nearest", init="copy")
 
@@ -137,3 +136,24 @@ def test_sinc_says_it_runs_the_plain_path():
     layer = build_upsampler("sinc", 4, 4, 8)
     assert layer.fast is False and "fast=False" in repr(layer)
     assert build_upsampler("resize-nearest", 4, 4, 8).fast is True
+
+
+@pytest.mark.parametrize("factor,kernel", [(2, 4), (8, 16), (4, 8)])
+def test_subpixel_projection_is_exact_untied_and_line_free_with_icnr(factor, kernel):
+    """Plain sub-pixel can make any transposed kernel that fits (residual 0, same interior output);
+    ICNR-tied it keeps the phases equal, so a constant input gives a constant output."""
+    from audioup.layers.project import project_layer
+    from audioup.layers.subpixel import SubpixelConv1d
+    from audioup.layers.transposed import TransposedConv1d
+
+    torch.manual_seed(0)
+    old = TransposedConv1d(6, 5, factor, kernel_size=kernel)
+    x = torch.randn(2, 6, 40)
+    edge = 3 * factor  # the edges see padding of another kind
+    untied = SubpixelConv1d(6, 5, factor, kernel_size=3, pad_mode="zeros")
+    assert project_layer(old, untied).residual_energy < 1e-12
+    torch.testing.assert_close(untied(x)[..., edge:-edge], old(x)[..., edge:-edge], atol=1e-5, rtol=1e-5)
+    tied = SubpixelConv1d(6, 5, factor, kernel_size=3, icnr=True)
+    assert 0.2 < project_layer(old, tied).residual_energy < 1
+    flat = tied(torch.ones(1, 6, 40))[..., edge:-edge]
+    assert float(flat.std(dim=-1).max()) < 1e-5 and float(old(torch.ones(1, 6, 40))[..., edge:-edge].std(-1).max()) > 1e-3
