@@ -87,6 +87,8 @@ MIN_PAUSE_FRAMES = 5
 PEAK_MIN_DB = 10.0  #: a stationary peak for the pitch check stands this far over its floor
 HOP_MIN_Z = 8.0  #: a blind comb counts when it stands this many standard errors out
 MIN_DETECT_FRAMES = 10
+HARMONIC_TOL_BINS = 1.5  #: a peak is a harmonic when within this many bins of a multiple of f0
+LOW_HARMONICS, LOW_HARMONICS_MIN = 4, 2  #: a harmonic series holds at least 2 of harmonics 1..4
 
 WARNING_CODES = {
     "too_short": "fewer than 5 active frames (about 1 s): the score is noisy",
@@ -517,25 +519,36 @@ def harmonic_series(freqs: Sequence[float], bin_hz: float) -> Optional[Tuple[flo
     """The fundamental explaining most of ``freqs`` as harmonics: ``(f0, matches)`` or ``None``.
 
     Candidates are the strongest peaks divided by 1..8 and the spacings between
-    them (at least 30 Hz); a peak
-    matches when it lies within 1.5 bins (or 0.3 %) of a multiple. Among
-    candidates with nearly the most matches the highest wins (a subharmonic
-    explains as much, and more by chance). ``f0`` is then refined by least squares.
+    them (at least 30 Hz); a peak matches when it lies within
+    :data:`HARMONIC_TOL_BINS` bins of a multiple (a tolerance in bins, not a
+    share of the frequency: 0.3 % is 29 Hz at 10 kHz, enough for a few high
+    vocoder lines and one low speech peak to look like harmonics of anything).
+    A series must hold at least :data:`LOW_HARMONICS_MIN` of the harmonics
+    1..:data:`LOW_HARMONICS` (a held note has its low partials; a comb seen
+    only in the high band, or lines that happen to fall near multiples of a
+    low peak, do not). Among candidates with nearly the most matches the
+    highest wins (a subharmonic explains as much, and more by chance). ``f0``
+    is then refined by least squares.
     """
     f = np.asarray(freqs, dtype=float)
     if f.size < 3:
         return None
-    tol = np.maximum(1.5 * bin_hz, 0.003 * f)
+    tol = HARMONIC_TOL_BINS * bin_hz
 
     def matches(f0):
         n = np.round(f / f0)
         return (n >= 1) & (np.abs(f - n * f0) <= tol)
 
+    def count(f0):
+        m = matches(f0)
+        low = np.unique(np.round(f[m] / f0))
+        return int(m.sum()) if (low <= LOW_HARMONICS).sum() >= LOW_HARMONICS_MIN else 0
+
     # plus the spacings between them: the strongest lines of a high comb can be harmonics 20-30
     top8 = f[:8]
     cands = sorted({fi / n for fi in top8 for n in range(1, 9) if fi / n >= 30.0}
                    | {abs(a - b) for a in top8 for b in top8 if abs(a - b) >= 30.0})
-    counts = [(int(matches(c).sum()), c) for c in cands]
+    counts = [(count(c), c) for c in cands]
     top = max(c for c, _ in counts)
     if top < 3:
         return None
@@ -543,7 +556,7 @@ def harmonic_series(freqs: Sequence[float], bin_hz: float) -> Optional[Tuple[flo
     m = matches(f0)
     n = np.round(f[m] / f0)
     f0 = float((f[m] * n).sum() / (n * n).sum())
-    return f0, int(matches(f0).sum())
+    return (f0, count(f0)) if count(f0) >= 3 else None
 
 
 def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, in_band) -> List[dict]:

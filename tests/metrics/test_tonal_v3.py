@@ -1,0 +1,61 @@
+"""The v3 tonal measure (issue 21): no false notes, honest noise, high-band combs, names."""
+import numpy as np
+import pytest
+
+from audioup.audio import load_audio
+from audioup.metrics import tonal_score
+from audioup.metrics.tonal import harmonic_series
+
+SR, FACTORS = 22050, (8, 8, 2, 2)
+DF = SR / 4096
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def _codes(s):
+    return {w["code"] for w in s.warnings}
+
+
+def _lines(n, sr, freqs, level_db, ref_rms, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sr
+    amp = ref_rms * 10 ** (level_db / 20) * np.sqrt(2)
+    return sum(amp * np.cos(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs)
+
+
+def _saw(f0, n, sr, top=8000.0):
+    t = np.arange(n) / sr
+    return 0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, int(top // f0) + 1))
+
+
+@pytest.fixture(scope="module")
+def speech(arctic_files):
+    x = np.concatenate([load_audio(p, sample_rate=SR).samples for p in arctic_files])
+    return x.astype(np.float32)
+
+
+def test_high_lines_and_one_low_peak_are_not_a_harmonic_series():
+    # 0.3 % of 5-11 kHz is 17-33 Hz: the old tolerance made these "harmonics of 33.5 Hz"
+    assert harmonic_series([134.0, 5512.5, 8268.75, 9922.5], DF) is None
+    # the low harmonics are needed: a series seen only from harmonic 20 up is no note
+    assert harmonic_series([20 * 100.0, 21 * 100.0, 22 * 100.0, 23 * 100.0], DF) is None
+    f0, n = harmonic_series([100.0, 200.0, 300.0, 400.0], DF)
+    assert f0 == pytest.approx(100.0) and n == 4
+
+
+def test_a_high_comb_on_speech_is_not_called_hum_or_a_note(speech):
+    x = speech[:5 * SR]
+    y = x + _lines(len(x), SR, np.arange(4, 9) * SR / 16, -30, _rms(x))  # hop 16: 4 high lines
+    s = tonal_score(y, SR, factors=FACTORS)
+    assert "pitched_content" not in _codes(s), s.warnings
+    assert s.estimated_hop == 16
+
+
+@pytest.mark.parametrize("semitone", range(25))
+def test_every_equal_tempered_note_a2_to_a4_is_a_held_note(semitone):
+    n = 3 * SR
+    x = _saw(110 * 2 ** (semitone / 12), n, SR) + 1e-4 * np.random.default_rng(0).standard_normal(n)
+    s = tonal_score(x, SR, factors=FACTORS)
+    assert "pitched_content" in _codes(s) and "hop_mismatch" not in _codes(s), s.warnings
