@@ -16,7 +16,8 @@ import numpy as np
 from ..audio.db import ratio_db
 from .align import matching_span
 from .reference import reference_metrics
-from .tonal import TonalScore, excess_spread_db, excess_tonal_db, frame_step, tonal_score, warning
+from .tonal import (TonalScore, excess_spread_db, excess_tonal_db, frame_step, reference_below_zero, tonal_score,
+                    warning)
 
 REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
 TONAL_KEYS = ("tonal_score_db", "tonal_max_db", "null_spread_db", "null_max_db", "comb_level_db",
@@ -91,7 +92,10 @@ class Measurement:
         self.reference_tonal_score_db = ref.tonal_score_db
         if self.tonal_score_db is not None:
             gen, ref = paired or (self, ref)
-            self.excess_tonal_db = round(gen.tonal_score_db - ref.tonal_score_db, 3)
+            self.excess_tonal_db = excess_tonal_db(gen, ref)
+            below = reference_below_zero(ref)
+            if below:
+                self.warn(below["code"], below["message"])
             self.excess_spread_db = excess_spread_db(gen, ref)
 
     def to_dict(self) -> dict:

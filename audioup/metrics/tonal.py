@@ -674,8 +674,22 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
     for the steadier figure on short files, on the same content (a longer reference cut
     to its matching part: :func:`audioup.metrics.record.reference_excess` does both);
     :func:`excess_spread_db` is its noise.
+
+    A reference that reads below zero has a real dip at every multiple of
+    ``sr / hop`` (some clean recordings do); it is taken as 0, so that a
+    line-free file does not read as an excess over it
+    (:func:`reference_below_zero` says when).
     """
-    return round(generated.tonal_score_db - reference.tonal_score_db, 3)
+    return round(generated.tonal_score_db - max(reference.tonal_score_db, 0.0), 3)
+
+
+def reference_below_zero(reference: TonalScore) -> Optional[dict]:
+    """The ``note`` warning for a reference scoring more than 2 null spreads below zero (else ``None``)."""
+    if reference.tonal_score_db >= -2 * reference.null_spread_db:
+        return None
+    return warning("note", f"the reference scores {reference.tonal_score_db:+.2f} dB (a dip at the "
+                           "predicted lines, more than 2 null spreads below zero); the excess is taken "
+                           "over 0 instead")
 
 
 def excess_spread_db(generated: TonalScore, reference: TonalScore) -> float:
@@ -745,5 +759,5 @@ def detect_tones(wav, sample_rate: float, n_fft: Optional[int] = None,
 
 
 __all__ = ["TonalScore", "Spectra", "analyse", "array_blocks", "score_spectra", "tonal_score",
-           "excess_tonal_db", "estimate_hop", "harmonic_series", "stationary_peaks", "prominence",
+           "excess_tonal_db", "reference_below_zero", "estimate_hop", "harmonic_series", "stationary_peaks", "prominence",
            "detect_lines", "detect_tones", "warning", "WARNING_CODES", "DB_RANGE"]
