@@ -676,11 +676,13 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
     :func:`excess_spread_db` is its noise.
 
     A reference that reads below zero has a real dip at every multiple of
-    ``sr / hop`` (some clean recordings do); it is taken as 0, so that a
-    line-free file does not read as an excess over it
-    (:func:`reference_below_zero` says when).
+    ``sr / hop`` (some clean recordings do): when it reads more than 2 null
+    spreads below zero it is taken as 0, so that a line-free file does not read
+    as an excess over it (:func:`reference_below_zero` says so). Within 2
+    spreads it is noise and kept (clipping noise at 0 would bias every excess).
     """
-    return round(generated.tonal_score_db - max(reference.tonal_score_db, 0.0), 3)
+    ref = 0.0 if reference_below_zero(reference) else reference.tonal_score_db
+    return round(generated.tonal_score_db - ref, 3)
 
 
 def reference_below_zero(reference: TonalScore) -> Optional[dict]:
