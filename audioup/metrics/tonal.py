@@ -16,12 +16,15 @@ lines). The definition, in order:
    median of the bins 4 to ``m / 2`` away on both sides, in dB (+-3 bins are
    left out so that a line smeared by the window or by vibrato does not raise
    its own floor).
-3. **Signal band.** Lines whose floor lies more than :data:`BAND_RANGE_DB`
-   below the loudest floors sit where the signal has no energy (above the
-   bandwidth of a 16 kHz recording played at 44.1 kHz, say); the score reads
-   only the lines inside the band, so the same speech and comb score alike at
-   22.05, 44.1 and 48 kHz. All lines still count for ``tonal_max_db``, the
-   per-band figures and the top lines.
+3. **Signal band.** Lines whose floor in the long-term *mean* spectrum of the
+   active frames lies more than :data:`BAND_RANGE_DB` below the loudest floors
+   sit where the signal has no energy (above the bandwidth of a 16 kHz
+   recording played at 44.1 kHz, say); the score reads only the lines inside
+   the band, so the same speech and comb score alike at 22.05, 44.1 and
+   48 kHz. The mean, not the per-bin median: speech's energy above 4-5 kHz is
+   in its fricatives, a minority of the frames, and a vocoder's comb there
+   (HiFi-GAN's at 7-9.6 kHz) must count. All lines still count for
+   ``tonal_max_db``, the per-band figures and the top lines.
 4. **Null correction.** The same statistic, the mean over the in-band lines of
    ``max(prominence, 0)``, is evaluated on the predicted grid and on every
    shifted grid ``k * m + d`` (``d = 4 .. m - 4`` bins, which hold no predicted
@@ -187,6 +190,7 @@ class Spectra:
     signal_power: float  # mean square of the active frames
     n_samples: int
     frame_step: int = 0  # samples between frame starts (0: n_fft, no overlap)
+    mean_power: Optional[np.ndarray] = None  # per-bin mean power of the active frames (the signal band)
 
 
 def _frames(pending: np.ndarray, block: np.ndarray, n: int, step: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -250,7 +254,7 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
     window = hann(n)
     lines = np.flatnonzero(~_line_mask(n, hop))
     win_ms = float(np.sum(window.astype(np.float64) ** 2))
-    levels, powers, accs = [], [], {}
+    levels, powers, accs, sums = [], [], {}, {}
     pending, total = np.zeros(0, np.float32), 0
     for block in blocks:
         block = np.asarray(block, dtype=np.float32).reshape(-1)
@@ -266,7 +270,9 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
             for k in np.unique(key):
                 if k not in accs:
                     accs[k] = StationarySpectrum(sample_rate, n, step=n)
+                    sums[k] = np.zeros(power.shape[1], np.float64)
                 accs[k].add_power(power[key == k])
+                sums[k] += power[key == k].sum(axis=0, dtype=np.float64)
     if not levels:
         raise ValueError(f"too short: {total} samples, the analysis window is {n}")
     level, full = np.concatenate(levels), np.concatenate(powers)
@@ -281,8 +287,9 @@ def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: O
     pause = merged_result(pause_accs) if n_pause >= MIN_PAUSE_FRAMES else None
     # Parseval: a frame's mean square is sum(|X|^2) / (n * sum(w^2)) for a Hann-windowed frame
     signal_power = float(full[active].mean() * 2 / (n * win_ms))
+    mean_power = sum(sums[k] for k in act_keys) / max(1, sum(accs[k].n_frames for k in act_keys))
     return Spectra(merged_result([accs[k] for k in act_keys]), pause, float(active.mean()),
-                   signal_power, total, step)
+                   signal_power, total, step, mean_power)
 
 
 def _level_bucket(level: np.ndarray) -> np.ndarray:
@@ -406,6 +413,20 @@ def _pause_figures(spectra: Spectra, lines, spacing, in_band, freqs, gain) -> Op
             "level_db": round(ratio_db(spectra.pause.power[lines[top]] * gain[top], spectra.signal_power), 2)}
 
 
+def signal_band(spectra: Spectra, db: np.ndarray, floor_db: np.ndarray, lines: np.ndarray,
+                spacing: int) -> np.ndarray:
+    """Which lines are in the signal band: their floor within :data:`BAND_RANGE_DB` of the loudest floors.
+
+    The floor is read on the long-term *mean* spectrum of the active frames when
+    there is one: the per-bin median leaves out what only some frames hold
+    (speech's fricatives above 4-5 kHz, 12-22 dB down in the mean), and a comb
+    there would be left out of the score.
+    """
+    if spectra.mean_power is not None and spectra.mean_power.max() > 0:
+        _, floor_db = prominence(power_db(spectra.mean_power), lines, floor_offsets(spacing))
+    return floor_db >= np.percentile(floor_db, 90) - BAND_RANGE_DB
+
+
 def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequence[int]] = None,
                   hop: Optional[int] = None) -> TonalScore:
     """The v2 tonal score from :func:`analyse`'s spectra.
@@ -422,7 +443,7 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     layer_of = np.array([t.layer for t in predicted])
     freqs = np.array([t.freq_hz for t in predicted])
     db, p, floor_db, p_null = _grid_figures(res.power, lines, spacing)
-    in_band = floor_db >= np.percentile(floor_db, 90) - BAND_RANGE_DB
+    in_band = signal_band(spectra, db, floor_db, lines, spacing)
     score, spread = _null_corrected(p, p_null, in_band)
     gain = _sinusoid_gain(lines, n_fft)
     sig = spectra.signal_power  # > 0: active frames are not silent
@@ -677,12 +698,15 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
 
     A reference that reads below zero has a real dip at every multiple of
     ``sr / hop`` (some clean recordings do): when it reads more than 2 null
-    spreads below zero it is taken as 0, so that a line-free file does not read
-    as an excess over it (:func:`reference_below_zero` says so). Within 2
-    spreads it is noise and kept (clipping noise at 0 would bias every excess).
+    spreads below zero it is raised to ``min(generated, 0)``, so that a
+    line-free file does not read as an excess over it, and the same dip in
+    both reads none (:func:`reference_below_zero` says so). Within 2 spreads
+    it is noise and kept (clipping noise would bias every excess).
     """
-    ref = 0.0 if reference_below_zero(reference) else reference.tonal_score_db
-    return round(generated.tonal_score_db - ref, 3)
+    gen, ref = generated.tonal_score_db, reference.tonal_score_db
+    if reference_below_zero(reference):
+        ref = max(ref, min(gen, 0.0))
+    return round(gen - ref, 3)
 
 
 def reference_below_zero(reference: TonalScore) -> Optional[dict]:
@@ -690,8 +714,8 @@ def reference_below_zero(reference: TonalScore) -> Optional[dict]:
     if reference.tonal_score_db >= -2 * reference.null_spread_db:
         return None
     return warning("note", f"the reference scores {reference.tonal_score_db:+.2f} dB (a dip at the "
-                           "predicted lines, more than 2 null spreads below zero); the excess is taken "
-                           "over 0 instead")
+                           "predicted lines, more than 2 null spreads below zero); the excess is taken over "
+                           "0 (or the file's own score, when lower) instead")
 
 
 def excess_spread_db(generated: TonalScore, reference: TonalScore) -> float:
