@@ -101,6 +101,9 @@ WARNING_CODES = {
     "hop_mismatch": "the strongest comb has a spacing the given hop cannot produce",
     "unmatched_comb": "a comb whose spacing matches no layer's input rate",
 }
+NO_REFERENCE_ADVICE = ("; without a reference a note cannot be told from an artifact: measure with "
+                       "--reference (same content)")
+REFERENCE_ADVICE = "; read excess_tonal_db, the score over the reference (same content)"
 
 
 def warning(code: str, message: str) -> dict:
@@ -628,9 +631,7 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         pitched = pitched or f"a comb of {sr / est[0]:.2f} Hz: mains hum, not an upsampler"
         est = None
     if pitched:
-        out.append(warning("pitched_content", pitched + "; without a reference a note cannot be told "
-                                                        "from an artifact: measure with --reference "
-                                                        "(same content)"))
+        out.append(warning("pitched_content", pitched + NO_REFERENCE_ADVICE))
         if est is not None and not on_integer_hop and _related(sr / est[0], f0):
             est = None  # the comb search latched onto the note
     if est is not None and hop % est[0]:

@@ -103,3 +103,20 @@ def test_a_comb_only_above_7_khz_in_speech_moves_the_headline(speech):
     high = [f for f in np.arange(1, 129) * SR / 256 if 7000 <= f <= 9600]  # HiFi-GAN's high comb
     combed = tonal_score(x + _lines(len(x), SR, high, -50, _rms(x)), SR, factors=FACTORS)
     assert combed.tonal_score_db > clean.tonal_score_db + 10 * combed.null_spread_db + 3  # was unmoved
+
+
+def test_measure_with_a_reference_does_not_ask_for_one(tmp_path):
+    import soundfile as sf
+
+    from audioup.metrics.measure import measure_file
+
+    n = 3 * SR
+    note = (_saw(220.0, n, SR) + 1e-4 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    sf.write(tmp_path / "gen.wav", note, SR)
+    sf.write(tmp_path / "ref.wav", note, SR)
+    alone = measure_file(tmp_path / "gen.wav", FACTORS)
+    assert any("--reference" in w["message"] for w in alone["warnings"] if w["code"] == "pitched_content")
+    paired = measure_file(tmp_path / "gen.wav", FACTORS, reference=tmp_path / "ref.wav", optional=())
+    pitched = [w["message"] for w in paired["warnings"] if w["code"] == "pitched_content"]
+    assert pitched and not any("--reference" in m for m in pitched), pitched
+    assert paired["excess_tonal_db"] == pytest.approx(0, abs=0.01)
