@@ -491,7 +491,8 @@ def estimate_hop(db: np.ndarray, sample_rate: float, n_fft: int, min_hop: int = 
     quarter, half and three quarters of its spacing, in standard errors (``z``).
     The hop with the largest ``z`` wins if ``z >= HOP_MIN_Z``; a hop and its
     divisors read alike on a full comb, a multiple reads half, so the largest
-    ``z`` lands on the comb's own spacing.
+    ``z`` lands on the comb's own spacing. The grid's mean leaves out its
+    strongest line, so that one line (a lone Nyquist line) is not a comb.
 
     Returns:
         ``(hop, z)`` or ``None`` when no comb stands out.
@@ -512,8 +513,11 @@ def estimate_hop(db: np.ndarray, sample_rate: float, n_fft: int, min_hop: int = 
         if x.size < 2:
             continue
         grids = x[None, :] + np.array([0.0, 0.25, 0.5, 0.75])[:, None] * s
-        v = pair[np.floor(grids).astype(np.int64)].mean(axis=1)
-        z = (v[0] - v[1:].mean()) / (sd / np.sqrt(x.size))
+        vals = pair[np.floor(grids).astype(np.int64)]
+        v = vals.mean(axis=1)
+        # the grid without its strongest line: one line (a lone Nyquist line, say) is no comb
+        on = (vals[0].sum() - vals[0].max()) / (x.size - 1)
+        z = (on - v[1:].mean()) / (sd / np.sqrt(x.size - 1))
         if best is None or z > best[1]:
             best = (h, float(z))
     if best is None or best[1] < HOP_MIN_Z:

@@ -120,3 +120,12 @@ def test_measure_with_a_reference_does_not_ask_for_one(tmp_path):
     pitched = [w["message"] for w in paired["warnings"] if w["code"] == "pitched_content"]
     assert pitched and not any("--reference" in m for m in pitched), pitched
     assert paired["excess_tonal_db"] == pytest.approx(0, abs=0.01)
+
+
+@pytest.mark.parametrize("hop", [256, 250])
+def test_a_lone_nyquist_line_is_not_a_comb(speech, hop):
+    x = speech[:5 * SR]
+    y = x + _lines(len(x), SR, [SR / 2], -30, _rms(x))
+    s = tonal_score(y, SR, hop=hop)
+    assert s.estimated_hop is None  # was 4: "a comb spaced 5512.5 Hz (hop 4)"
+    assert not any("5512.5" in w["message"] for w in s.warnings), s.warnings
