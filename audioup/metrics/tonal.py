@@ -461,7 +461,7 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     pause = _pause_figures(spectra, lines, spacing, in_band, freqs, gain)
     band_top = float(freqs[in_band].max()) if in_band.any() else 0.0
     est = estimate_hop(db, sample_rate, n_fft)
-    warnings = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
+    warnings, est = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
     return TonalScore(
         tonal_score_db=round(score, 3), tonal_max_db=round(float(p.max()), 3),
         null_spread_db=round(spread, 3), null_max_db=round(float(p_null.max(axis=1).mean()), 3),
@@ -587,7 +587,9 @@ def harmonic_series(freqs: Sequence[float], bin_hz: float) -> Optional[Tuple[flo
     return (f0, count(f0)) if count(f0) >= 3 else None
 
 
-def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, in_band) -> List[dict]:
+def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, in_band):
+    """``(warnings, est)``: the record's warnings and the blind comb estimate (``None`` where it
+    latched onto a held note)."""
     out = []
     whole = whole_frames(res.n_frames, n_fft, spectra.frame_step or n_fft)
     if whole < MIN_ACTIVE_FRAMES:
@@ -609,7 +611,7 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         return any(abs(f - r) < 0.5 * df for r in rates)
 
     rate_list = ", ".join(f"{r:g}" for r in rates)
-    pitched, f0 = None, None
+    pitched, f0, hum = None, None, None
     series = harmonic_series([f for f, _ in peaks], df) if len(peaks) >= 3 else None
     if series is not None and series[1] >= max(3, 0.25 * len(peaks)):
         f0 = series[0]
@@ -633,11 +635,12 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
                        f"not a layer's input rate ({rate_list} Hz): probably a held note")
     if est is not None and _is_hum(sr / est[0]):
         pitched = pitched or f"a comb of {sr / est[0]:.2f} Hz: mains hum, not an upsampler"
-        est = None
+        hum, est = est, None  # still reported as the estimate: the hum's comb is real
     if pitched:
         out.append(warning("pitched_content", pitched + NO_REFERENCE_ADVICE))
-        if est is not None and not on_integer_hop and _related(sr / est[0], f0):
-            est = None  # the comb search latched onto the note
+        if est is not None and not on_integer_hop and (
+                _related(sr / est[0], f0) or _note_explains_comb([f for f, _ in peaks], sr / est[0], f0, df)):
+            est = None  # the comb search latched onto the note (or onto a subharmonic of it)
     if est is not None and hop % est[0]:
         out.append(warning("hop_mismatch", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
                                            f"(hop {est[0]}), which hop {hop} cannot produce; "
@@ -647,7 +650,22 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         out.append(warning("unmatched_comb", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
                                              f"(hop {est[0]}), which is no layer's input rate "
                                              f"({rate_list} Hz)"))
-    return out
+    return out, est or hum
+
+
+def _note_explains_comb(peaks: Sequence[float], spacing: float, f0: float, df: float) -> bool:
+    """Most stationary peaks on the comb (within 1.5 bins of a multiple of ``spacing``) are
+    harmonics of the note ``f0``: a comb found blind at a rational multiple of a note (B3 at
+    123.47 Hz reads as a comb of 82.28 Hz = hop 268 at 22.05 kHz, its harmonics 2k falling near
+    the comb's lines 3k), not a comb of its own."""
+    f = np.asarray(peaks, dtype=float)
+
+    def near(g):
+        n = np.round(f / g)
+        return (n >= 1) & (np.abs(f - n * g) <= HARMONIC_TOL_BINS * df)
+
+    on = near(spacing)
+    return on.sum() >= 3 and (near(f0) & on).sum() >= 0.7 * on.sum()
 
 
 def _is_hum(f0: float) -> bool:
