@@ -94,9 +94,9 @@ class Measurement:
             if w["code"] == "pitched_content":
                 w["message"] = w["message"].replace(NO_REFERENCE_ADVICE, REFERENCE_ADVICE)
         if self.tonal_score_db is not None:
+            below = reference_below_zero(ref)  # the whole reference, scored as the file is
             gen, ref = paired or (self, ref)
             self.excess_tonal_db = excess_tonal_db(gen, ref)
-            below = reference_below_zero(ref)
             if below:
                 self.warn(below["code"], below["message"])
             self.excess_spread_db = excess_spread_db(gen, ref)

@@ -90,6 +90,10 @@ MIN_PAUSE_FRAMES = 5
 PEAK_MIN_DB = 10.0  #: a stationary peak for the pitch check stands this far over its floor
 HOP_MIN_Z = 8.0  #: a blind comb counts when it stands this many standard errors out
 MIN_DETECT_FRAMES = 10
+#: the shifted grids' standard deviation times this is ``null_spread_db``: they are neighbours of the
+#: grid, not independent draws, and understate the noise of real clean recordings
+#: (benchmarks/calibrate_null_spread.py, benchmarks/RESULTS.md)
+NULL_SPREAD_SCALE = 1.63
 HARMONIC_TOL_BINS = 1.5  #: a peak is a harmonic when within this many bins of a multiple of f0
 LOW_HARMONICS, LOW_HARMONICS_MIN = 4, 2  #: a harmonic series holds at least 2 of harmonics 1..4
 
@@ -346,7 +350,7 @@ def _null_corrected(on: np.ndarray, null: np.ndarray, sel: np.ndarray) -> Tuple[
         return 0.0, 0.0
     g = np.maximum(on[sel], 0).mean()
     nulls = np.maximum(null[:, sel], 0).mean(axis=1)
-    return float(g - nulls.mean()), float(nulls.std(ddof=1)) if len(nulls) > 1 else 0.0
+    return float(g - nulls.mean()), NULL_SPREAD_SCALE * float(nulls.std(ddof=1)) if len(nulls) > 1 else 0.0
 
 
 def _sinusoid_gain(bins: np.ndarray, n_fft: int) -> np.ndarray:
@@ -720,16 +724,14 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
     :func:`excess_spread_db` is its noise.
 
     A reference that reads below zero has a real dip at every multiple of
-    ``sr / hop`` (some clean recordings do): when it reads more than 2 null
-    spreads below zero it is raised to ``min(generated, 0)``, so that a
-    line-free file does not read as an excess over it, and the same dip in
-    both reads none (:func:`reference_below_zero` says so). Within 2 spreads
-    it is noise and kept (clipping noise would bias every excess).
+    ``sr / hop`` (some clean recordings do): a reference below zero is raised
+    to ``min(generated, 0)``, so that a line-free file does not read as an
+    excess over it while the same dip in both still reads 0. This only ever
+    brings the excess closer to 0 (:func:`reference_below_zero` warns when the
+    dip is more than noise).
     """
     gen, ref = generated.tonal_score_db, reference.tonal_score_db
-    if reference_below_zero(reference):
-        ref = max(ref, min(gen, 0.0))
-    return round(gen - ref, 3)
+    return round(gen - max(ref, min(gen, 0.0)), 3)
 
 
 def reference_below_zero(reference: TonalScore) -> Optional[dict]:
@@ -738,7 +740,7 @@ def reference_below_zero(reference: TonalScore) -> Optional[dict]:
         return None
     return warning("note", f"the reference scores {reference.tonal_score_db:+.2f} dB (a dip at the "
                            "predicted lines, more than 2 null spreads below zero); the excess is taken over "
-                           "0 (or the file's own score, when lower) instead")
+                           "0 instead (or the file's own score, when lower)")
 
 
 def excess_spread_db(generated: TonalScore, reference: TonalScore) -> float:

@@ -78,7 +78,7 @@ def test_a_reference_with_a_dip_at_the_lines_does_not_make_a_line_free_file_an_e
     ref_score = tonal_score(ref, SR, factors=FACTORS)
     assert ref_score.tonal_score_db < -2 * ref_score.null_spread_db  # the dip reads below zero
     rec = measure_signal(speech, SR, factors=FACTORS, reference=ref)  # the clean recording itself
-    assert rec.excess_tonal_db < 2 * rec.excess_spread_db  # was +0.33 +- 0.17: an "excess"
+    assert rec.excess_tonal_db < rec.excess_spread_db  # was +0.33 +- 0.27: an "excess"
     assert any("below zero" in w["message"] for w in rec.warnings)
 
 
@@ -152,3 +152,30 @@ def test_a_held_b3_in_music_is_a_note_not_a_hop_mismatch(sr):
     # the blind search finds the note's harmonics 2k on a comb of 2/3 its f0 (hop 268 at 22.05 kHz)
     assert "hop_mismatch" not in _codes(s) and "pitched_content" in _codes(s), s.warnings
     assert s.estimated_hop is None
+
+
+def test_an_istft_heads_frame_rate_lines_are_found_with_hop_256(tmp_path, speech):
+    """A generator ending in an iSTFT of hop 256 (Vocos, iSTFTNet) whose every frame carries the
+    same small bias (a 1024-sample windowed frame overlap-added every 256 samples) puts lines at
+    multiples of the frame rate, sr / 256 = 86.13 Hz: ``audioup measure --hop 256`` finds them."""
+    import json
+
+    import soundfile as sf
+
+    from audioup.cli import main
+
+    x = speech[:6 * SR]
+    frame = np.hanning(1024) * np.random.default_rng(3).standard_normal(1024)
+    bias = np.zeros(len(x) + 1024)
+    for start in range(0, len(x), 256):
+        bias[start:start + 1024] += frame
+    bias = bias[:len(x)] * _rms(x) * 10 ** (-40 / 20) / _rms(bias[:len(x)])
+    sf.write(tmp_path / "clean.wav", x, SR)
+    sf.write(tmp_path / "istft.wav", (x + bias).astype(np.float32), SR)
+    js = tmp_path / "out.json"
+    assert main(["measure", str(tmp_path / "clean.wav"), str(tmp_path / "istft.wav"), "--hop", "256",
+                 "--json", str(js), "--quiet", "--no-optional"]) == 0
+    clean, istft = json.loads(js.read_text())
+    assert istft["tonal_score_db"] > clean["tonal_score_db"] + 10 * istft["null_spread_db"] + 3
+    assert istft["estimated_hop"] == 256
+    assert not {w["code"] for w in istft["warnings"]} & {"hop_mismatch", "pitched_content"}
