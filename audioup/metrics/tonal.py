@@ -15,7 +15,10 @@ lines). The definition, in order:
 2. **Prominence.** A line's prominence is its bin over the local floor, the
    median of the bins 4 to ``m / 2`` away on both sides, in dB (+-3 bins are
    left out so that a line smeared by the window or by vibrato does not raise
-   its own floor).
+   its own floor). In the reported lines (``tones``, ``tonal_max_db``) a bin
+   more than :data:`SKIRT_DB` under a bin 2-3 away is the skirt of a tone
+   beside the line, not a line, and reads at most 0 (the score keeps the
+   plain prominence: its null correction already discounts such chance hits).
 3. **Signal band.** Lines whose floor in the long-term *mean* spectrum of the
    active frames lies more than :data:`BAND_RANGE_DB` below the loudest floors
    sit where the signal has no energy (above the bandwidth of a 16 kHz
@@ -360,6 +363,19 @@ def _sinusoid_gain(bins: np.ndarray, n_fft: int) -> np.ndarray:
     return g
 
 
+SKIRT_DB = 6.0  #: a line whose bin lies this far under a bin 2-3 away is the skirt of a peak there
+SKIRT_OFFSETS = np.array([-3, -2, 2, 3])
+
+
+def _off_line(db: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Lines whose bin is the skirt of a stronger peak 2-3 bins away (a 440 Hz tone 1.7 bins from
+    the 430.66 Hz line of hop 256 at 22.05 kHz), not a line of their own: an on-bin line has
+    nothing 2 bins out (the periodic Hann window's zeros), a smeared one peaks on the line."""
+    nb = len(db)
+    pos = _mirror(np.asarray(positions), nb)
+    return db[_mirror(pos[..., None] + SKIRT_OFFSETS, nb)].max(axis=-1) > db[pos] + SKIRT_DB
+
+
 def _grid_figures(power: np.ndarray, lines: np.ndarray, spacing: int):
     """``(db, prominence, floor_db, shifted-grid prominences)`` of the predicted lines in ``power``."""
     db = power_db(power)
@@ -457,9 +473,10 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     level = np.array([ratio_db(pw, sig) for pw in res.power[lines] * gain])
     excess = np.where(p >= 6.0, np.maximum(res.power[lines] - 10 ** (floor_db / 10), 0), 0) * gain
     comb = float(10 * np.log10(excess.sum() / sig)) if excess.sum() > 0 else None
+    shown = np.where(_off_line(db, lines), np.minimum(p, 0.0), p)  # a tone's skirt is no line
     tones = [{"freq_hz": float(f), "prominence_db": round(float(pp), 3), "level_db": round(float(lv), 2),
               "layer": int(ly) + 1, "in_band": bool(ib)}
-             for f, pp, lv, ly, ib in zip(freqs, p, level, layer_of, in_band)]
+             for f, pp, lv, ly, ib in zip(freqs, shown, level, layer_of, in_band)]
     bands = _band_figures(p, p_null, freqs, sample_rate)
     per_layer = _layer_figures(p, p_null, layer_of, layer_input_rates(sample_rate, factors), factors)
     pause = _pause_figures(spectra, lines, spacing, in_band, freqs, gain)
@@ -467,7 +484,7 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     est = estimate_hop(db, sample_rate, n_fft)
     warnings, est = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
     return TonalScore(
-        tonal_score_db=round(score, 3), tonal_max_db=round(float(p.max()), 3),
+        tonal_score_db=round(score, 3), tonal_max_db=round(float(shown.max()), 3),
         null_spread_db=round(spread, 3), null_max_db=round(float(p_null.max(axis=1).mean()), 3),
         comb_level_db=None if comb is None else round(comb, 2), bands=bands, tones=tones,
         per_layer=per_layer, pause=pause, active_fraction=round(spectra.active_fraction, 4),
