@@ -543,7 +543,39 @@ def estimate_hop(db: np.ndarray, sample_rate: float, n_fft: int, min_hop: int = 
             best = (h, float(z))
     if best is None or best[1] < HOP_MIN_Z:
         return None
-    return best
+    return _finer_comb(pair, sd, best, n_fft, nb)
+
+
+def _finer_comb(pair: np.ndarray, sd: float, best: Tuple[int, float], n_fft: int,
+                nb: int) -> Tuple[int, float]:
+    """``best`` or the finer comb it is part of, beyond the search's 8-bin limit.
+
+    A comb spaced under 8 bins (20 Hz: 3.4 bins at 48 kHz) is found at a
+    multiple of its spacing (60 Hz: hop 800, read as mains hum). For ``d = 2..8``
+    the positions between the found lines, ``(k + j / d)`` of its spacing, are
+    compared with the same positions shifted by half the finer spacing: when
+    they stand out as the found lines do (``z >= HOP_MIN_Z`` and at least half
+    their mean), the comb is ``d`` times finer (hop ``d * h``); the largest such
+    ``d`` wins.
+    """
+    h, _ = best
+    x = np.arange(1, h // 2 + 1) * (n_fft / h)
+    main = pair[np.floor(x[x <= nb - 1]).astype(np.int64)].mean()
+    out = best
+    for d in range(2, 9):
+        fine = n_fft / (h * d)
+        if fine < 2.0:
+            break
+        k = np.arange(1, int((nb - 1) / fine) + 1)
+        k = k[k % d != 0]
+        if k.size < 4:
+            continue
+        on = pair[np.floor(k * fine).astype(np.int64)]
+        off = pair[np.floor(k * fine + fine / 2).astype(np.int64)]
+        z = float((on.mean() - off.mean()) / (sd / np.sqrt(k.size)))
+        if z >= HOP_MIN_Z and on.mean() >= 0.5 * main:
+            out = (h * d, z)
+    return out
 
 
 def stationary_peaks(db: np.ndarray, sample_rate: float, n_fft: int, min_db: float = PEAK_MIN_DB,

@@ -189,3 +189,14 @@ def test_a_pure_440_hz_sine_is_no_predicted_line(sr):
     # its skirt made the 430.66 Hz line of hop 256 at 22.05 kHz read +35.6 dB, "layer 1"
     assert s.tonal_max_db < 10 and all(abs(t["freq_hz"] - 440) > 20 for t in s.strongest(3)), s.strongest(3)
     assert abs(s.tonal_score_db) < 3 * s.null_spread_db + 0.1
+
+
+def test_a_20_hz_comb_is_not_called_60_hz_mains_hum(arctic_files):
+    sr = 48000
+    x = np.concatenate([load_audio(p, sample_rate=sr).samples for p in arctic_files])[:5 * sr]
+    comb = _lines(len(x), sr, np.arange(1, sr // 40) * 20.0, -40, _rms(x))
+    s = tonal_score(x + comb, sr, hop=256)
+    assert not any("hum" in w["message"] for w in s.warnings), s.warnings  # was "60.00 Hz: mains hum"
+    assert s.estimated_hop == 2400  # 20 Hz, beyond the search's 8-bin limit (hop 1024 at most)
+    hum = tonal_score(x + 0.03 * _saw(60.0, len(x), sr), sr, hop=256)
+    assert any("mains hum" in w["message"] for w in hum.warnings), hum.warnings
