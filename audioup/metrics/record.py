@@ -16,7 +16,8 @@ import numpy as np
 from ..audio.db import ratio_db
 from .align import matching_span
 from .reference import reference_metrics
-from .tonal import TonalScore, excess_spread_db, excess_tonal_db, frame_step, tonal_score, warning
+from .tonal import (NO_REFERENCE_ADVICE, REFERENCE_ADVICE, TonalScore, excess_spread_db, excess_tonal_db,
+                    frame_step, reference_below_zero, tonal_score, warning)
 
 REFERENCE_KEYS = ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
 TONAL_KEYS = ("tonal_score_db", "tonal_max_db", "null_spread_db", "null_max_db", "comb_level_db",
@@ -89,9 +90,15 @@ class Measurement:
         """``ref``: the reference's score; ``paired``: ``(generated, reference)`` as scored for
         the excess (:func:`reference_excess`), when not the file's own and ``ref``."""
         self.reference_tonal_score_db = ref.tonal_score_db
+        for w in self.warnings:  # the advice to measure with a reference is followed
+            if w["code"] == "pitched_content":
+                w["message"] = w["message"].replace(NO_REFERENCE_ADVICE, REFERENCE_ADVICE)
         if self.tonal_score_db is not None:
+            below = reference_below_zero(ref)  # the whole reference, scored as the file is
             gen, ref = paired or (self, ref)
-            self.excess_tonal_db = round(gen.tonal_score_db - ref.tonal_score_db, 3)
+            self.excess_tonal_db = excess_tonal_db(gen, ref)
+            if below:
+                self.warn(below["code"], below["message"])
             self.excess_spread_db = excess_spread_db(gen, ref)
 
     def to_dict(self) -> dict:

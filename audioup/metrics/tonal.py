@@ -15,13 +15,19 @@ lines). The definition, in order:
 2. **Prominence.** A line's prominence is its bin over the local floor, the
    median of the bins 4 to ``m / 2`` away on both sides, in dB (+-3 bins are
    left out so that a line smeared by the window or by vibrato does not raise
-   its own floor).
-3. **Signal band.** Lines whose floor lies more than :data:`BAND_RANGE_DB`
-   below the loudest floors sit where the signal has no energy (above the
-   bandwidth of a 16 kHz recording played at 44.1 kHz, say); the score reads
-   only the lines inside the band, so the same speech and comb score alike at
-   22.05, 44.1 and 48 kHz. All lines still count for ``tonal_max_db``, the
-   per-band figures and the top lines.
+   its own floor). In the reported lines (``tones``, ``tonal_max_db``) a bin
+   more than :data:`SKIRT_DB` under a bin 2-3 away is the skirt of a tone
+   beside the line, not a line, and reads at most 0 (the score keeps the
+   plain prominence: its null correction already discounts such chance hits).
+3. **Signal band.** Lines whose floor in the long-term *mean* spectrum of the
+   active frames lies more than :data:`BAND_RANGE_DB` below the loudest floors
+   sit where the signal has no energy (above the bandwidth of a 16 kHz
+   recording played at 44.1 kHz, say); the score reads only the lines inside
+   the band, so the same speech and comb score alike at 22.05, 44.1 and
+   48 kHz. The mean, not the per-bin median: speech's energy above 4-5 kHz is
+   in its fricatives, a minority of the frames, and a vocoder's comb there
+   (HiFi-GAN's at 7-9.6 kHz) must count. All lines still count for
+   ``tonal_max_db``, the per-band figures and the top lines.
 4. **Null correction.** The same statistic, the mean over the in-band lines of
    ``max(prominence, 0)``, is evaluated on the predicted grid and on every
    shifted grid ``k * m + d`` (``d = 4 .. m - 4`` bins, which hold no predicted
@@ -61,46 +67,29 @@ when the two differ: two different 1 s stretches of speech differ by 0.16 dB
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..audio.db import DB_RANGE, power_db, ratio_db
-from .stationary import (
-    StationaryResult,
-    StationarySpectrum,
-    _as_numpy,
-    hann,
-    merged_result,
-    stft_power,
-)
+from .detection import (  # noqa: F401 (re-exported: the public names stay importable from here)
+    HARMONIC_TOL_BINS, HOP_MIN_Z, LOW_HARMONICS, LOW_HARMONICS_MIN, MIN_ACTIVE_FRAMES, MIN_DETECT_FRAMES,
+    MOSTLY_SILENCE, NO_REFERENCE_ADVICE, PEAK_MIN_DB, REFERENCE_ADVICE, WARNING_CODES, _warnings,
+    detect_lines, detect_tones, estimate_hop, harmonic_series, stationary_peaks, warning)
+from .frames import (  # noqa: F401
+    ACTIVE_PERCENTILE, ACTIVE_RANGE_DB, BUCKET_DB, MIN_PAUSE_FRAMES, SHORT_FRAMES, Spectra, analyse,
+    array_blocks, frame_step, whole_frames)
+from .prominence import (  # noqa: F401
+    FLOOR_MIN_OFFSET, _mirror, floor_offsets, null_offsets, prominence, prominence_spectrum)
+from .stationary import StationaryResult, _as_numpy
 from .tones import default_n_fft, layer_input_rates, predicted_tones, resolve_schedule
 
-ACTIVE_RANGE_DB = 35.0  #: active frames: energy within this of the 95th percentile
-ACTIVE_PERCENTILE = 95.0
 BAND_RANGE_DB = 40.0  #: in-band lines: floor within this of the loudest floors (90th percentile)
-FLOOR_MIN_OFFSET = 4  #: floor bins start this far from a line
 BAND_EDGES_HZ = (4000.0, 8000.0)
-MIN_ACTIVE_FRAMES = 5  #: fewer active frames: ``too_short``
-MOSTLY_SILENCE = 0.3  #: active share below this: ``mostly_silence``
-MIN_PAUSE_FRAMES = 5
-PEAK_MIN_DB = 10.0  #: a stationary peak for the pitch check stands this far over its floor
-HOP_MIN_Z = 8.0  #: a blind comb counts when it stands this many standard errors out
-MIN_DETECT_FRAMES = 10
-
-WARNING_CODES = {
-    "too_short": "fewer than 5 active frames (about 1 s): the score is noisy",
-    "mostly_silence": "less than 30 % of the frames are active; see the pause figure",
-    "band_limited": "the signal has no energy in part of the band; those lines are left out of the score",
-    "pitched_content": "stationary harmonics that are not a layer rate: a held note or hum, not an upsampler",
-    "hop_mismatch": "the strongest comb has a spacing the given hop cannot produce",
-    "unmatched_comb": "a comb whose spacing matches no layer's input rate",
-}
-
-
-def warning(code: str, message: str) -> dict:
-    """A record warning: ``{"code", "message"}`` (codes: :data:`WARNING_CODES`, ``note`` for the rest)."""
-    return {"code": code, "message": message}
+#: the shifted grids' standard deviation times this is ``null_spread_db``: they are neighbours of the
+#: grid, not independent draws, and understate the noise of real clean recordings
+#: (benchmarks/calibrate_null_spread.py, benchmarks/RESULTS.md)
+NULL_SPREAD_SCALE = 1.63
 
 
 @dataclass
@@ -168,173 +157,13 @@ class TonalScore:
         return d
 
 
-# ---------------------------------------------------------------------------------------------
-# Streaming analysis: one pass, frames sorted by level into buckets of remedians
-
-BUCKET_DB = 3.0  #: width of the frame-level buckets the active / pause split is made from
-SHORT_FRAMES = 160  #: excess over a reference shorter than this many frames (~30 s): frames overlap by 3/4
-
-
-@dataclass
-class Spectra:
-    """What one analysis of a signal gives (active / pause stationary spectra and the frame split)."""
-
-    active: StationaryResult
-    pause: Optional[StationaryResult]
-    active_fraction: float
-    signal_power: float  # mean square of the active frames
-    n_samples: int
-    frame_step: int = 0  # samples between frame starts (0: n_fft, no overlap)
-
-
-def _frames(pending: np.ndarray, block: np.ndarray, n: int, step: int) -> Tuple[np.ndarray, np.ndarray]:
-    """``(F, n)`` frames every ``step`` samples of ``pending + block`` and the samples left over."""
-    buf = np.concatenate([pending, block]) if pending.size else block
-    if step == n:
-        f = buf.size // n
-        return buf[:f * n].reshape(f, n), buf[f * n:].copy()
-    f = 0 if buf.size < n else 1 + (buf.size - n) // step
-    frames = np.lib.stride_tricks.as_strided(buf, shape=(f, n), strides=(step * buf.strides[0], buf.strides[0]),
-                                             writeable=False)
-    return frames, buf[f * step:].copy()
-
-
-def whole_frames(n_frames: int, n_fft: int, step: int) -> float:
-    """How many non-overlapping frames ``n_frames`` frames every ``step`` samples are worth (the span they cover)."""
-    return n_frames if step >= n_fft or n_frames == 0 else (n_frames - 1) * step / n_fft + 1
-
-
-def frame_step(n_samples: int, n_fft: int) -> int:
-    """Frame step of the excess over a reference: ``n_fft // 4`` below :data:`SHORT_FRAMES` frames.
-
-    Four times the frames make the medians of a 1-3 s pair steadier (the spread
-    of an excerpt's excess over its whole reference: 0.21 -> 0.16 dB at 1 s,
-    0.15 -> 0.08 dB at 3 s); the score itself keeps whole frames at every
-    length (a strong comb reads up to ~1 dB differently with overlapping frames,
-    and a long file keeps its speed).
-    """
-    return n_fft // 4 if n_samples < SHORT_FRAMES * n_fft else n_fft
-
-
-def _line_mask(n_fft: int, hop: Optional[int]) -> np.ndarray:
-    """Bins that count for a frame's level: all but the predicted lines and their neighbours."""
-    keep = np.ones(n_fft // 2 + 1, bool)
-    if hop:
-        spacing = n_fft // hop
-        for d in (-1, 0, 1):
-            idx = np.arange(spacing, n_fft // 2 + 2, spacing) + d
-            keep[idx[(idx >= 0) & (idx <= n_fft // 2)]] = False
-    return keep
-
-
-def analyse(blocks: Iterable[np.ndarray], sample_rate: float, n_fft: int, hop: Optional[int] = None,
-            batch: int = 128, step: Optional[int] = None) -> Spectra:
-    """One pass over ``blocks`` (the signal as float32 blocks, any sizes).
-
-    Frames start every ``step`` samples (default ``n_fft``: no overlap; see
-    :func:`frame_step`). Each Hann frame's power spectrum goes to the remedian of
-    its level bucket (:data:`BUCKET_DB` wide; the level leaves out the
-    predicted lines of ``hop`` and their neighbours, so a comb does not make a
-    pause look active). At the end the buckets within :data:`ACTIVE_RANGE_DB`
-    of the 95th percentile of frame levels are merged into the active median,
-    the rest into the pause median. Memory: one block, one batch of frames, a
-    few remedian rows per bucket and one float per frame.
-
-    Raises:
-        ValueError: shorter than one frame, or digital silence throughout.
-    """
-    n = int(n_fft)
-    step = int(step or n)
-    window = hann(n)
-    lines = np.flatnonzero(~_line_mask(n, hop))
-    win_ms = float(np.sum(window.astype(np.float64) ** 2))
-    levels, powers, accs = [], [], {}
-    pending, total = np.zeros(0, np.float32), 0
-    for block in blocks:
-        block = np.asarray(block, dtype=np.float32).reshape(-1)
-        total += block.size
-        fr, pending = _frames(pending, block, n, step)
-        for s in range(0, len(fr), batch):
-            power = stft_power(fr[s:s + batch], window)
-            full = power.sum(axis=1, dtype=np.float64)
-            level = full - power[:, lines].sum(axis=1, dtype=np.float64)
-            powers.append(full)
-            levels.append(level)
-            key = _level_bucket(level)
-            for k in np.unique(key):
-                if k not in accs:
-                    accs[k] = StationarySpectrum(sample_rate, n, step=n)
-                accs[k].add_power(power[key == k])
-    if not levels:
-        raise ValueError(f"too short: {total} samples, the analysis window is {n}")
-    level, full = np.concatenate(levels), np.concatenate(powers)
-    if not (level > 0).any():
-        raise ValueError("digital silence: every frame is zero, nothing to measure")
-    thr = np.percentile(10 * np.log10(level[level > 0]), ACTIVE_PERCENTILE) - ACTIVE_RANGE_DB
-    cut = np.floor(thr / BUCKET_DB)  # buckets from the one holding the threshold up are active
-    act_keys = [k for k in accs if k >= cut]
-    active = _level_bucket(level) >= cut  # a silent frame's bucket is -inf
-    pause_accs = [accs[k] for k in accs if k < cut]
-    n_pause = whole_frames(sum(a.n_frames for a in pause_accs), n, step)
-    pause = merged_result(pause_accs) if n_pause >= MIN_PAUSE_FRAMES else None
-    # Parseval: a frame's mean square is sum(|X|^2) / (n * sum(w^2)) for a Hann-windowed frame
-    signal_power = float(full[active].mean() * 2 / (n * win_ms))
-    return Spectra(merged_result([accs[k] for k in act_keys]), pause, float(active.mean()),
-                   signal_power, total, step)
-
-
-def _level_bucket(level: np.ndarray) -> np.ndarray:
-    """Each frame's :data:`BUCKET_DB`-wide level bucket (``-inf`` for a silent frame)."""
-    db = np.full(level.shape, -np.inf)
-    np.log10(level, out=db, where=level > 0)
-    return np.floor(10 * db / BUCKET_DB)
-
-
-def array_blocks(wav, block: int = 1 << 20) -> Iterator[np.ndarray]:
-    """The blocks of an in-memory waveform, for :func:`analyse`."""
-    return (wav[i:i + block] for i in range(0, len(wav), block))
-
-
-# ---------------------------------------------------------------------------------------------
-# Scoring a pair of spectra
-
-
-def floor_offsets(spacing: int) -> np.ndarray:
-    """Bin offsets whose median is a line's local floor: +-4 .. +-(spacing / 2)."""
-    half = np.arange(FLOOR_MIN_OFFSET, max(FLOOR_MIN_OFFSET + 1, spacing // 2) + 1)
-    return np.concatenate([-half[::-1], half])
-
-
-def null_offsets(spacing: int) -> np.ndarray:
-    """Shifts of the shifted grids: every bin at least 4 away from a predicted line."""
-    return np.arange(FLOOR_MIN_OFFSET, spacing - FLOOR_MIN_OFFSET + 1)
-
-
-def _mirror(pos: np.ndarray, nb: int) -> np.ndarray:
-    """Fold bin indices beyond 0 / Nyquist back (a real signal's spectrum mirrors there)."""
-    pos = np.abs(pos)
-    return np.where(pos > nb - 1, 2 * (nb - 1) - pos, pos)
-
-
-def prominence(db: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """``(db[pos] - floor, floor)`` with floor the median of ``db`` at ``pos + offsets`` (dB).
-
-    The one line-prominence definition of the metrics (any ``positions`` shape).
-    """
-    nb = len(db)
-    pos = _mirror(np.asarray(positions), nb)
-    nbr = db[_mirror(pos[..., None] + offsets, nb)]
-    floor = np.median(nbr, axis=-1)
-    return db[pos] - floor, floor
-
-
 def _null_corrected(on: np.ndarray, null: np.ndarray, sel: np.ndarray) -> Tuple[float, float]:
     """(score, spread) of ``mean(max(p, 0))`` over ``sel`` lines: grid minus shifted grids."""
     if not sel.any():
         return 0.0, 0.0
     g = np.maximum(on[sel], 0).mean()
     nulls = np.maximum(null[:, sel], 0).mean(axis=1)
-    return float(g - nulls.mean()), float(nulls.std(ddof=1)) if len(nulls) > 1 else 0.0
+    return float(g - nulls.mean()), NULL_SPREAD_SCALE * float(nulls.std(ddof=1)) if len(nulls) > 1 else 0.0
 
 
 def _sinusoid_gain(bins: np.ndarray, n_fft: int) -> np.ndarray:
@@ -342,6 +171,19 @@ def _sinusoid_gain(bins: np.ndarray, n_fft: int) -> np.ndarray:
     g = np.full(bins.shape, 8.0 / n_fft ** 2)
     g[(bins == 0) | (bins == n_fft // 2)] = 4.0 / n_fft ** 2
     return g
+
+
+SKIRT_DB = 6.0  #: a line whose bin lies this far under a bin 2-3 away is the skirt of a peak there
+SKIRT_OFFSETS = np.array([-3, -2, 2, 3])
+
+
+def _off_line(db: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Lines whose bin is the skirt of a stronger peak 2-3 bins away (a 440 Hz tone 1.7 bins from
+    the 430.66 Hz line of hop 256 at 22.05 kHz), not a line of their own: an on-bin line has
+    nothing 2 bins out (the periodic Hann window's zeros), a smeared one peaks on the line."""
+    nb = len(db)
+    pos = _mirror(np.asarray(positions), nb)
+    return db[_mirror(pos[..., None] + SKIRT_OFFSETS, nb)].max(axis=-1) > db[pos] + SKIRT_DB
 
 
 def _grid_figures(power: np.ndarray, lines: np.ndarray, spacing: int):
@@ -404,6 +246,20 @@ def _pause_figures(spectra: Spectra, lines, spacing, in_band, freqs, gain) -> Op
             "level_db": round(ratio_db(spectra.pause.power[lines[top]] * gain[top], spectra.signal_power), 2)}
 
 
+def signal_band(spectra: Spectra, db: np.ndarray, floor_db: np.ndarray, lines: np.ndarray,
+                spacing: int) -> np.ndarray:
+    """Which lines are in the signal band: their floor within :data:`BAND_RANGE_DB` of the loudest floors.
+
+    The floor is read on the long-term *mean* spectrum of the active frames when
+    there is one: the per-bin median leaves out what only some frames hold
+    (speech's fricatives above 4-5 kHz, 12-22 dB down in the mean), and a comb
+    there would be left out of the score.
+    """
+    if spectra.mean_power is not None and spectra.mean_power.max() > 0:
+        _, floor_db = prominence(power_db(spectra.mean_power), lines, floor_offsets(spacing))
+    return floor_db >= np.percentile(floor_db, 90) - BAND_RANGE_DB
+
+
 def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequence[int]] = None,
                   hop: Optional[int] = None) -> TonalScore:
     """The v2 tonal score from :func:`analyse`'s spectra.
@@ -420,206 +276,31 @@ def score_spectra(spectra: Spectra, sample_rate: float, factors: Optional[Sequen
     layer_of = np.array([t.layer for t in predicted])
     freqs = np.array([t.freq_hz for t in predicted])
     db, p, floor_db, p_null = _grid_figures(res.power, lines, spacing)
-    in_band = floor_db >= np.percentile(floor_db, 90) - BAND_RANGE_DB
+    in_band = signal_band(spectra, db, floor_db, lines, spacing)
     score, spread = _null_corrected(p, p_null, in_band)
     gain = _sinusoid_gain(lines, n_fft)
     sig = spectra.signal_power  # > 0: active frames are not silent
     level = np.array([ratio_db(pw, sig) for pw in res.power[lines] * gain])
     excess = np.where(p >= 6.0, np.maximum(res.power[lines] - 10 ** (floor_db / 10), 0), 0) * gain
     comb = float(10 * np.log10(excess.sum() / sig)) if excess.sum() > 0 else None
+    shown = np.where(_off_line(db, lines), np.minimum(p, 0.0), p)  # a tone's skirt is no line
     tones = [{"freq_hz": float(f), "prominence_db": round(float(pp), 3), "level_db": round(float(lv), 2),
               "layer": int(ly) + 1, "in_band": bool(ib)}
-             for f, pp, lv, ly, ib in zip(freqs, p, level, layer_of, in_band)]
+             for f, pp, lv, ly, ib in zip(freqs, shown, level, layer_of, in_band)]
     bands = _band_figures(p, p_null, freqs, sample_rate)
     per_layer = _layer_figures(p, p_null, layer_of, layer_input_rates(sample_rate, factors), factors)
     pause = _pause_figures(spectra, lines, spacing, in_band, freqs, gain)
     band_top = float(freqs[in_band].max()) if in_band.any() else 0.0
     est = estimate_hop(db, sample_rate, n_fft)
-    warnings = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
+    warnings, est = _warnings(spectra, res, db, sample_rate, factors, hop, n_fft, est, band_top, freqs, in_band)
     return TonalScore(
-        tonal_score_db=round(score, 3), tonal_max_db=round(float(p.max()), 3),
+        tonal_score_db=round(score, 3), tonal_max_db=round(float(shown.max()), 3),
         null_spread_db=round(spread, 3), null_max_db=round(float(p_null.max(axis=1).mean()), 3),
         comb_level_db=None if comb is None else round(comb, 2), bands=bands, tones=tones,
         per_layer=per_layer, pause=pause, active_fraction=round(spectra.active_fraction, 4),
         estimated_hop=est[0] if est else None, signal_band_hz=band_top, warnings=warnings,
         sample_rate=float(sample_rate), factors=tuple(factors), hop=int(hop), n_fft=int(n_fft),
         n_frames=int(res.n_frames), spectrum=res)
-
-
-# ---------------------------------------------------------------------------------------------
-# Blind hop estimate and the pitch check
-
-
-def prominence_spectrum(db: np.ndarray) -> np.ndarray:
-    """Every bin's prominence over the median of the bins 4..8 away (dB)."""
-    return prominence(db, np.arange(len(db)), floor_offsets(16))[0]
-
-
-def estimate_hop(db: np.ndarray, sample_rate: float, n_fft: int, min_hop: int = 4,
-                 max_hop: int = 1024) -> Optional[Tuple[int, float]]:
-    """The integer hop whose comb (every multiple of ``sr / hop``) stands out most, blind.
-
-    For each candidate hop ``h`` (at least 8 bins between its lines) the mean of
-    ``max(prominence, 0)`` at its lines (the larger of the two bins around a
-    line that falls between bins) is compared with the same comb shifted by a
-    quarter, half and three quarters of its spacing, in standard errors (``z``).
-    The hop with the largest ``z`` wins if ``z >= HOP_MIN_Z``; a hop and its
-    divisors read alike on a full comb, a multiple reads half, so the largest
-    ``z`` lands on the comb's own spacing.
-
-    Returns:
-        ``(hop, z)`` or ``None`` when no comb stands out.
-    """
-    pc = np.maximum(prominence_spectrum(db), 0)
-    nb = len(pc)
-    lo_bin = int(np.ceil(50.0 * n_fft / sample_rate))
-    pc[:lo_bin] = 0.0
-    sd = float(pc[lo_bin:].std()) or 1.0
-    # a line between bins b and b + 1 reads the larger of the two; mirrored past Nyquist
-    ext = np.concatenate([pc, pc[-2:0:-1], pc[:2]])
-    pair = np.maximum(ext[:-1], ext[1:])
-    best = None
-    for h in range(min_hop, min(max_hop, n_fft // 8) + 1):
-        s = n_fft / h
-        x = np.arange(1, h // 2 + 1) * s
-        x = x[x <= nb - 1]
-        if x.size < 2:
-            continue
-        grids = x[None, :] + np.array([0.0, 0.25, 0.5, 0.75])[:, None] * s
-        v = pair[np.floor(grids).astype(np.int64)].mean(axis=1)
-        z = (v[0] - v[1:].mean()) / (sd / np.sqrt(x.size))
-        if best is None or z > best[1]:
-            best = (h, float(z))
-    if best is None or best[1] < HOP_MIN_Z:
-        return None
-    return best
-
-
-def stationary_peaks(db: np.ndarray, sample_rate: float, n_fft: int, min_db: float = PEAK_MIN_DB,
-                     max_peaks: int = 40, min_freq_hz: float = 50.0) -> List[Tuple[float, float]]:
-    """Local maxima standing ``min_db`` over their floor: ``[(freq_hz, prominence_db)]``, strongest first."""
-    prom = prominence_spectrum(db)
-    nb = len(db)
-    left, right = np.r_[db[1], db[:-1]], np.r_[db[1:], db[-2]]
-    cand = np.flatnonzero((db >= left) & (db > right) & (prom >= min_db))
-    df = sample_rate / n_fft
-    cand = cand[(cand * df >= min_freq_hz) & (cand < nb - 1)]
-    out = []
-    for b in cand[np.argsort(-prom[cand])][:max_peaks]:
-        a, c = db[b - 1], db[b + 1]
-        den = a - 2 * db[b] + c
-        delta = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den < 0 else 0.0
-        out.append(((b + delta) * df, float(prom[b])))
-    return out
-
-
-def harmonic_series(freqs: Sequence[float], bin_hz: float) -> Optional[Tuple[float, int]]:
-    """The fundamental explaining most of ``freqs`` as harmonics: ``(f0, matches)`` or ``None``.
-
-    Candidates are the strongest peaks divided by 1..8 and the spacings between
-    them (at least 30 Hz); a peak
-    matches when it lies within 1.5 bins (or 0.3 %) of a multiple. Among
-    candidates with nearly the most matches the highest wins (a subharmonic
-    explains as much, and more by chance). ``f0`` is then refined by least squares.
-    """
-    f = np.asarray(freqs, dtype=float)
-    if f.size < 3:
-        return None
-    tol = np.maximum(1.5 * bin_hz, 0.003 * f)
-
-    def matches(f0):
-        n = np.round(f / f0)
-        return (n >= 1) & (np.abs(f - n * f0) <= tol)
-
-    # plus the spacings between them: the strongest lines of a high comb can be harmonics 20-30
-    top8 = f[:8]
-    cands = sorted({fi / n for fi in top8 for n in range(1, 9) if fi / n >= 30.0}
-                   | {abs(a - b) for a in top8 for b in top8 if abs(a - b) >= 30.0})
-    counts = [(int(matches(c).sum()), c) for c in cands]
-    top = max(c for c, _ in counts)
-    if top < 3:
-        return None
-    f0 = max(c for n, c in counts if n >= 0.9 * top)
-    m = matches(f0)
-    n = np.round(f[m] / f0)
-    f0 = float((f[m] * n).sum() / (n * n).sum())
-    return f0, int(matches(f0).sum())
-
-
-def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, in_band) -> List[dict]:
-    out = []
-    whole = whole_frames(res.n_frames, n_fft, spectra.frame_step or n_fft)
-    if whole < MIN_ACTIVE_FRAMES:
-        out.append(warning("too_short", f"only {whole:.1f} active frames' worth of {n_fft / sr:.2f} s: "
-                                        f"the score is noisy; measure at least "
-                                        f"{MIN_ACTIVE_FRAMES * n_fft / sr:.1f} s of signal"))
-    if spectra.active_fraction < MOSTLY_SILENCE:
-        out.append(warning("mostly_silence", f"only {100 * spectra.active_fraction:.0f} % of the frames are "
-                                             "active; the score reads those, see 'pause' for the rest"))
-    if band_top < 0.8 * sr / 2 and (~in_band).any():
-        out.append(warning("band_limited", f"the signal has no energy above about {band_top / 1000:.1f} kHz; "
-                                           f"{int((~in_band).sum())} lines there are left out of the score "
-                                           "(see bands and tonal_max_db)"))
-    df = sr / n_fft
-    peaks = stationary_peaks(db, sr, n_fft)
-    rates = layer_input_rates(sr, factors)
-
-    def at_rate(f: float) -> bool:  # within half a bin of a layer's input rate
-        return any(abs(f - r) < 0.5 * df for r in rates)
-
-    rate_list = ", ".join(f"{r:g}" for r in rates)
-    pitched, f0 = None, None
-    series = harmonic_series([f for f, _ in peaks], df) if len(peaks) >= 3 else None
-    if series is not None and series[1] >= max(3, 0.25 * len(peaks)):
-        f0 = series[0]
-        h = max(1, round(sr / f0))
-        top_n = max(round(f / f0) for f, _ in peaks)
-        # f0 is a least-squares fit over every matched partial (each located to a small
-        # fraction of a bin), so a comb of hop h puts its top partial well within half a bin
-        # of top_n * sr / h; a note 0.07 % off the grid (C#3 = 138.59 Hz vs 22050 / 159)
-        # lands about a bin away there and is pitched content, not a comb of hop h
-        on_integer_hop = abs(sr / h - f0) * top_n < 0.5 * df
-        is_layer_rate = at_rate(f0)
-        if _is_hum(f0):
-            pitched = f"stationary lines at harmonics of {f0:.2f} Hz: mains hum, not an upsampler"
-        elif not on_integer_hop:
-            pitched = (f"stationary lines at harmonics of {f0:.2f} Hz, which no integer hop produces: "
-                       "a held note or other pitched content")
-        elif hop % h == 0 and not is_layer_rate and not (
-                est is not None and at_rate(sr / est[0])):
-            # (a full comb at a layer rate, found blind, explains lines at its multiples)
-            pitched = (f"lines only at multiples of {f0:.2f} Hz, which is on the predicted grid but "
-                       f"not a layer's input rate ({rate_list} Hz): probably a held note")
-    if est is not None and _is_hum(sr / est[0]):
-        pitched = pitched or f"a comb of {sr / est[0]:.2f} Hz: mains hum, not an upsampler"
-        est = None
-    if pitched:
-        out.append(warning("pitched_content", pitched + "; without a reference a note cannot be told "
-                                                        "from an artifact: measure with --reference "
-                                                        "(same content)"))
-        if est is not None and not on_integer_hop and _related(sr / est[0], f0):
-            est = None  # the comb search latched onto the note
-    if est is not None and hop % est[0]:
-        out.append(warning("hop_mismatch", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
-                                           f"(hop {est[0]}), which hop {hop} cannot produce; "
-                                           f"use --hop {est[0]} or --hop auto"))
-    elif est is not None and not at_rate(sr / est[0]):
-        # a fact, whatever the pitch check makes of it (a full comb at sr/64 may be either)
-        out.append(warning("unmatched_comb", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
-                                             f"(hop {est[0]}), which is no layer's input rate "
-                                             f"({rate_list} Hz)"))
-    return out
-
-
-def _is_hum(f0: float) -> bool:
-    return any(abs(f0 - m) < 0.01 * m for m in (50.0, 60.0))
-
-
-def _related(a: float, b: float) -> bool:
-    """``a`` and ``b`` within 2 % of an integer ratio."""
-    r = max(a, b) / min(a, b)
-    return abs(r - round(r)) < 0.02 * r
-
 
 # ---------------------------------------------------------------------------------------------
 # Entry points
@@ -661,8 +342,25 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
     for the steadier figure on short files, on the same content (a longer reference cut
     to its matching part: :func:`audioup.metrics.record.reference_excess` does both);
     :func:`excess_spread_db` is its noise.
+
+    A reference that reads below zero has a real dip at every multiple of
+    ``sr / hop`` (some clean recordings do): a reference below zero is raised
+    to ``min(generated, 0)``, so that a line-free file does not read as an
+    excess over it while the same dip in both still reads 0. This only ever
+    brings the excess closer to 0 (:func:`reference_below_zero` warns when the
+    dip is more than noise).
     """
-    return round(generated.tonal_score_db - reference.tonal_score_db, 3)
+    gen, ref = generated.tonal_score_db, reference.tonal_score_db
+    return round(gen - max(ref, min(gen, 0.0)), 3)
+
+
+def reference_below_zero(reference: TonalScore) -> Optional[dict]:
+    """The ``note`` warning for a reference scoring more than 2 null spreads below zero (else ``None``)."""
+    if reference.tonal_score_db >= -2 * reference.null_spread_db:
+        return None
+    return warning("note", f"the reference scores {reference.tonal_score_db:+.2f} dB (a dip at the "
+                           "predicted lines, more than 2 null spreads below zero); the excess is taken over "
+                           "0 instead (or the file's own score, when lower)")
 
 
 def excess_spread_db(generated: TonalScore, reference: TonalScore) -> float:
@@ -673,64 +371,6 @@ def excess_spread_db(generated: TonalScore, reference: TonalScore) -> float:
     return round(float(np.hypot(generated.null_spread_db, reference.null_spread_db)), 3)
 
 
-def detect_lines(result: StationaryResult, min_prominence_db: float = 10.0,
-                 min_persistence: float = 0.5, max_tones: int = 20,
-                 min_freq_hz: float = 50.0, min_frames: int = MIN_DETECT_FRAMES) -> List[dict]:
-    """Stationary lines in an accumulated spectrum, blind (needs ``persistence``).
-
-    Local maxima that stand ``min_prominence_db`` over the median of the bins
-    4 to 8 away and whose *persistence* (share of frames in which the bin
-    stands 6 dB above the mean of its neighbours) is at least
-    ``min_persistence``. Lines below ``min_freq_hz`` (DC offset, rumble) are not
-    reported. With fewer than ``min_frames`` frames nothing is reported.
-
-    Returns:
-        ``[{"freq_hz", "prominence_db", "persistence"}, ...]``, most prominent first.
-    """
-    if result.persistence is None:
-        raise ValueError("the spectrum was accumulated without persistence=True")
-    if result.n_frames < min_frames:
-        return []
-    db = result.power_db()
-    n_fft = 2 * (len(db) - 1)
-    nb = len(db)
-    pers = np.maximum.reduce([np.pad(result.persistence, 1, mode="edge")[i:i + nb] for i in range(3)])
-    found = []
-    for f, prom in stationary_peaks(db, result.freqs[1] * n_fft, n_fft, min_prominence_db,
-                                    max_peaks=nb, min_freq_hz=min_freq_hz):
-        b = int(round(f / result.freqs[1]))
-        if pers[b] < min_persistence or any(abs(f - g["freq_hz"]) <= 3.5 * result.freqs[1] for g in found):
-            continue
-        found.append({"freq_hz": round(f, 3), "prominence_db": round(prom, 3),
-                      "persistence": round(float(pers[b]), 4)})
-        if len(found) == max_tones:
-            break
-    return found
-
-
-def detect_tones(wav, sample_rate: float, n_fft: Optional[int] = None,
-                 min_prominence_db: float = 10.0, min_persistence: float = 0.5,
-                 max_tones: int = 20, min_freq_hz: float = 50.0) -> List[dict]:
-    """Blind detection of stationary lines anywhere in the spectrum.
-
-    Args:
-        wav: ``(T,)`` samples.
-        sample_rate: Hz.
-        n_fft: analysis size (default about 0.19 s: 4096 at 22.05 kHz).
-        min_prominence_db: over the median of bins 4..8 away.
-        min_persistence: share of frames in which the line stands out.
-        max_tones: most prominent lines kept.
-        min_freq_hz: ignore lines below this (DC offset, rumble).
-
-    Returns:
-        ``[{"freq_hz", "prominence_db", "persistence"}, ...]``, most prominent first.
-    """
-    n_fft = n_fft or default_n_fft(sample_rate, 256)
-    wav = _as_numpy(wav, n_fft)
-    res = StationarySpectrum(sample_rate, n_fft, persistence=True).update(wav).result()
-    return detect_lines(res, min_prominence_db, min_persistence, max_tones, min_freq_hz)
-
-
 __all__ = ["TonalScore", "Spectra", "analyse", "array_blocks", "score_spectra", "tonal_score",
-           "excess_tonal_db", "estimate_hop", "harmonic_series", "stationary_peaks", "prominence",
+           "excess_tonal_db", "reference_below_zero", "estimate_hop", "harmonic_series", "stationary_peaks", "prominence",
            "detect_lines", "detect_tones", "warning", "WARNING_CODES", "DB_RANGE"]
