@@ -15,6 +15,8 @@ process, interleaved round by round (bench_models.interleaved), fastest round co
 
 Real-time factor = compute time / audio duration (lower is faster); "x V1" = how many times
 faster than HiFi-GAN V1; "/ reference" = time over the Vocos reference's (below 1: faster).
+Both by wall time and by this process's CPU time (the steadier figure on a shared machine; the
+onnxruntime column runs in this process too, so its CPU time counts alike).
 
 ``--lines``: the tonal score (:func:`audioup.metrics.tonal_score`, lines at multiples of
 sr / hop attributed per stage) of each generator at initialisation on the bundled speech
@@ -107,14 +109,17 @@ def bench_speed(args) -> None:
           f"{platform.machine()}, torch {torch.__version__}, load {os.getloadavg()[0]:.2f}")
     if "vocos-reference" not in best:
         print("(vocos package not installed: the reference column is left out)")
-    header = ["model", "params", "RTF", "x real time", "x V1", "/ reference", "CPU s / audio s"]
+    header = ["model", "params", "RTF (wall)", "x V1 (wall)", "/ reference (wall)", "CPU s / audio s",
+              "x V1 (CPU)", "/ reference (CPU)"]
+    best_cpu = {n: min(ts) for n, ts in cpu.items()}
     rows = []
     for name in runs:
-        t = best[name]
-        ref = best.get("vocos-reference")
+        t, c = best[name], best_cpu[name]
+        ref, ref_cpu = best.get("vocos-reference"), best_cpu.get("vocos-reference")
         rows.append([name, f"{params[name] / 1e6:.2f}M" if name in params else "-", f"{t / seconds:.4f}",
-                     f"{seconds / t:.0f}", f"{best['hifigan-v1'] / t:.1f}",
-                     f"{t / ref:.2f}" if ref else "n/a", f"{min(cpu[name]) / seconds:.4f}"])
+                     f"{best['hifigan-v1'] / t:.1f}", f"{t / ref:.2f}" if ref else "n/a",
+                     f"{c / seconds:.4f}", f"{best_cpu['hifigan-v1'] / c:.1f}",
+                     f"{c / ref_cpu:.2f}" if ref_cpu else "n/a"])
     print(table(header, rows, args.markdown))
 
 

@@ -46,14 +46,18 @@ def vocos_preset(name: str) -> Dict[str, Any]:
 
 
 class ConvNeXtBlock(nn.Module):
-    """``x + gamma * MLP(LayerNorm(depthwise_conv(x)))`` on ``(B, dim, N)`` frames.
+    """``x + gamma * MLP(LayerNorm(depthwise_conv(x)))`` on ``(B, N, dim)`` frames.
+
+    The residual stream is frames-major (``(B, N, dim)``): LayerNorm and the MLP read it as
+    it is, and only the depthwise convolution sees it as ``(B, dim, N)`` (a view), so a
+    block makes one layout copy instead of Vocos' two.
 
     Args:
         dim: channels; intermediate_dim: the MLP's hidden width.
         layer_scale: the starting value of the per-channel scale ``gamma``.
 
     Shape:
-        Input: ``(B, dim, N)``. Output: ``(B, dim, N)``.
+        Input: ``(B, N, dim)``. Output: ``(B, N, dim)``.
     """
 
     def __init__(self, dim: int, intermediate_dim: int, layer_scale: float):
@@ -65,9 +69,8 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.norm(self.dwconv(x).transpose(1, 2))
-        y = self.pwconv2(F.gelu(self.pwconv1(y))) * self.gamma
-        return x + y.transpose(1, 2)
+        y = self.norm(self.dwconv(x.transpose(1, 2)).transpose(1, 2))
+        return x + self.pwconv2(F.gelu(self.pwconv1(y))) * self.gamma
 
 
 def spectrum_from_head(head: Tensor, bins: int, sine_phase: bool = False) -> Tuple[Tensor, Tensor]:
@@ -124,10 +127,10 @@ class Vocos(nn.Module):
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)
-        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+        x = self.norm(self.embed(mel).transpose(1, 2))
         for block in self.blocks:
             x = block(x)
-        head = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+        head = self.head(self.final_norm(x)).transpose(1, 2)
         real, imag = spectrum_from_head(head, self.n_fft // 2 + 1)
         return self.istft(real, imag).unsqueeze(1)
 
