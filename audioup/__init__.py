@@ -15,7 +15,8 @@ Modules:
                 frequency view, per-layer attribution; ``audioup analyze``.
     audio       audio file I/O with clear errors, atomic writes, the log-mel front end,
                 the MR-STFT, the one dB floor.
-    models      HiFi-GAN and BigVGAN-style generators, discriminators, losses.
+    models      HiFi-GAN, BigVGAN, Vocos and iSTFTNet-style generators (the last two
+                upsample by an inverse STFT), discriminators, losses.
     data        datasets over WAV files.
     train       config dataclasses, the training loop, checkpoints; ``audioup train``.
     inference   checkpoint -> generator -> waveform; ``audioup vocode``.

@@ -13,7 +13,7 @@ from ..models.checkpoint import CheckpointError
 from ..train.config import ConfigError
 from ..train.distributed import resolve_device
 from .report import stage_title, table, text_table
-from .runner import KINDS, CompareError, compare_upsamplers
+from .runner import GENERATOR_KINDS, KINDS, CompareError, compare_upsamplers
 
 HELP = "train one vocoder per upsampler kind and write a comparison report"
 DESCRIPTION = """\
@@ -45,7 +45,9 @@ def register(subparsers) -> None:
                    help="settings applied to every kind, e.g. train.batch_size=8")
     p.add_argument("--out", required=True, metavar="DIR", help="comparison folder")
     p.add_argument("--kinds", nargs="+", default=list(KINDS), metavar="KIND",
-                   help=f"upsampler kinds (default: {' '.join(KINDS)})")
+                   help=f"upsampler kinds (default: {' '.join(KINDS)}); also "
+                        f"{' '.join(GENERATOR_KINDS)}: the recipe's generator replaced by one whose last "
+                        "upsampling stage is an inverse STFT (same data, losses and discriminators)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="training steps per kind (default: the recipe's max_steps)")
     p.add_argument("--init-only", action="store_true",

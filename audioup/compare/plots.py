@@ -143,11 +143,17 @@ def plot_per_layer(comp, path) -> Optional[Path]:
         quiet = quiet_kinds(comp, step)  # each panel by its own stage's levels
         for i, kind in enumerate(comp.kinds):
             rec = comp.results.get(step, {}).get(kind, {})
-            values = [(rec.get("per_layer", {}).get(layer, {}) or {}).get("mean_db") for layer in layers]
+            # a generator with another schedule (vocos: one iSTFT stage) has other layers: no bars
+            same = [(rec.get("per_layer", {}).get(layer) or {}).get("factor")
+                    == comp.reference["per_layer"][layer]["factor"] for layer in layers]
+            values = [(rec.get("per_layer", {}).get(layer, {}) or {}).get("mean_db") if ok else None
+                      for layer, ok in zip(layers, same)]
             heights = [v if v is not None else 0.0 for v in values]
             top = max(top, *heights)
             x = np.arange(len(layers)) + (i - (len(comp.kinds) - 1) / 2) * width
             ax.bar(x, heights, width, color=QUIET_COLOR if kind in quiet else _color(kind, i),
+                   label=kind + (" (too quiet)" if kind in quiet else "")
+                   + ("" if all(same) or not rec else " (other layers: see the table)"),
                    hatch="//" if kind in quiet else None)
         ref = [comp.reference["per_layer"][layer]["mean_db"] or 0.0 for layer in layers]
         ax.scatter(np.arange(len(layers)), ref, marker="_", s=900, color="0.35", zorder=3,

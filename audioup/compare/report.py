@@ -145,6 +145,9 @@ def setup_text(comp) -> str:
         f"- Recipe: `{shown_path(comp.config)}`; generator `{info.get('generator')}` preset "
         f"`{info.get('preset')}`, upsampling {factors} at {info.get('sample_rate')} Hz; "
         f"kinds: {', '.join(comp.kinds)}.",
+        *[f"- `{kind}`: {what}; the recipe's data, mel, discriminators, losses and training settings "
+          "(its lines are predicted at multiples of sample rate / the iSTFT hop)."
+          for kind, what in (info.get("generator_kinds") or {}).items()],
         f"- Test set: {n} file(s), {secs:.1f} s: " + ", ".join(
             f"`{Path(p).name}`" for p in info.get("test_files", [])[:6]) + (" ..." if n > 6 else ""),
     ]

@@ -33,6 +33,7 @@ from ..layers.registry import UPSAMPLER_LABELS
 from ..train.checkpoint import checkpoint_path, list_checkpoints
 from ..train.config import ConfigError, load_config, to_dict, validate
 from ..train.loop import TrainingError, train
+from ..models.registry import PRESETS
 from ..train.setup import build_generator_from, generator_config, mel_settings
 from ..train.speed import cpu_threads
 from .evaluate import evaluate_vocoder, load_test_clips, measure_outputs, measure_speed
@@ -40,6 +41,10 @@ from .report import fmt, write_report
 
 # every kind but plain subpixel, whose random init is the same checkerboard as transposed's
 KINDS = tuple(k for k in UPSAMPLER_LABELS if k != "subpixel")
+# "kinds" that swap the recipe's generator for one whose last upsampling stage is an inverse STFT
+# (same data, mel, discriminators, losses, training settings); asked for by name (--kinds ... vocos)
+GENERATOR_KINDS = ("vocos", "istftnet")
+FULL_PRESETS = {"vocos": "base", "istftnet": "v1"}
 MANIFEST = "compare.json"
 FORMAT = "audioup-compare"
 # settings that do not change what is measured (where it runs, how it reports)
@@ -105,9 +110,10 @@ def check_kinds(kinds: Sequence[str]) -> List[str]:
             raise CompareError(f"{kind!r} is not an upsampler kind; key=value overrides go "
                                "right after CONFIG, before the options")
         try:
-            parse_upsampler_spec(kind)
+            if kind not in GENERATOR_KINDS:
+                parse_upsampler_spec(kind)
         except ValueError as exc:
-            raise CompareError(f"--kinds: {exc}") from None
+            raise CompareError(f"--kinds: {exc} (or a generator: {', '.join(GENERATOR_KINDS)})") from None
         if kind not in out:
             out.append(kind)
     if not out:
@@ -120,8 +126,22 @@ def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[in
     """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir.
 
     The recipe is read once (with ``overrides``); each kind's config is derived from it
-    with :func:`dataclasses.replace` and checked as a training run.
+    with :func:`dataclasses.replace` and checked as a training run. A kind of
+    :data:`GENERATOR_KINDS` changes the generator instead (:func:`generator_kind_model`).
     """
+    base = recipe_config(config, steps, overrides)
+    cfgs = {}
+    for kind in kinds:
+        model = generator_kind_model(base.model, kind) if kind in GENERATOR_KINDS else \
+            dataclasses.replace(base.model, upsampler=kind)
+        cfg = dataclasses.replace(base, run_dir=str(out_dir / "runs" / kind_slug(kind)), model=model)
+        validate(cfg)
+        cfgs[kind] = cfg
+    return cfgs
+
+
+def recipe_config(config, steps: Optional[int] = None, overrides: Sequence[str] = ()):
+    """The recipe with ``overrides`` and ``steps``, as every kind's config starts from it."""
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key in ("model.upsampler", "run_dir", "max_steps"):
@@ -132,13 +152,23 @@ def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[in
     base = load_config(config, overrides, for_run=False)
     if steps is not None:
         base = dataclasses.replace(base, max_steps=steps)
-    cfgs = {}
-    for kind in kinds:
-        cfg = dataclasses.replace(base, run_dir=str(out_dir / "runs" / kind_slug(kind)),
-                                  model=dataclasses.replace(base.model, upsampler=kind))
-        validate(cfg)
-        cfgs[kind] = cfg
-    return cfgs
+    return base
+
+
+def generator_kind_model(model, kind: str):
+    """The recipe's model section with generator ``kind`` (``vocos``, ``istftnet``) in place of its own.
+
+    The preset follows the recipe's when the generator has one of that name (``tiny``;
+    ``v1``/``v2``/``v3`` for iSTFTNet), else the generator's full-size one (``base`` for
+    Vocos, ``v1`` for iSTFTNet); the recipe's generator ``kwargs`` and upsampler are dropped.
+    Discriminators and their settings stay.
+    """
+    try:
+        PRESETS[kind](model.preset or "")
+        preset = model.preset
+    except ValueError:
+        preset = FULL_PRESETS[kind]
+    return dataclasses.replace(model, generator=kind, preset=preset, upsampler=None, kwargs={})
 
 
 def settings_of(cfg, test_files: Sequence[Path]) -> dict:
@@ -237,7 +267,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     out_dir, kinds = Path(out_dir).resolve(), check_kinds(kinds)
     _check_request(out_dir, init, trained, test_files)
     cfgs = kind_configs(config, out_dir, kinds, steps, overrides)
-    first = cfgs[kinds[0]]
+    first = recipe_config(config, steps, overrides)  # the recipe's own generator: settings, reference
     steps = first.max_steps
     tests = collect_files(test_files if test_files else default_test_files(first))
     tests = tests[:max_test_files] if max_test_files else tests
@@ -251,6 +281,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
         clips = load_test_clips(tests, first.sample_rate, first.mel.hop_length * 16, log)
         comp.reference = _reference(comp, clips, first)
         comp.info = _setup_info(first, clips, device, comp.reference["factors"])
+        comp.info["generator_kinds"] = {k: _schedule_text(cfgs[k]) for k in kinds if k in GENERATOR_KINDS}
         for step in comp.stages:
             _evaluate_stage(comp, cfgs, step, clips, device, (pesq, periodicity), log)
             comp.report = write_report(comp, report_text or {})
@@ -335,7 +366,7 @@ def _add_earlier_kinds(comp: Comparison, step: int) -> None:
         if kind and kind not in comp.results[step]:
             comp.results[step][kind] = record
     known = list(comp.kinds) + [k for k in comp.results[step] if k not in comp.kinds]
-    order = {k: i for i, k in enumerate(KINDS)}
+    order = {k: i for i, k in enumerate(KINDS + GENERATOR_KINDS)}
     comp.kinds = sorted(known, key=lambda k: (order.get(k, len(order)), known.index(k)))
 
 
@@ -387,6 +418,13 @@ def _reference(comp: Comparison, clips, cfg) -> dict:
                              names=[c.name for c in clips])
     record["factors"] = factors
     return record
+
+
+def _schedule_text(cfg) -> str:
+    """``"vocos preset base: upsampling 256 (the inverse STFT)"``, for the report's setup."""
+    g = build_generator_from(generator_config(cfg), weights_follow=True)
+    factors = "×".join(str(f) for f in g.upsample_factors)
+    return f"`{cfg.model.generator}` preset `{cfg.model.preset}`, upsampling {factors} (the last: an inverse STFT)"
 
 
 def _setup_info(cfg, clips, device, factors) -> dict:

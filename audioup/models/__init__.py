@@ -2,6 +2,12 @@
 
 - :mod:`.hifigan`: :class:`HiFiGAN` generator and its paper presets (:func:`hifigan_preset`).
 - :mod:`.bigvgan`: :class:`BigVGAN`-style generator with AMP blocks (:func:`bigvgan_preset`).
+- :mod:`.vocos`: :class:`Vocos`-style generator: ConvNeXt at frame rate, then one inverse STFT
+  (:func:`vocos_preset`).
+- :mod:`.istftnet`: :class:`ISTFTNet`-style generator: HiFi-GAN's trunk with its last upsampling
+  layers replaced by a small inverse STFT (:func:`istftnet_preset`).
+- :mod:`.istft`: :class:`InverseSTFT`, an inverse STFT as a matrix product and overlap-add
+  (TorchScript and ONNX export), checked against ``torch.istft``.
 - :mod:`.upsampling`: the upsampling stack both generators build from
   :func:`audioup.layers.build_upsampler` (kernel sizes, initialisation, weight norm).
 - :mod:`.resblocks`: HiFi-GAN's residual blocks, multi-receptive-field fusion, weight-norm helpers.
@@ -26,11 +32,15 @@ from .losses import (
 )
 from .bigvgan import AMPBlock, BigVGAN, bigvgan_preset
 from .hifigan import HiFiGAN, hifigan_preset
+from .istft import InverseSTFT
+from .istftnet import ISTFTNet, istftnet_preset
+from .vocos import Vocos, vocos_preset
 from .registry import GENERATORS, build_generator
 from .resblocks import MRF, ResBlock1, ResBlock2, remove_weight_norm_
 
 __all__ = [
     "HiFiGAN", "hifigan_preset", "BigVGAN", "bigvgan_preset", "build_generator", "GENERATORS",
+    "Vocos", "vocos_preset", "ISTFTNet", "istftnet_preset", "InverseSTFT",
     "ResBlock1", "ResBlock2", "MRF", "AMPBlock", "remove_weight_norm_",
     "MultiPeriodDiscriminator", "MultiScaleDiscriminator", "MultiResolutionDiscriminator",
     "CombinedDiscriminator", "build_discriminators",

@@ -10,22 +10,28 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, Mapping, Optional
 
+import inspect
+
 import torch
 from torch import nn
 
 from .bigvgan import BigVGAN, bigvgan_preset
 from .hifigan import HiFiGAN, hifigan_preset
+from .istftnet import ISTFTNet, istftnet_preset
+from .vocos import Vocos, vocos_preset
 
-GENERATORS: Dict[str, type] = {"hifigan": HiFiGAN, "bigvgan": BigVGAN}
-PRESETS: Dict[str, Callable[[str], Dict[str, Any]]] = {"hifigan": hifigan_preset, "bigvgan": bigvgan_preset}
+GENERATORS: Dict[str, type] = {"hifigan": HiFiGAN, "bigvgan": BigVGAN, "istftnet": ISTFTNet, "vocos": Vocos}
+PRESETS: Dict[str, Callable[[str], Dict[str, Any]]] = {"hifigan": hifigan_preset, "bigvgan": bigvgan_preset,
+                                                       "istftnet": istftnet_preset, "vocos": vocos_preset}
 
 
 def build_generator(name: str, preset: Optional[str] = None, **kwargs: Any) -> nn.Module:
     """Build a generator; ``preset``'s arguments are merged under the explicit ``kwargs``.
 
     Args:
-        name: ``"hifigan"`` or ``"bigvgan"``.
-        preset: e.g. ``"v1"``, ``"v2"``, ``"v3"``, ``"tiny"`` (HiFi-GAN), ``"base"``, ``"tiny"`` (BigVGAN).
+        name: ``"hifigan"``, ``"bigvgan"``, ``"istftnet"`` or ``"vocos"``.
+        preset: e.g. ``"v1"``, ``"v2"``, ``"v3"``, ``"tiny"`` (HiFi-GAN, iSTFTNet), ``"base"``,
+            ``"tiny"`` (BigVGAN, Vocos).
         **kwargs: constructor arguments (``upsampler``, ``n_mels``, ``upsample_factors``, ...).
 
     Raises:
@@ -46,6 +52,12 @@ def _merge_preset(name: str, preset: Optional[str], kwargs: Mapping[str, Any]):
     args = PRESETS[key](preset) if preset else {}
     args.update(kwargs)
     return key, args
+
+
+def has_upsamplers(name: str) -> bool:
+    """Whether generator ``name`` takes an ``upsampler`` kind (Vocos has none: its iSTFT is fixed)."""
+    key = str(name).lower().replace("-", "")
+    return key in GENERATORS and "upsampler" in inspect.signature(GENERATORS[key]).parameters
 
 
 def plain(value):
@@ -71,6 +83,9 @@ def generator_config(name: str, preset: Optional[str] = None, kwargs: Optional[M
     """
     key, args = _merge_preset(name, preset, kwargs or {})
     if upsampler is not None:
+        if not has_upsamplers(key):
+            raise ValueError(f"generator {key!r} has no upsampling layers to choose (its one upsampling "
+                             f"stage is an inverse STFT); set model.upsampler: null, not {upsampler!r}")
         args["upsampler"] = upsampler
     args.update(fixed)
     return {"name": key, "kwargs": plain(args)}
@@ -89,7 +104,7 @@ def build_generator_from(config: Mapping[str, Any], weights_follow: bool = False
     """
     check_generator_size(config)
     kwargs = dict(config["kwargs"])
-    if weights_follow:
+    if weights_follow and has_upsamplers(config["name"]):
         kwargs["upsampler_init"] = "hifigan"
     return build_generator(config["name"], **kwargs)
 

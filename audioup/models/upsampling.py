@@ -348,7 +348,8 @@ def transposed_twin(generator: nn.Module, channels: Sequence[int], seed: int = P
     twin = copy.deepcopy(generator) if copy_rest else generator
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        twin.upsamplers = build_upsampling_stack("transposed", channels, generator.upsample_factors,
+        factors = generator.upsample_factors[:len(generator.upsamplers)]  # iSTFTNet: an iSTFT comes last
+        twin.upsamplers = build_upsampling_stack("transposed", channels, factors,
                                                  generator.upsample_kernel_sizes, use_weight_norm=False,
                                                  init="hifigan")
     return twin

@@ -78,9 +78,10 @@ class MelConfig:
 
 @dataclass
 class ModelConfig:
-    """Generator ``generator`` (``hifigan`` or ``bigvgan``) built from ``preset``
-    with ``kwargs`` on top; ``upsampler`` is a kind name or a spec dict
-    (``null``: the preset's transposed convolutions). ``discriminators`` are
+    """Generator ``generator`` (``hifigan``, ``bigvgan``, or ``istftnet`` / ``vocos``, whose
+    last upsampling stage is an inverse STFT) built from ``preset`` with ``kwargs`` on top;
+    ``upsampler`` is a kind name or a spec dict (``null``: the preset's transposed
+    convolutions; ``vocos`` has no upsampling layers and takes only ``null``). ``discriminators`` are
     ``mpd``, ``msd``, ``mrd``; ``discriminator_kwargs`` maps a name to its
     constructor arguments (e.g. ``{msd: {width: 0.25}}``)."""
 

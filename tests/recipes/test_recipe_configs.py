@@ -9,7 +9,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
-OWN = sorted([*(RECIPES / "ljspeech").glob("*.yaml"), *(RECIPES / "libritts").glob("*.yaml")])
+OWN = sorted([*(RECIPES / "ljspeech").glob("hifigan*.yaml"), *(RECIPES / "libritts").glob("bigvgan*.yaml")])
 OTHERS = sorted(set(RECIPES.rglob("*.yaml")) - set(OWN))  # base.yaml, tiny.yaml and any added later
 KINDS = {"transposed": "transposed", "resize_nearest": "resize-nearest", "resize_linear": "resize-linear",
          "subpixel_icnr": "subpixel-icnr", "sinc": "sinc"}
