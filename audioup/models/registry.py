@@ -175,7 +175,7 @@ def check_generator_size(config: Mapping[str, Any]) -> int:
                          f"(a mapping), got {type(config).__name__}")
     for key, value in config["kwargs"].items():
         _check_numbers(value, str(key))
-    kwargs = {**config["kwargs"], "upsampler_init": "hifigan"}
+    kwargs = {**config["kwargs"], **({"upsampler_init": "hifigan"} if has_upsamplers(config["name"]) else {})}
     try:
         count = parameter_count(lambda: build_generator(config["name"], **kwargs))
     except (RuntimeError, NotImplementedError):
