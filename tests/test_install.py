@@ -25,14 +25,14 @@ import json
 from pathlib import Path
 import audioup
 from audioup import demo
-from audioup.commands import convert
+from audioup.compare.conversion import default_test_clips
 from audioup.data import corpus
 from audioup.audio.io import find_audio_files
 from audioup.train.config import load_config
 cfg = load_config(demo.RECIPE, ["data.filelist=x.txt"], for_run=False)
 print(json.dumps({"package": audioup.__file__, "recipe": str(demo.RECIPE), "steps": cfg.max_steps,
                   "clips": [str(p) for p in find_audio_files([corpus.DEFAULT_SOURCES])],
-                  "test": str(convert.DEFAULT_TEST), "test_exists": convert.DEFAULT_TEST.is_file(),
+                  "test": str(default_test_clips()[0]), "test_exists": default_test_clips()[0].is_file(),
                   "licence": (corpus.DEFAULT_SOURCES / "COPYING").is_file()}))
 """
 
