@@ -21,7 +21,7 @@ from ..audio.fs import atomic_write
 from ..audio.io import AUDIO_EXTENSIONS, AudioError, AudioStream
 from ..audio.mel import MelSpectrogram
 from ..errors import CommandError
-from ..inference import check_settings, mel_frames, plan_outputs
+from ..inference import mel_frames, plan_outputs
 from ..models.checkpoint import CheckpointError, read_generator
 from ..progress import progress_bar
 from . import check_output_path
@@ -96,8 +96,7 @@ def _front_end(checkpoint) -> MelSpectrogram:
     if checkpoint is None:
         return MelSpectrogram()
     try:
-        data = read_generator(checkpoint)
-        check_settings(data, data.get("path", checkpoint))
+        data = read_generator(checkpoint)  # its mel settings are checked there
         return MelSpectrogram(**data["mel"])  # its settings; no generator built
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise CommandError(f"{checkpoint}: {exc}") from None

@@ -299,16 +299,24 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
     return report
 
 
+def conversion_stages(out) -> List[tuple]:
+    """``(step, generator_config, weights)`` of the projection (step 0) and, when there is one, the
+    newest fine-tuned checkpoint in a converted run folder."""
+    found = list_checkpoints(out)
+    stages = []
+    for step, path in found[:1] + found[1:][-1:]:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        stages.append((step, data["generator_config"], data["generator"]))
+    return stages
+
+
 def evaluate_conversion(source: Dict[str, Any], out, test: Sequence, log=print) -> Dict[str, Any]:
     """The original, the projection (step 0) and the newest checkpoint on the test clips."""
     sr = source["mel"]["sample_rate"]
     clips = load_clips(test or default_test_clips(), sr, log=log)
-    found = list_checkpoints(out)
     rows = [("original", source["generator_config"], source["generator"])]
-    for step, path in ([found[0]] + ([found[-1]] if len(found) > 1 else [])):
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        rows.append(("projection" if step == 0 else f"fine-tuned ({step} steps)", data["generator_config"],
-                     data["generator"]))
+    rows += [("projection" if step == 0 else f"fine-tuned ({step} steps)", config, state)
+             for step, config, state in conversion_stages(out)]
     result: Dict[str, Any] = {"test": [str(c.path) for c in clips], "rows": {}}
     log(f"held-out test: {len(clips)} clip(s), {sum(len(c.samples) for c in clips) / sr:.0f} s")
     log(table_header())
@@ -364,9 +372,8 @@ def compare_from_pretrained(source: Dict[str, Any], source_name: str, out, kinds
             report["kinds"][kind] = {"error": str(exc)}
             continue
         rows = {}
-        for step, path in (list_checkpoints(folder)[:1] + list_checkpoints(folder)[1:][-1:]):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            vocoder = build_vocoder(state["generator_config"], source["mel"], state["generator"])
+        for step, config, state in conversion_stages(folder):
+            vocoder = build_vocoder(config, source["mel"], state)
             rows["projection" if step == 0 else "fine-tuned"] = {"step": step, **summarize(evaluate_vocoder(vocoder, clips))}
         report["kinds"][kind] = {"layers": result["plan"]["layers"],
                                  "residual_energy": {str(r["index"]): r.get("residual_energy")
