@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import List
 
-from ..audio.io import AudioError, audio_info, find_audio_files
-from ..compare.conversion import (LINE_TARGET_DB, convert_and_recover, default_test_clips,
-                                  expand_data, parse_kernel_sizes, parse_layers)
+from ..compare.conversion import (CALIBRATION_FILES, LINE_TARGET_DB, calibration_files, convert_and_recover,
+                                  default_test_clips, expand_data, parse_kernel_sizes, parse_layers)
 from ..data.dataset import read_filelist
 from ..errors import CommandError
 from ..layers import UPSAMPLER_LABELS
@@ -41,7 +39,6 @@ from ..models.checkpoint import CheckpointError, list_checkpoints, read_generato
 from . import check_output_path, plain_text
 
 DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
-CALIBRATION_FILES = 4  # files of --data measured by --layers auto (2-10 s each)
 
 
 def register(subparsers) -> None:
@@ -65,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--test", nargs="+", metavar="PATH", help="held-out test clips or folders "
                    "(default: the bundled CMU ARCTIC clips)")
     p.add_argument("--calibrate", nargs="+", metavar="PATH", help="clips --layers auto measures on "
-                   f"(default: {CALIBRATION_FILES} files of --data, else the bundled clips)")
+                   f"(default: {CALIBRATION_FILES} files spread over --data, else the bundled clips)")
     p.add_argument("--line-target", type=float, default=LINE_TARGET_DB, metavar="DB",
                    help=f"--layers auto: replace layers until no line stands more than DB over the real "
                         f"recording (default {LINE_TARGET_DB:g})")
@@ -114,7 +111,7 @@ def run(args) -> int:
     if args.budget_minutes > 0 and not args.data:
         print(f"fine-tune data: {DEFAULT_DATA if DEFAULT_DATA.is_file() else 'the bundled clips'} "
               "(--data to choose)")
-    calibration = args.calibrate or (_calibration_files(data) if args.data else default_test_clips())
+    calibration = args.calibrate or (calibration_files(data) if args.data else default_test_clips())
     test = args.test or default_test_clips()
     try:
         convert_and_recover(source, args.checkpoint, args.to, out, layers=layers, kernel_sizes=kernels,
@@ -125,24 +122,3 @@ def run(args) -> int:
         raise CommandError(f"--to {args.to}: {exc}" if "kind" in str(exc) else str(exc)) from None
     print(f"wrote {out / 'checkpoints'} and {out / 'convert.json'}")
     return 0
-
-
-def _calibration_files(data: List[Path]) -> List[Path]:
-    """The first :data:`CALIBRATION_FILES` files of ``data`` (folders expanded), in sorted order."""
-    try:
-        files = find_audio_files(data)
-    except AudioError as exc:
-        raise CommandError(str(exc)) from None
-    picked = []
-    for f in files:
-        try:
-            seconds = audio_info(f).duration
-        except (AudioError, AttributeError):
-            continue
-        if 2.0 <= seconds <= 10.0:
-            picked.append(f)
-        if len(picked) == CALIBRATION_FILES:
-            break
-    return picked or files[:CALIBRATION_FILES]
-
-

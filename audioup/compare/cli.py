@@ -68,8 +68,9 @@ def register(subparsers) -> None:
                         "to each kind instead of training from scratch")
     p.add_argument("--budget-minutes", type=float, default=5.0, metavar="M",
                    help="--from: fine-tune minutes (wall time) per kind (default 5)")
-    p.add_argument("--layers", default="all", metavar="auto|all|I,J",
-                   help="--from: which transposed layers to replace (default all)")
+    p.add_argument("--layers", default="auto", metavar="auto|all|I,J",
+                   help="--from: which transposed layers to replace (default auto, decided per kind as "
+                        "audioup convert does; give I,J to put every kind on the same layers)")
     p.add_argument("--data", nargs="+", metavar="PATH", help="--from: real speech for the fine-tunes")
     p.add_argument("--quiet", action="store_true", help="--from: no progress bars")
     p.set_defaults(func=run)
@@ -104,7 +105,8 @@ def run(args) -> int:
 
 def run_from(args) -> int:
     """``audioup compare --from SOURCE``: :func:`audioup.compare.conversion.compare_from_pretrained`."""
-    from .conversion import FROM_KINDS, compare_from_pretrained, default_test_clips, expand_data, parse_layers
+    from .conversion import (FROM_KINDS, calibration_files, compare_from_pretrained, default_test_clips,
+                             expand_data, parse_layers)
 
     if args.config or args.overrides:
         raise CommandError("--from takes no recipe or key=value settings")
@@ -114,11 +116,12 @@ def run_from(args) -> int:
     try:
         from ..models.checkpoint import read_generator
         source = read_generator(args.source)
+        data = expand_data(args.data) if args.data else default_test_clips()
         compare_from_pretrained(source, args.source, args.out, kinds, layers=parse_layers(args.layers),
-                                budget_minutes=args.budget_minutes,
-                                data=expand_data(args.data) if args.data else default_test_clips(),
+                                budget_minutes=args.budget_minutes, data=data,
                                 test=expand_data(args.test) if args.test else default_test_clips(),
-                                calibration=default_test_clips(), progress=not args.quiet,
+                                calibration=calibration_files(data) if args.data else default_test_clips(),
+                                progress=not args.quiet,
                                 log=lambda line: print(line, file=sys.stderr))
     except (CheckpointError, ValueError) as exc:
         raise CommandError(str(exc)) from None

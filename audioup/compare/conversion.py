@@ -6,10 +6,17 @@
 1. **Plan** (:func:`plan_conversion`). Each transposed layer gets the shortest kernel of
    its kind's ladder (default, ``2f+1``, ``4f+1``, ``8f+1``) whose projection keeps all but
    :data:`RESIDUAL_TARGET` of the trained kernel, or the longest. With ``layers="auto"`` the
-   layers to replace are then chosen from measurement on calibration speech: greedily, the
-   layer whose replacement lowers the strongest predicted line over the real recording the
-   most, until no line stands more than ``line_target_db`` over it, or no layer lowers it by
-   1 dB more. Each layer's record says why it was or was not replaced.
+   layers to replace are then chosen from measurement. When the original's strongest
+   predicted line stands more than ``line_target_db`` over the real calibration speech,
+   every *cheap* layer goes first: one whose kernel makes a comb (its checkerboard score,
+   :func:`audioup.analysis.checkerboard_score`, is above :data:`FLAT_COMB_DB`) and whose
+   projection keeps all but :data:`RESIDUAL_TARGET` of it. A few calibration clips cannot
+   show every voice's lines (on V1 Universal, four Czech clips show none from the second
+   x8 layer, a Russian male voice shows its 6891 Hz line at +10 dB), and replacing such a
+   layer costs little anywhere. Then, greedily, the costly layer whose replacement lowers
+   the strongest line the most, until none stands more than ``line_target_db`` over the
+   real recording, or no layer lowers it by :data:`MIN_GAIN_DB` more. Each layer's record
+   says why it was or was not replaced.
 2. **Project** (:func:`audioup.models.convert.convert_generator`) and write step 0.
 3. **Recover** within ``budget_minutes`` of wall time (:func:`audioup.train.distill.distill`:
    the converted stages learn to make what the original makes from real speech), resumable.
@@ -28,21 +35,26 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 
 from ..audio.fs import atomic_write
+from ..audio.io import AudioError, audio_info, find_audio_files
 from ..data.dataset import DataError, read_filelist
 from ..errors import CommandError
 from ..data.corpus import DEFAULT_SOURCES
+from ..analysis.checkerboard import checkerboard_score
 from ..evaluation import evaluate_vocoder, format_row, load_clips, summarize, table_header
 from ..inference import build_vocoder
 from ..layers import parse_upsampler_spec, upsampler_label
 from ..models.checkpoint import FORMAT, VERSION, checkpoint_path, list_checkpoints
 from ..models.convert import convert_generator, transposed_layers
+from ..models.registry import build_generator_from
 from ..train.checkpoint import save_checkpoint
-from ..train.distill import DistillSettings, distill, load_training_audio
+from ..train.distill import DistillSettings, distill, load_training_audio, predicted_lines
 
 RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is long enough
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
 MIN_GAIN_DB = 1.0  # auto: a layer is replaced only if that lowers the worst line by this much
-MAX_KERNEL = 1024  # longer kernels are refused (weights of gigabytes on a wide layer)
+FLAT_COMB_DB = -60.0  # auto: a kernel whose constant response has a periodic part above this makes lines
+MAX_KERNEL = 1024
+CALIBRATION_FILES = 6  # files of the fine-tune data measured by layers="auto" (2-10 s each, spread over it)  # longer kernels are refused (weights of gigabytes on a wide layer)
 PACKAGE_CLIPS = DEFAULT_SOURCES  # the bundled CMU ARCTIC clips, package data
 
 Layers = Union[str, Sequence[int]]
@@ -85,8 +97,11 @@ def _worst_line(vocoder, clips) -> Dict[str, float]:
 
 def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
                     kernel_sizes: Union[None, int, Dict[int, int]] = None, calibration: Sequence = (),
-                    line_target_db: float = LINE_TARGET_DB, log: Callable[[str], Any] = print) -> Dict[str, Any]:
+                    line_target_db: float = LINE_TARGET_DB, log: Callable[[str], Any] = print,
+                    cheap_first: bool = True) -> Dict[str, Any]:
     """Which layers to replace, with which kernels, and why (see the module docstring).
+
+    ``cheap_first=False`` leaves out the cheap-layers step: only the greedy measurement decides.
 
     Returns:
         ``{"layers": [...], "kernel_sizes": {i: k}, "records": [per layer], "trials": [...]}``.
@@ -110,10 +125,10 @@ def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
         kernels = {i: {"kernel_size": None, "residual_energy": 0.0, "tried": []} for i in candidates}
     else:
         kernels = choose_kernels(source, kind, candidates, kernel_sizes)
-    sample_rate, hop = source["mel"]["sample_rate"], math.prod(int(f) for f in factors)
-    rates = [sample_rate * math.prod(int(f) for f in factors[:i]) / hop for i in range(len(factors))]
+    rates = _input_rates(source["generator_config"], source["mel"]["sample_rate"])
+    combs = _checkerboards(source, candidates)
     records = [{"index": i, "factor": int(f), "input_rate_hz": rates[i], "transposed": i in candidates,
-                "converted": False, **({k: v for k, v in kernels[i].items() if k != "tried"} if i in kernels else {}),
+                "converted": False, **({"checkerboard_db": combs[i]} if i in combs else {}), **({k: v for k, v in kernels[i].items() if k != "tried"} if i in kernels else {}),
                 "kernels_tried": kernels.get(i, {}).get("tried", []), "reason": ""}
                for i, f in enumerate(factors)]
     trials: List[Dict[str, Any]] = []
@@ -124,13 +139,30 @@ def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
             r["reason"] = ("asked for (--layers)" if r["converted"] else
                            "not asked for" if r["transposed"] else "not a transposed layer")
     else:
-        chosen = _auto_layers(source, kind, kernels, candidates, calibration, line_target_db, records, trials, log)
+        chosen = _auto_layers(source, kind, kernels, candidates, calibration, line_target_db, records, trials, log,
+                              cheap_first)
     sizes = {i: kernels[i]["kernel_size"] for i in chosen if kernels[i]["kernel_size"] is not None}
     return {"layers": chosen, "kernel_sizes": sizes, "records": records, "trials": trials,
             "line_target_db": line_target_db}
 
 
-def _auto_layers(source, kind, kernels, candidates, calibration, target, records, trials, log) -> List[int]:
+def _checkerboards(source: Dict[str, Any], layers: Sequence[int]) -> Dict[int, float]:
+    """Each listed upsampler's checkerboard score (dB): how strong a comb it makes of a constant."""
+    generator = build_generator_from(source["generator_config"], weights_follow=True)
+    generator.load_state_dict(source["generator"])
+    return {i: checkerboard_score(generator.upsamplers[i]).checkerboard_db for i in layers}
+
+
+def _input_rates(generator_config: Dict[str, Any], sample_rate: int,
+                 layers: Optional[Sequence[int]] = None) -> List[float]:
+    """Each upsampling layer's input rate in Hz (of ``layers``, default all): where its lines fall."""
+    factors = [int(f) for f in generator_config["kwargs"].get("upsample_factors") or (8, 8, 2, 2)]
+    rates = [sample_rate * math.prod(factors[:i]) / math.prod(factors) for i in range(len(factors))]
+    return rates if layers is None else [rates[int(i)] for i in layers]
+
+
+def _auto_layers(source, kind, kernels, candidates, calibration, target, records, trials, log,
+                 cheap_first: bool = True) -> List[int]:
     if not calibration:
         raise ValueError("layers=auto needs calibration clips")
     mel = source["mel"]
@@ -151,6 +183,19 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
     log(f"  calibration: the original's strongest predicted line stands "
         f"{now['worst_line_over_real_db']:+.1f} dB over the real recordings")
     gains: Dict[int, float] = {}
+    cheap = [i for i in candidates if cheap_first and kernels[i]["residual_energy"] <= RESIDUAL_TARGET
+             and records[i].get("checkerboard_db", 0.0) > FLAT_COMB_DB]
+    if now["worst_line_over_real_db"] > target and cheap:
+        result = measure(cheap)
+        for i in cheap:
+            records[i]["converted"] = True
+            records[i]["reason"] = (f"cheap: its kernel makes a comb (checkerboard {records[i]['checkerboard_db']:+.1f} dB) "
+                                    f"and keeps {100 * (1 - kernels[i]['residual_energy']):.0f} % in the new form; "
+                                    f"with the other cheap layers the strongest line goes from "
+                                    f"{now['worst_line_over_real_db']:+.1f} to {result['worst_line_over_real_db']:+.1f} dB")
+            log(f"  layer {i} (x{records[i]['factor']}, input rate {records[i]['input_rate_hz']:.0f} Hz): "
+                + records[i]["reason"])
+        chosen, now = sorted(cheap), result
     while now["worst_line_over_real_db"] > target and len(chosen) < len(candidates):
         options = []
         for i in candidates:
@@ -175,6 +220,8 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
             continue
         if not r["transposed"]:
             r["reason"] = "not a transposed layer"
+        elif r.get("checkerboard_db", 0.0) <= FLAT_COMB_DB and now["worst_line_over_real_db"] > target:
+            r["reason"] = f"kept: its kernel makes no comb (checkerboard {r['checkerboard_db']:+.0f} dB)"
         elif now["worst_line_over_real_db"] <= target:
             r["reason"] = (f"kept: with the others replaced no line stands more than {target:g} dB over the "
                            f"real audio ({now['worst_line_over_real_db']:+.1f} dB)")
@@ -182,6 +229,28 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
             r["reason"] = (f"kept: replacing it lowered the strongest line by only "
                            f"{gains.get(r['index'], 0.0):.1f} dB (needs {MIN_GAIN_DB:g})")
     return chosen
+
+
+def calibration_files(data: List[Path]) -> List[Path]:
+    """:data:`CALIBRATION_FILES` files of ``data`` (folders expanded) of 2-10 s, spread evenly over its
+    sorted list, so that a corpus sorted by speaker gives several speakers, not the first one's."""
+    try:
+        files = find_audio_files(data)
+    except AudioError as exc:
+        raise CommandError(str(exc)) from None
+    usable = []
+    for f in files:
+        try:
+            seconds = audio_info(f).duration
+        except (AudioError, AttributeError):
+            continue
+        if 2.0 <= seconds <= 10.0:
+            usable.append(f)
+    pool = usable or files
+    if len(pool) <= CALIBRATION_FILES:
+        return list(pool)
+    step = len(pool) / CALIBRATION_FILES
+    return [pool[int(step * k + step / 2)] for k in range(CALIBRATION_FILES)]
 
 
 def parse_layers(text: str) -> Union[str, List[int]]:
@@ -288,9 +357,11 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
         log(f"  layer {r['index']} x{r['factor']}: {'REPLACED' if r['converted'] else 'kept    '} {what}  {r['reason']}")
     if budget_minutes > 0 and plan["layers"]:
         clips = load_training_audio(data, sr, log=log)
+        rates = [r["input_rate_hz"] for r in plan["records"] if r["converted"]] if plan["records"] else \
+            _input_rates(config, sr, plan["layers"])
         settings = DistillSettings(budget_s=60.0 * budget_minutes, max_steps=max_steps,
                                    first_layer=min(plan["layers"]), data=[str(d) for d in data],
-                                   save_every_s=save_every_s)
+                                   save_every_s=save_every_s, lines_hz=predicted_lines(rates, sr))
         report["fine_tune"] = {**distill(source, out, settings, clips, progress=progress, log=log),
                                "budget_minutes": budget_minutes, "data": [str(d) for d in data]}
     if evaluate:
@@ -333,11 +404,11 @@ def evaluate_conversion(source: Dict[str, Any], out, test: Sequence, log=print) 
 # ------------------------------------------------------------------------------------------
 # The comparison of upsampler kinds from one released vocoder
 
-FROM_KINDS = ("resize-nearest", "resize-linear", "sinc")
+FROM_KINDS = ("resize-nearest", "resize-linear", "sinc", "subpixel-icnr")
 
 
 def compare_from_pretrained(source: Dict[str, Any], source_name: str, out, kinds: Sequence[str] = FROM_KINDS, *,
-                            layers: Layers = "all", budget_minutes: float = 5.0, data: Sequence = (),
+                            layers: Layers = "auto", budget_minutes: float = 5.0, data: Sequence = (),
                             test: Sequence = (), calibration: Sequence = (), progress: bool = True,
                             log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Convert ``source`` to each kind, give each the same fine-tune budget, measure all on ``test``.
@@ -396,25 +467,36 @@ def _cell(value, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+# the held-out table's columns: (title, summary key, format); MOS is DistillMOS, n/a when not installed
+COLUMNS = (("PESQ-WB", "pesq_wb", ".2f"), ("STOI", "stoi", ".3f"), ("mel L1", "mel_l1", ".3f"),
+           ("M-STFT", "mrstft", ".3f"), ("MOS", "mos", ".2f"), ("line dB", "line_over_real_db", "+.1f"),
+           ("worst dB", "worst_line_over_real_db", "+.1f"))
+
+
+def _table_head(*first: str) -> List[str]:
+    titles = list(first) + [c[0] for c in COLUMNS]
+    return ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+
+
+def _table_row(*first, summary: Dict[str, Any]) -> str:
+    return "| " + " | ".join([str(f) for f in first] + [_cell(summary.get(k), f) for _, k, f in COLUMNS]) + " |"
+
+
 def render_comparison(report: Dict[str, Any]) -> str:
     """The comparison as a Markdown table: one row per kind and stage, the original first.
 
     ``line dB`` is the mean over clips of the strongest predicted line minus the real
     recording's strongest; ``worst`` its maximum over clips.
     """
-    head = ("| vocoder | steps | PESQ-WB | STOI | mel L1 | M-STFT | line dB | worst dB |\n"
-            "|---|---|---|---|---|---|---|---|")
-    rows = []
+    rows = _table_head("vocoder", "steps")
 
-    def row(name, steps, s):
-        rows.append(f"| {name} | {steps} | {_cell(s.get('pesq_wb'), '.2f')} | {_cell(s.get('stoi'), '.3f')} | "
-                    f"{_cell(s.get('mel_l1'), '.3f')} | {_cell(s.get('mrstft'), '.3f')} | "
-                    f"{_cell(s.get('line_over_real_db'), '+.1f')} | {_cell(s.get('worst_line_over_real_db'), '+.1f')} |")
+    def row(name, steps, summary):
+        rows.append(_table_row(name, steps, summary=summary))
 
     row(f"original ({report['source']})", "-", report["original"])
     for kind, result in report["kinds"].items():
         if "error" in result:
-            rows.append(f"| {kind} | - | {result['error']} |||||| ")
+            rows.append(f"| {kind} | - | {result['error']} |" + "|" * (len(COLUMNS) - 1))
             continue
         layers = ",".join(str(i) for i in result["layers"])
         for stage in ("projection", "fine-tuned"):
@@ -423,7 +505,7 @@ def render_comparison(report: Dict[str, Any]) -> str:
     n = len(report["test"])
     note = (f"\n\n{n} held-out clip(s); fine-tune budget {report['budget_minutes']:g} min of wall time per kind "
             f"({report['threads']} threads), layers {report['layers']}.")
-    return head + "\n" + "\n".join(rows) + note
+    return "\n".join(rows) + note
 
 
 def render_conversion(report: Dict[str, Any]) -> str:
@@ -441,12 +523,8 @@ def render_conversion(report: Dict[str, Any]) -> str:
                      f"(budget {tune['budget_minutes']:g} min)")
     evaluation = report.get("evaluation")
     if evaluation:
-        lines += ["", "| vocoder | PESQ-WB | STOI | mel L1 | M-STFT | line dB | worst dB |", "|---|---|---|---|---|---|---|"]
-        for name, row in evaluation["rows"].items():
-            s = row["summary"]
-            lines.append(f"| {name} | {_cell(s.get('pesq_wb'), '.2f')} | {_cell(s.get('stoi'), '.3f')} | "
-                         f"{_cell(s.get('mel_l1'), '.3f')} | {_cell(s.get('mrstft'), '.3f')} | "
-                         f"{_cell(s.get('line_over_real_db'), '+.1f')} | {_cell(s.get('worst_line_over_real_db'), '+.1f')} |")
+        lines += [""] + _table_head("vocoder")
+        lines += [_table_row(name, summary=row["summary"]) for name, row in evaluation["rows"].items()]
         lines.append(f"\n{len(evaluation['test'])} held-out clip(s).")
     return "\n".join(lines)
 

@@ -36,7 +36,8 @@ def test_auto_replaces_the_layer_that_makes_the_lines_and_says_why(official_tiny
     weights, config, _ = official_tiny
     source = _tied_source(weights, config, lined=2)
     clips = load_clips([CLIPS], source["mel"]["sample_rate"], log=lambda *_: None)
-    plan = plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None)
+    plan = plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None,
+                           cheap_first=False)
     assert plan["layers"] == [2]
     original = plan["trials"][0]
     assert original["layers"] == [] and original["worst_line_over_real_db"] > 3.0
@@ -49,6 +50,28 @@ def test_auto_replaces_the_layer_that_makes_the_lines_and_says_why(official_tiny
     assert set(first_round) == {(0,), (1,), (2,)}
     assert first_round[(2,)] < min(first_round[(0,)], first_round[(1,)]) - 1.0
     assert first_round[(2,)] < original["worst_line_over_real_db"] - 1.0
+
+
+def test_auto_replaces_cheap_comb_making_layers_first_and_keeps_flat_ones(official_tiny, monkeypatch):
+    from audioup.compare import conversion
+    from audioup.evaluation import load_clips
+
+    weights, config, _ = official_tiny
+    source = _tied_source(weights, config, lined=2)
+    clips = load_clips([CLIPS], source["mel"]["sample_rate"], log=lambda *_: None)
+    # the tiny model's lined layer keeps 91 % at its longest kernel: call that cheap here
+    monkeypatch.setattr(conversion, "RESIDUAL_TARGET", 0.10)
+    plan = conversion.plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None)
+    records = plan["records"]
+    # the tied layers make no comb; the lined one does
+    assert all(r["checkerboard_db"] < conversion.FLAT_COMB_DB for r in records[:2])
+    assert records[2]["checkerboard_db"] > -40
+    # the cheap comb-making layer goes in one step, before any greedy trial, and the record says so
+    assert plan["layers"] == [2] and records[2]["reason"].startswith("cheap")
+    assert [t["layers"] for t in plan["trials"][:2]] == [[], [2]]
+    assert plan["trials"][1]["worst_line_over_real_db"] < plan["trials"][0]["worst_line_over_real_db"] - 20
+    # the flat layers are kept, and say why (a line-free kernel has nothing to remove)
+    assert all(not r["converted"] and "makes no comb" in r["reason"] for r in records[:2])
 
 
 def test_kernel_ladder_stops_at_the_first_length_within_the_residual_target(official_tiny):
@@ -215,3 +238,20 @@ def test_compare_from_a_released_vocoder_gives_every_kind_a_row(official_tiny, t
     assert "resize-nearest (layers 0,1,2), fine-tuned" in table and "subpixel (layers 0,1,2), projection" in table
     assert (out / "report.png").stat().st_size > 1000
     assert "resize-nearest (layers 0,1,2), projection" in capsys.readouterr().out
+
+
+def test_calibration_files_spread_over_the_data_and_skip_short_ones(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from audioup.compare.conversion import CALIBRATION_FILES, calibration_files
+
+    sr = 16000
+    for k in range(4 * CALIBRATION_FILES):
+        seconds = 1.0 if k % 4 == 0 else 3.0  # every fourth file too short to calibrate on
+        sf.write(tmp_path / f"spk{k // 4:02d}_{k % 4}.wav", np.full(int(seconds * sr), 0.1, np.float32), sr)
+    picked = calibration_files([tmp_path])
+    assert len(picked) == CALIBRATION_FILES
+    assert all(not p.stem.endswith("_0") for p in picked)  # the 1 s files are left out
+    speakers = {p.stem.split("_")[0] for p in picked}
+    assert len(speakers) == CALIBRATION_FILES  # one per speaker, not the first speaker's files
