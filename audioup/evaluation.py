@@ -4,7 +4,9 @@ A vocoder resynthesises each test clip through its own mel front end
 (:meth:`audioup.inference.Vocoder.wav_to_wav`); the output is compared with the clip itself:
 
 - quality: mel L1, multi-resolution STFT distance, PESQ-WB and STOI (when ``pesq`` /
-  ``pystoi`` are installed), from :func:`audioup.metrics.reference_metrics`;
+  ``pystoi`` are installed), from :func:`audioup.metrics.reference_metrics`; and when
+  DistillMOS is installed (:mod:`audioup.metrics.mos`), its no-reference MOS estimate of
+  the output (``mos``) and of the recording (``real_mos``);
 - lines: the tonal score of the output and of the real clip on the vocoder's predicted
   grid (multiples of each layer's input rate), and ``line_over_real_db``: the output's
   strongest predicted line minus the real recording's strongest one. A vocoder that adds
@@ -31,7 +33,7 @@ from .inference import Vocoder, load_clip
 from .metrics import reference_metrics, tonal_score
 
 # the quality keys every clip result carries (None where a metric is not installed)
-QUALITY = ("pesq_wb", "stoi", "mel_l1", "mrstft")
+QUALITY = ("pesq_wb", "stoi", "mel_l1", "mrstft", "mos", "real_mos")
 LINE_KEYS = ("tonal_score_db", "tonal_max_db", "real_max_db", "line_over_real_db")
 MIN_SECONDS = 1.0  # the tonal score needs ~1 s (5 active frames)
 
@@ -99,13 +101,14 @@ def line_grid(vocoder: Vocoder) -> Dict[str, Any]:
 
 
 def evaluate_clip(vocoder: Vocoder, clip: TestClip, lines: int = 3, keep_output: bool = False,
-                  optional: Sequence[str] = ("pesq_wb", "stoi")) -> ClipResult:
+                  optional: Sequence[str] = ("pesq_wb", "stoi", "mos")) -> ClipResult:
     """Resynthesise one clip and measure it against the real recording (see the module docstring)."""
     sr = vocoder.sample_rate
     out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy()
     ref = reference_metrics(out, clip.samples, sr, optional=optional)
     grid = line_grid(vocoder)
     score, real = tonal_score(out, sr, **grid), tonal_score(clip.samples, sr, **grid)
+    ref["real_mos"] = ref.get("reference_mos")
     metrics: Dict[str, Optional[float]] = {k: ref.get(k) for k in QUALITY}
     metrics.update(tonal_score_db=score.tonal_score_db, tonal_max_db=score.tonal_max_db,
                    real_max_db=real.tonal_max_db, line_over_real_db=score.tonal_max_db - real.tonal_max_db)
@@ -136,13 +139,13 @@ def format_row(name: str, summary: Dict[str, Any], width: int = 24) -> str:
         v = summary.get(key)
         return format(v, fmt) if v is not None and not (isinstance(v, float) and math.isnan(v)) else "n/a"
     return (f"{name:<{width}} {num('pesq_wb', '5.2f'):>5} {num('stoi', '5.3f'):>5} {num('mel_l1', '6.3f'):>6} "
-            f"{num('mrstft', '6.3f'):>6} {num('line_over_real_db', '+6.1f'):>6} "
+            f"{num('mrstft', '6.3f'):>6} {num('mos', '4.2f'):>4} {num('line_over_real_db', '+6.1f'):>6} "
             f"{num('worst_line_over_real_db', '+6.1f'):>6}")
 
 
 def table_header(width: int = 24) -> str:
-    return (f"{'':<{width}} {'PESQ':>5} {'STOI':>5} {'mel L1':>6} {'M-STFT':>6} {'line':>6} {'worst':>6}"
-            f"\n{'':<{width}} {'':>5} {'':>5} {'':>6} {'':>6} {'dB':>6} {'dB':>6}")
+    return (f"{'':<{width}} {'PESQ':>5} {'STOI':>5} {'mel L1':>6} {'M-STFT':>6} {'MOS':>4} {'line':>6} {'worst':>6}"
+            f"\n{'':<{width}} {'':>5} {'':>5} {'':>6} {'':>6} {'':>4} {'dB':>6} {'dB':>6}")
 
 
 __all__ = ["TestClip", "ClipResult", "load_clips", "evaluate_clip", "evaluate_vocoder", "summarize",

@@ -230,7 +230,8 @@ def reference_metrics(gen, ref, sample_rate: float, *, optional: Sequence[str] =
 
     Keys: ``mrstft``, ``mel_l1``, ``lsd_db``, and for the ``optional`` ones
     ``pesq_wb``, ``stoi``, ``periodicity_rmse``, ``vuv_f1`` (``None`` when not
-    computed). ``unavailable`` maps each optional metric that could not be
+    computed), and with ``"mos"`` asked for, ``mos`` and ``reference_mos``: DistillMOS's
+    no-reference estimate of each (:mod:`audioup.metrics.mos`). ``unavailable`` maps each optional metric that could not be
     computed to the reason (e.g. ``"not installed (pip install pesq)"``).
     """
     gen, ref = _pair(gen, ref)  # once, not in every metric (a GPU tensor is copied over once)
@@ -247,8 +248,11 @@ def reference_metrics(gen, ref, sample_rate: float, *, optional: Sequence[str] =
                 out["stoi"] = stoi(gen, ref, sample_rate)
             elif name == "periodicity":
                 out.update(periodicity(gen, ref, sample_rate, model=crepe_model))
+            elif name == "mos":  # no reference: DistillMOS of the generated audio (and of the reference)
+                from .mos import distill_mos
+                out["mos"], out["reference_mos"] = distill_mos(gen, sample_rate), distill_mos(ref, sample_rate)
             else:
-                raise ValueError(f"unknown optional metric {name!r}; known: {', '.join(OPTIONAL_METRICS)}")
+                raise ValueError(f"unknown optional metric {name!r}; known: {', '.join(OPTIONAL_METRICS + ('mos',))}")
         except MetricUnavailable as exc:
             out["unavailable"][name] = str(exc)
     return out
