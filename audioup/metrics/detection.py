@@ -215,15 +215,23 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         # of top_n * sr / h; a note 0.07 % off the grid (C#3 = 138.59 Hz vs 22050 / 159)
         # lands about a bin away there and is pitched content, not a comb of hop h
         on_integer_hop = abs(sr / h - f0) * top_n < 0.5 * df
+        # the predicted grid holds every multiple of sr / hop, so a series at 5 x 86.13 Hz
+        # (430.66 Hz = 22050 / 51.2, the strongest lines of a random HiFi-GAN's comb of hop
+        # 256) is on it although no integer hop has that rate: such a series is judged as an
+        # on-grid one below, not as a note off every grid
+        on_grid = abs(f0 - max(1, round(f0 * hop / sr)) * sr / hop) * top_n < 0.5 * df
+        on_integer_hop = on_integer_hop or on_grid
         is_layer_rate = at_rate(f0)
         if _is_hum(f0):
             pitched = f"stationary lines at harmonics of {f0:.2f} Hz: mains hum, not an upsampler"
         elif not on_integer_hop:
             pitched = (f"stationary lines at harmonics of {f0:.2f} Hz, which no integer hop produces: "
                        "a held note or other pitched content")
-        elif hop % h == 0 and not is_layer_rate and not (
-                est is not None and at_rate(sr / est[0])):
-            # (a full comb at a layer rate, found blind, explains lines at its multiples)
+        elif on_grid and not is_layer_rate and not (
+                est is not None and at_rate(sr / est[0])
+                and _comb_beyond_series([f for f, _ in peaks], sr / est[0], f0, df)):
+            # (a full comb at a layer rate, found blind, explains lines at its multiples: it
+            # has lines between them, which a note lacks)
             pitched = (f"lines only at multiples of {f0:.2f} Hz, which is on the predicted grid but "
                        f"not a layer's input rate ({rate_list} Hz): probably a held note")
     if est is not None and _is_hum(sr / est[0]):
@@ -231,8 +239,9 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
         hum, est = est, None  # still reported as the estimate: the hum's comb is real
     if pitched:
         out.append(warning("pitched_content", pitched + NO_REFERENCE_ADVICE))
-        if est is not None and not on_integer_hop and (
-                _related(sr / est[0], f0) or _note_explains_comb([f for f, _ in peaks], sr / est[0], f0, df)):
+        if est is not None and f0 is not None and (
+                (not on_integer_hop and _related(sr / est[0], f0))
+                or _note_explains_comb([f for f, _ in peaks], sr / est[0], f0, df)):
             est = None  # the comb search latched onto the note (or onto a subharmonic of it)
     if est is not None and hop % est[0]:
         out.append(warning("hop_mismatch", f"the strongest comb is spaced {sr / est[0]:.2f} Hz "
@@ -246,19 +255,35 @@ def _warnings(spectra, res, db, sr, factors, hop, n_fft, est, band_top, freqs, i
     return out, est or hum
 
 
+def _near(f: np.ndarray, g: float, df: float) -> np.ndarray:
+    """Which of the frequencies ``f`` lie within :data:`HARMONIC_TOL_BINS` bins of a multiple of ``g``."""
+    n = np.round(f / g)
+    return (n >= 1) & (np.abs(f - n * g) <= HARMONIC_TOL_BINS * df)
+
+
 def _note_explains_comb(peaks: Sequence[float], spacing: float, f0: float, df: float) -> bool:
     """Most stationary peaks on the comb (within 1.5 bins of a multiple of ``spacing``) are
     harmonics of the note ``f0``: a comb found blind at a rational multiple of a note (B3 at
     123.47 Hz reads as a comb of 82.28 Hz = hop 268 at 22.05 kHz, its harmonics 2k falling near
-    the comb's lines 3k), not a comb of its own."""
+    the comb's lines 3k), or at a divisor of a note on the predicted grid, not a comb of its own."""
     f = np.asarray(peaks, dtype=float)
+    on = _near(f, spacing, df)
+    return on.sum() >= 3 and (_near(f, f0, df) & on).sum() >= 0.7 * on.sum()
 
-    def near(g):
-        n = np.round(f / g)
-        return (n >= 1) & (np.abs(f - n * g) <= HARMONIC_TOL_BINS * df)
 
-    on = near(spacing)
-    return on.sum() >= 3 and (near(f0) & on).sum() >= 0.7 * on.sum()
+def _comb_beyond_series(peaks: Sequence[float], spacing: float, f0: float, df: float) -> bool:
+    """The comb ``spacing`` has lines between the partials of the series ``f0`` (a multiple of it).
+
+    A random HiFi-GAN's comb of 86.13 Hz whose strongest lines happen to fall on the multiples
+    of 430.66 Hz (5 x 86.13) holds a series of 430.66 Hz, but most of the peaks that series
+    leaves unexplained are lines of the comb too. A note of 430.66 Hz leaves only chance hits
+    there (about 3 bins in 16 lie within 1.5 bins of a line of hop 256 at n_fft 4096): the comb
+    counts when at least 3, and half of those peaks, are its lines.
+    """
+    f = np.asarray(peaks, dtype=float)
+    rest = ~_near(f, f0, df)
+    between = (_near(f, spacing, df) & rest).sum()
+    return between >= 3 and between >= 0.5 * rest.sum()
 
 
 def _is_hum(f0: float) -> bool:

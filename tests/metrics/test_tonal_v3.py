@@ -61,6 +61,24 @@ def test_every_equal_tempered_note_a2_to_a4_is_a_held_note(semitone):
     assert "pitched_content" in _codes(s) and "hop_mismatch" not in _codes(s), s.warnings
 
 
+def test_a_comb_whose_strongest_lines_are_every_fifth_is_no_held_note():
+    """A comb on every multiple of sr / 256 (86.13 Hz) whose strongest lines are its multiples of 5
+    (430.66 Hz = 22050 / 51.2, what a random HiFi-GAN V1 with sub-pixel layers showed): the series
+    of 430.66 Hz is on the predicted grid and the comb has lines between its partials."""
+    n, k = 3 * SR, np.arange(1, 128)
+    five = k % 5 == 0
+    x = 0.1 * np.random.default_rng(0).standard_normal(n)
+    strong = _lines(n, SR, k[five & (k >= 45)] * SR / 256, -5, 0.1, seed=2)
+    y = (x + strong + _lines(n, SR, k[~five] * SR / 256, -15, 0.1)
+         + _lines(n, SR, k[five & (k < 45)] * SR / 256, -10, 0.1, seed=1))
+    s = tonal_score(y, SR, factors=FACTORS)
+    assert not s.warnings and s.estimated_hop == 256, s.warnings  # was "harmonics of 430.66 Hz", None
+    # the series alone is still a note: on the grid, no layer's input rate, nothing between
+    note = tonal_score(x + _lines(n, SR, k[five & (k < 45)] * SR / 256, -10, 0.1, seed=1) + strong, SR,
+                       factors=FACTORS)
+    assert "pitched_content" in _codes(note) and note.estimated_hop is None, note.warnings
+
+
 def _notched(x, hop, width_hz=8.0, depth_db=10.0):
     """``x`` with a real dip at every multiple of sr / hop (+-width_hz, depth_db deep): what some
     clean recordings have (a mains/comb notch in their chain); made here on a real recording."""
