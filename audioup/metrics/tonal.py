@@ -343,15 +343,18 @@ def excess_tonal_db(generated: TonalScore, reference: TonalScore) -> float:
     to its matching part: :func:`audioup.metrics.record.reference_excess` does both);
     :func:`excess_spread_db` is its noise.
 
-    A reference that reads below zero has a real dip at every multiple of
-    ``sr / hop`` (some clean recordings do): a reference below zero is raised
-    to ``min(generated, 0)``, so that a line-free file does not read as an
-    excess over it while the same dip in both still reads 0. This only ever
-    brings the excess closer to 0 (:func:`reference_below_zero` warns when the
-    dip is more than noise).
+    Each side's tonality is its score's positive part: a score below zero is a
+    dip at every multiple of ``sr / hop`` (some clean recordings have a real
+    one) or the null's noise, and holds no lines. So a reference below zero
+    does not make a line-free file read as an excess (:func:`reference_below_zero`
+    warns when its dip is more than noise), and a file below zero reads at most
+    the reference's positive score below it, not the depth of its dip (taking
+    only the reference's side made same-content pairs read down to -0.40 dB at
+    1 s, the file below zero by chance against a reference above it). This only
+    ever brings the excess closer to 0; the same dip in both reads 0.
     """
     gen, ref = generated.tonal_score_db, reference.tonal_score_db
-    return round(gen - max(ref, min(gen, 0.0)), 3)
+    return round(max(gen, 0.0) - max(ref, 0.0), 3)
 
 
 def reference_below_zero(reference: TonalScore) -> Optional[dict]:
@@ -360,7 +363,7 @@ def reference_below_zero(reference: TonalScore) -> Optional[dict]:
         return None
     return warning("note", f"the reference scores {reference.tonal_score_db:+.2f} dB (a dip at the "
                            "predicted lines, more than 2 null spreads below zero); the excess is taken over "
-                           "0 instead (or the file's own score, when lower)")
+                           "0 instead")
 
 
 def excess_spread_db(generated: TonalScore, reference: TonalScore) -> float:

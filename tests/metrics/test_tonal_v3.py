@@ -100,6 +100,22 @@ def test_a_reference_with_a_dip_at_the_lines_does_not_make_a_line_free_file_an_e
     assert any("below zero" in w["message"] for w in rec.warnings)
 
 
+def test_a_file_with_a_dip_at_the_lines_reads_no_deficit_beyond_the_references_lines(speech):
+    """The mirror of the reference's dip: a file reading below zero holds no lines, so against a
+    clean reference it reads at most the reference's own (positive) score below it, not the depth
+    of its dip (the low-passed 1 s excerpts of benchmarks/bench_metrics.py --excess read down to
+    -0.40 dB: a file below zero against a reference above it by chance)."""
+    from audioup.metrics.record import measure_signal
+
+    x = speech[:10 * SR]
+    rec = measure_signal(_notched(x, 256), SR, factors=FACTORS, reference=x, optional=())
+    assert rec.tonal_score_db < -2 * rec.null_spread_db  # the file's dip reads below zero
+    from audioup.metrics import frame_step
+
+    ref = tonal_score(x, SR, factors=FACTORS, step=frame_step(len(x), 4096))  # as the pair is scored
+    assert rec.excess_tonal_db == pytest.approx(-max(ref.tonal_score_db, 0.0), abs=1e-3)  # was the dip's depth
+
+
 def _studio(x):
     """Real speech whose energy above 3.5 kHz is only in its fricatives (as in a quiet studio
     recording): the voiced frames' high band is taken 50 dB down, so the per-frame median is empty
