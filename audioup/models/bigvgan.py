@@ -62,7 +62,7 @@ class AMPBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for c1, c2, a1, a2 in zip(self.convs1, self.convs2, self.acts1, self.acts2):
-            x = x + c2(a2(c1(a1(x))))
+            x = c2(a2(c1(a1(x)))).add_(x)  # in place: conv output, not saved (see resblocks)
         return x
 
 

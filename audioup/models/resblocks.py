@@ -7,6 +7,12 @@
   kernel sizes and dilations applied to the same input.
 - :func:`weight_norm_conv`, :func:`remove_weight_norm_`: weight normalisation through
   ``torch.nn.utils.parametrizations`` and its removal for inference.
+
+The sums are taken in place into a tensor that nothing else holds (a convolution's fresh
+output, which autograd does not save): each out-of-place ``a + b`` of a ``(B, C, T)``
+activation allocates a new buffer (on CPU, fresh pages that fault in when first written).
+The values are bit-identical to the out-of-place sums (addition commutes exactly) and so
+are the gradients (an add's backward needs neither operand).
 """
 from __future__ import annotations
 
@@ -76,8 +82,7 @@ class ResBlock1(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
             xt = c1(F.leaky_relu(x, LRELU_SLOPE))
-            xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
-            x = x + xt
+            x = c2(F.leaky_relu(xt, LRELU_SLOPE)).add_(x)  # in place: conv output, not saved
         return x
 
 
@@ -99,7 +104,7 @@ class ResBlock2(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for conv in self.convs:
-            x = x + conv(F.leaky_relu(x, LRELU_SLOPE))
+            x = conv(F.leaky_relu(x, LRELU_SLOPE)).add_(x)  # in place: conv output, not saved
         return x
 
 
@@ -108,6 +113,10 @@ RESBLOCKS = {"1": ResBlock1, "2": ResBlock2}
 
 class MRF(nn.Module):
     """Multi-receptive-field fusion: the mean of ``blocks`` applied to the same input.
+
+    The sum accumulates in place into the first block's output, so a block must return a
+    tensor that autograd did not save (the residual blocks here end in an add); a block that
+    returns its input unchanged (an identity) gets a copy, so the input is never written.
 
     Shape:
         Input: ``(B, C, T)``. Output: ``(B, C, T)``.
@@ -121,6 +130,8 @@ class MRF(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.blocks[0](x)
+        if out is x:
+            out = out.clone()
         for block in self.blocks[1:]:
-            out = out + block(x)
-        return out / len(self.blocks)
+            out.add_(block(x))
+        return out.div_(len(self.blocks))
