@@ -10,7 +10,7 @@ from torch import nn
 
 from audioup.models import MRF, AMPBlock, BigVGAN, HiFiGAN, ISTFTNet, ResBlock1, ResBlock2
 from audioup.models import istft as istft_module
-from audioup.models.resblocks import LRELU_SLOPE
+from audioup.models.resblocks import LRELU_SLOPE, add_into
 
 COMMON = dict(n_mels=20, upsample_initial_channel=16, upsample_factors=(4, 2), upsample_kernel_sizes=(8, 4))
 
@@ -114,6 +114,30 @@ def test_mrf_never_writes_its_input(blocks):
     assert torch.equal(x, before)
     expected = sum(b(before) for b in mrf.blocks) / len(mrf.blocks)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["hifigan-1", "bigvgan"])
+def test_in_place_sums_match_under_autocast(name, monkeypatch):
+    g = build(name).eval()
+    mel = torch.randn(1, 20, 6, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        wav = g(mel)
+        monkeypatch.setattr(ResBlock1, "forward", resblock1_out_of_place)
+        monkeypatch.setattr(AMPBlock, "forward", ampblock_out_of_place)
+        monkeypatch.setattr(MRF, "forward", mrf_out_of_place)
+        ref = g(mel)
+    assert wav.dtype == ref.dtype and torch.equal(wav, ref)
+
+
+def test_add_into_keeps_the_wider_dtype_of_a_mixed_sum():
+    x = torch.randn(8, dtype=torch.float32)
+    y = torch.randn(8).to(torch.bfloat16)
+    before = y.clone()
+    out = add_into(y, x)
+    assert out.dtype == torch.float32 and torch.equal(out, before.float() + x) and torch.equal(y, before)
+    same = torch.randn(8)
+    expected = same + x
+    assert add_into(same, x) is same and torch.equal(same, expected)
 
 
 def test_overlap_add_in_place_equals_the_sum_of_shifted_blocks():
