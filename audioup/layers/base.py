@@ -23,7 +23,8 @@ class Upsampler(nn.Module):
         factor: the integer upsampling factor.
         kernel_size: the kind's kernel length (an int), the one its options name.
 
-    and implements :meth:`macs_per_input_sample`, and, when the layer is a strided transposed
+    and implements :meth:`macs_per_input_sample`; :meth:`init_normal_` when its weights have a
+    structure to keep (ICNR's tied phases); and, when the layer is a strided transposed
     convolution in disguise (resize, sub-pixel), :meth:`folded_kernel`, :meth:`folded_basis` and
     :meth:`weight_from_free` (what projecting a trained kernel onto the kind needs); the defaults
     say it is not. Code that needs a layer's cost or kernel asks the layer, not its class.
@@ -37,6 +38,11 @@ class Upsampler(nn.Module):
     def macs_per_input_sample(self) -> int:
         """Multiply-adds one forward spends per input sample (all channel pairs; biases aside)."""
         raise NotImplementedError(f"{type(self).__name__} does not say what its forward costs")
+
+    @torch.no_grad()
+    def init_normal_(self, std: float) -> None:
+        """HiFi-GAN's initialisation, in place: weights ~ N(0, std), biases untouched."""
+        self.weight.normal_(0.0, std)
 
     def folded_kernel(self) -> Optional[Tuple[Tensor, int]]:
         """``(kernel, start)``: the ``(in_channels, out_channels, L)`` kernel of the strided transposed

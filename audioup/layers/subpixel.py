@@ -81,6 +81,14 @@ class SubpixelConv1d(Upsampler):
         y = F.conv1d(pad1d(x, self.pad_left, self.pad_right, self.pad_mode), self.weight, self.bias)
         return interleave(y, self.factor)
 
+    @torch.no_grad()
+    def init_normal_(self, std: float) -> None:
+        """N(0, std) weights; with ICNR every output channel's phases share one kernel."""
+        self.weight.normal_(0.0, std)
+        if self.icnr:
+            w = self.weight.view(-1, self.factor, *self.weight.shape[1:])
+            w.copy_(w[:, :1].expand_as(w))
+
     def macs_per_input_sample(self) -> int:
         """A ``kernel_size``-tap convolution per input sample to ``factor * out_channels`` channels."""
         return self.in_channels * self.out_channels * self.factor * self.kernel_size

@@ -142,6 +142,32 @@ def test_a_new_kind_needs_its_class_and_one_registry_line(monkeypatch):
         torch.testing.assert_close(new(x), old(x), rtol=0, atol=1e-10)
 
 
+def test_a_new_kind_builds_into_a_generator(monkeypatch):
+    from audioup.models import HiFiGAN, hifigan_preset
+
+    monkeypatch.setitem(UPSAMPLER_KINDS, "zero-stuff", ZeroStuffConv1d)
+    torch.manual_seed(2)
+    g = HiFiGAN(**hifigan_preset("tiny"), upsampler="zero-stuff")  # the level init runs through it too
+    assert all(isinstance(u, ZeroStuffConv1d) for u in g.upsamplers)
+    wav = g(torch.randn(1, 80, 4))
+    assert wav.shape == (1, 1, 4 * 256) and torch.isfinite(wav).all() and wav.abs().max() > 0
+    wav.square().mean().backward()
+    assert all(u.parametrizations.weight.original1.grad.abs().sum() > 0 for u in g.upsamplers)
+
+
+@pytest.mark.parametrize("icnr", [False, True])
+def test_init_normal_keeps_the_kinds_structure(icnr):
+    torch.manual_seed(3)
+    layer = build_upsampler("subpixel", 64, 32, 4, icnr=icnr, kernel_size=5)
+    layer.init_normal_(0.01)
+    phases = layer.weight.view(32, 4, 64, 5)
+    assert torch.equal(phases, phases[:, :1].expand_as(phases)) == icnr
+    assert 0.009 < float(layer.weight.std()) < 0.011
+    plain = build_upsampler("resize-linear", 64, 32, 4)
+    plain.init_normal_(0.02)
+    assert 0.019 < float(plain.weight.std()) < 0.021 and abs(float(plain.weight.mean())) < 0.001
+
+
 def test_a_layer_that_is_no_upsampler_is_named():
     with pytest.raises(TypeError, match="Conv1d.*not an audioup Upsampler"):
         multiplies_per_input_sample(nn.Conv1d(2, 2, 3))
