@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .audio.io import (AUDIO_EXTENSIONS, AudioError, AudioStream, audio_info, find_audio_files, load_audio,
-                       save_audio, write_audio)
+from .audio.io import AUDIO_EXTENSIONS, AudioError, AudioStream, audio_info, find_audio_files, load_audio
+from .audio.write import save_audio, write_audio
 from .audio.mel import MelSpectrogram
 from .progress import progress_bar
 from .models.checkpoint import read_generator
@@ -159,7 +159,7 @@ class Vocoder:
         The input is streamed (:class:`~audioup.audio.io.AudioStream`; a ``.npy`` mel is
         memory-mapped and checked first), vocoded chunk by chunk (:meth:`stream`) and the
         output encoded block by block into a temporary file renamed at the end
-        (:func:`~audioup.audio.io.write_audio`): memory is one chunk's, whatever the length,
+        (:func:`~audioup.audio.write.write_audio`): memory is one chunk's, whatever the length,
         and a failure half-way (a NaN in the audio, a full disk) leaves no partial output.
 
         Raises:

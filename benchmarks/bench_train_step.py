@@ -1,6 +1,6 @@
 """The real training step, optimisation by optimisation: steps/s, ops/kernels and host syncs per step.
 
-Runs :func:`audioup.train.loop.train_step` with the loop's :class:`LossMonitor` (as
+Runs :func:`audioup.train.step.train_step` with the loop's :class:`LossMonitor` (as
 :func:`audioup.train.profiling.run_steps`) on segments of the bundled speech, for
 cumulative variants of the same math:
 
@@ -39,7 +39,7 @@ from audioup.compare.runner import KINDS
 from audioup.data.dataset import SegmentDataset
 from audioup.train.config import load_config
 from audioup.train.distributed import DistInfo
-from audioup.train.loop import new_state
+from audioup.train.state import new_state
 from audioup.train.profiling import profile_steps, run_steps
 from audioup.train.setup import build_context
 from audioup.train.speed import apply_speed_options, cudnn_autotune

@@ -17,7 +17,8 @@ def add_download_options(parser: argparse.ArgumentParser) -> None:
 def run(func, *args, **kwargs) -> int:
     """Call a ``prepare_*`` / ``build_corpus`` function; print its summary or a one-line error."""
     from audioup.audio.io import AudioError
-    from audioup.data.download import ArchiveError, DownloadError
+    from audioup.data.archive import ArchiveError
+    from audioup.data.download import DownloadError
 
     try:
         result = func(*args, **kwargs)

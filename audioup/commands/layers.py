@@ -16,24 +16,15 @@ from ..analysis import checkerboard_score, format_checkerboard_db
 from ..audio.fs import atomic_write
 from ..errors import CommandError
 from . import check_output_path
+from ..layers.base import Upsampler
 from ..layers.registry import UPSAMPLER_LABELS as COMPARED, build_upsampler
-from ..layers.resize import ResizeConv1d
-from ..layers.subpixel import SubpixelConv1d
-from ..layers.transposed import TransposedConv1d
 
 
 def multiplies_per_input_sample(layer: nn.Module) -> int:
-    """Multiply-adds one forward spends per input sample (all channel pairs)."""
-    c_in, c_out, f = layer.in_channels, layer.out_channels, layer.factor
-    if isinstance(layer, TransposedConv1d):
-        return c_in * c_out * layer.kernel_size
-    if isinstance(layer, ResizeConv1d):
-        if layer.fast:
-            return c_in * c_out * layer.transposed_len
-        return c_in * c_out * layer.kernel_size * f + c_in * f * layer.taps.shape[1]
-    if isinstance(layer, SubpixelConv1d):
-        return c_in * c_out * f * layer.kernel_size
-    raise TypeError(f"unknown layer type {type(layer).__name__}")
+    """Multiply-adds one forward spends per input sample (all channel pairs): the layer's own count."""
+    if not isinstance(layer, Upsampler):
+        raise TypeError(f"unknown layer type {type(layer).__name__} (not an audioup Upsampler)")
+    return layer.macs_per_input_sample()
 
 
 def compare_kinds(factor: int, in_channels: int, out_channels: int, seed: int = 0) -> List[Dict]:

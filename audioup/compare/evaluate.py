@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from ..audio.db import ratio_db
-from ..audio.io import AudioError, load_audio, save_audio
+from ..audio.io import AudioError, load_audio
+from ..audio.write import save_audio
 from ..metrics import Measurement, default_n_fft, measure_signal, stationary_spectrum
 
 

@@ -5,7 +5,8 @@
   mono segments at the training rate).
 - :mod:`audioup.data.corpus`: the embedded offline corpus built from the bundled speech.
 - :mod:`audioup.data.prepare`: LJSpeech / VCTK / LibriTTS -> train / val / test filelists.
-- :mod:`audioup.data.download`: resumable, checksum-verified downloads and safe extraction.
+- :mod:`audioup.data.download`: resumable, checksum-verified downloads.
+- :mod:`audioup.data.archive`: safe extraction of tar and zip archives.
 - :mod:`audioup.data.debian`: ``apt-get download`` of pinned packages, ``.deb`` unpacking.
 - :mod:`audioup.data.offline`: the offline corpus of real recordings from Debian packages
   (Czech game dialogue, Russian read speech, orchestral music), split by speaker.

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from ..audio.fs import atomic_write
-from ..audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, audio_info, find_audio_files, load_audio, save_audio
+from ..audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, audio_info, find_audio_files, load_audio
+from ..audio.write import save_audio
 from ..progress import progress_bar
 from .prepare import write_filelist
 

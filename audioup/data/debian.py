@@ -3,7 +3,7 @@
 A ``.deb`` is an ``ar`` archive holding ``debian-binary``, ``control.tar.*`` and
 ``data.tar.*``. :func:`read_ar_members` parses the ``ar`` container in Python
 (no ``dpkg`` needed) and :func:`extract_deb` hands the ``data.tar.*`` member to
-:func:`audioup.data.download.extract_archive`, which keeps relative links that
+:func:`audioup.data.archive.extract_archive`, which keeps relative links that
 stay inside the destination (Debian's ``usr/share/doc/a/html -> ../b/html``),
 refuses absolute paths, ``..`` components, links leading out, device files and
 oversized members, and strips setuid/setgid bits.
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from ..audio.fs import atomic_write
-from .download import ArchiveError, extract_archive, file_checksum
+from .archive import ArchiveError, extract_archive
+from .download import file_checksum
 
 AR_MAGIC = b"!<arch>\n"
 _AR_HEADER = 60

@@ -41,7 +41,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..progress import progress_bar
 
-from ..audio.io import AudioError, audio_info, load_audio, save_audio
+from ..audio.io import AudioError, audio_info, load_audio
+from ..audio.write import save_audio
 from .debian import DebPackage, apt_download, extract_deb
 from .prepare import PreparedDataset, hash_select, write_filelist
 
@@ -261,7 +262,7 @@ def prepare_offline(out, corpus: str = "speech", any_version: bool = False,
             without it reuses the converted files and completes the corpus.
 
     Raises:
-        OfflineDataError, audioup.data.debian.DebError, audioup.data.download.ArchiveError.
+        OfflineDataError, audioup.data.debian.DebError, audioup.data.archive.ArchiveError.
     """
     if corpus not in CORPORA:
         raise OfflineDataError(f"unknown corpus {corpus!r}; known: {', '.join(CORPORA)}")

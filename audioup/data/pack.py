@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List
 
-from ..audio.io import AudioError, audio_info, load_audio, save_audio
+from ..audio.io import AudioError, audio_info, load_audio
+from ..audio.write import save_audio
 from .dataset import DataError, read_filelist
 from .prepare import write_filelist
 

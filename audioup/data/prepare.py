@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..audio.fs import atomic_write
-from ..audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, audio_info, load_audio, save_audio
+from ..audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, audio_info, load_audio
+from ..audio.write import save_audio
 from ..progress import progress_bar
-from .download import download as _download, extract_archive, parse_checksum
+from .archive import extract_archive
+from .download import download as _download, parse_checksum
 
 SPLIT_SALT = "audioup-split-v1"
 

@@ -1,7 +1,8 @@
-"""What every upsampler shares: the contract, argument checks, edge padding, weight norm."""
+"""What every upsampler shares: the contract (:class:`Upsampler`), argument checks, edge padding, weight norm."""
 from __future__ import annotations
 
 import math
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +11,63 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _parametrized_weight_norm
 
 PAD_MODES = ("replicate", "reflect", "zeros")
+
+
+class Upsampler(nn.Module):
+    """The contract of every upsampling layer: ``(B, in_channels, T) -> (B, out_channels, factor * T)``.
+
+    A kind subclasses this (first, before a torch layer it also is) and sets, in ``__init__``:
+
+    Attributes:
+        in_channels, out_channels: channel counts.
+        factor: the integer upsampling factor.
+        kernel_size: the kind's kernel length (an int), the one its options name.
+
+    and implements :meth:`macs_per_input_sample`; :meth:`init_normal_` when its weights have a
+    structure to keep (ICNR's tied phases); and, when the layer is a strided transposed
+    convolution in disguise (resize, sub-pixel), :meth:`folded_kernel`, :meth:`folded_basis` and
+    :meth:`weight_from_free` (what projecting a trained kernel onto the kind needs); the defaults
+    say it is not. Code that needs a layer's cost or kernel asks the layer, not its class.
+
+    Shape:
+        Input: ``(B, in_channels, T)``. Output: ``(B, out_channels, factor * T)``.
+    """
+
+    # (no class-level annotations for those: TorchScript would read them as attribute types)
+
+    def macs_per_input_sample(self) -> int:
+        """Multiply-adds one forward spends per input sample (all channel pairs; biases aside)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what its forward costs")
+
+    @torch.no_grad()
+    def init_normal_(self, std: float) -> None:
+        """HiFi-GAN's initialisation, in place: weights ~ N(0, std), biases untouched."""
+        self.weight.normal_(0.0, std)
+
+    def folded_kernel(self) -> Optional[Tuple[Tensor, int]]:
+        """``(kernel, start)``: the ``(in_channels, out_channels, L)`` kernel of the strided transposed
+        convolution this layer computes, biases aside (a sub-pixel layer's differs per phase) and
+        away from the edges (where padding may differ): input sample ``n``'s tap ``t`` lands on output
+        sample ``factor * n + t - start``, so the output is
+        ``conv_transpose1d(x, kernel, None, factor)[..., start:start + factor * T]`` when ``start >= 0``.
+        From the current weights (weight norm included, differentiable). ``None``: no such form.
+        """
+        return None
+
+    def folded_basis(self) -> Optional[Tuple[Tensor, int]]:
+        """``(basis, start)``: the folded kernel as a linear map of the layer's free weights.
+
+        ``basis`` is ``(J, L)`` float64: a channel pair's folded taps are ``free @ basis`` for its
+        ``J`` free weights, tap ``t`` at ``t - start`` as in :meth:`folded_kernel`. The free weights
+        may be fewer than the weights (sub-pixel with ICNR: one kernel for all phases).
+        ``None``: the layer has no folded form.
+        """
+        return None
+
+    def weight_from_free(self, free: Tensor) -> Tensor:
+        """The layer's ``weight`` tensor whose free weights (:meth:`folded_basis`) are ``free``,
+        ``(in_channels, out_channels, J)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no folded form")
 
 
 def check_args(in_channels: int, out_channels: int, factor: int, kernel_size: int,

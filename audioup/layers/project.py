@@ -30,9 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..audio.db import to_db
-from .base import effective_weight, kernel_length, set_weight_
-from .resize import ResizeConv1d
-from .subpixel import SubpixelConv1d
+from .base import Upsampler, effective_weight, kernel_length, set_weight_
 
 
 @dataclass
@@ -57,18 +55,17 @@ class Projection:
 def effective_offsets(layer: nn.Module) -> Tuple[Tensor, int]:
     """``(basis, start)``: the layer's folded kernel is ``w @ basis``; tap ``t`` sits at ``tau = t - start``.
 
-    ``basis`` is ``(kernel_size, L)``: the resize layer's scatter matrix, or the identity for a
-    plain ``ConvTranspose1d`` (whose taps are its free weights).
+    An audioup upsampler says it (:meth:`~.base.Upsampler.folded_basis`: the resize layer's
+    scatter matrix, the sub-pixel phases' placement, the identity for a transposed layer); a
+    plain torch ``ConvTranspose1d`` (a loaded official model's) has the identity.
 
     Raises:
         ValueError: a dilated or grouped transposed convolution, or a kind without a folded form.
     """
-    if isinstance(layer, ResizeConv1d):
-        start = layer.transposed_padding - layer.factor * layer.low_pad[0]
-        return layer.scatter.double(), start
-    if isinstance(layer, SubpixelConv1d):
-        return subpixel_basis(layer.factor, layer.kernel_size, layer.pad_left, tied=layer.icnr)
-    if isinstance(layer, nn.ConvTranspose1d):
+    found = layer.folded_basis() if isinstance(layer, Upsampler) else None
+    if found is not None:
+        return found
+    if isinstance(layer, nn.ConvTranspose1d) and not isinstance(layer, Upsampler):
         if layer.dilation[0] != 1 or layer.groups != 1:
             raise ValueError(f"{type(layer).__name__} with dilation {layer.dilation[0]} / groups {layer.groups} "
                              "has no tied-kernel projection")
@@ -76,24 +73,6 @@ def effective_offsets(layer: nn.Module) -> Tuple[Tensor, int]:
         return torch.eye(k, dtype=torch.float64), layer.padding[0]
     raise ValueError(f"{type(layer).__name__} has no folded (transposed-convolution) form to project onto; "
                      "projection supports resize (nearest, linear, sinc), sub-pixel and transposed layers")
-
-
-def subpixel_basis(factor: int, kernel_size: int, pad_left: int, tied: bool) -> Tuple[Tensor, int]:
-    """Folded taps of a sub-pixel layer: weight ``j`` of phase ``r`` lands at ``tau = r + factor * (pad_left - j)``.
-
-    ``tied`` (ICNR): the ``factor`` phases share one kernel, so there are ``kernel_size`` free
-    weights per channel pair and each fills a whole block of ``factor`` taps, a nearest
-    resize's structure (no checkerboard); otherwise ``factor * kernel_size`` (weight
-    ``r * kernel_size + j``), which can make any transposed kernel that fits.
-    """
-    length = factor * kernel_size
-    start = factor * (kernel_size - 1 - pad_left)
-    free = kernel_size if tied else factor * kernel_size
-    basis = torch.zeros(free, length, dtype=torch.float64)
-    for j in range(kernel_size):
-        for r in range(factor):
-            basis[j if tied else r * kernel_size + j, r + factor * (kernel_size - 1 - j)] = 1.0
-    return basis, start
 
 
 def project_kernel(kernel: Tensor, start: int, basis: Tensor, basis_start: int) -> Tuple[Tensor, Tensor]:
@@ -140,14 +119,7 @@ def project_layer(old: nn.Module, new: nn.Module) -> Projection:
     _, start = effective_offsets(old)
     w, residual = project_kernel(kernel, start, basis, basis_start)
     target_shape = tuple(new.weight.shape)
-    if isinstance(new, ResizeConv1d):
-        weight = w.permute(1, 0, 2)  # (C_out, C_in, J), a stride-1 convolution's layout
-    elif isinstance(new, SubpixelConv1d):  # (C_out * factor, C_in, k): channel o * factor + r is phase r
-        c_in, c_out, f, k = w.shape[0], w.shape[1], new.factor, new.kernel_size
-        w = w.unsqueeze(2).expand(c_in, c_out, f, k) if new.icnr else w.reshape(c_in, c_out, f, k)
-        weight = w.permute(1, 2, 0, 3).reshape(c_out * f, c_in, k)
-    else:
-        weight = w
+    weight = new.weight_from_free(w) if isinstance(new, Upsampler) else w  # torch's own: the taps are free
     if tuple(weight.shape) != target_shape:
         raise ValueError(f"cannot project a {tuple(kernel.shape)} kernel onto a layer with weight {target_shape}")
     set_weight_(new, weight.to(new.weight.dtype).contiguous())

@@ -21,7 +21,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import check_args, check_pad_mode, init_conv_, pad1d, same_padding
+from .base import Upsampler, check_args, check_pad_mode, init_conv_, pad1d, same_padding
 from .interp import INTERP_MODES, apply_taps, depthwise_taps, interpolation_taps
 import torch.nn.functional as F
 
@@ -99,7 +99,7 @@ def transposed_plan(taps: Tensor, offset: int, factor: int, kernel_size: int):
             "padding": shift + factor * extra_left, "output_padding": output_padding}
 
 
-class ResizeConv1d(nn.Module):
+class ResizeConv1d(Upsampler):
     """Interpolate by ``factor`` (nearest, linear or sinc), then a stride-1 convolution.
 
     Args:
@@ -177,6 +177,26 @@ class ResizeConv1d(nn.Module):
         w = self.weight.transpose(0, 1).reshape(self.in_channels * self.out_channels, self.kernel_size)
         kernel = torch.matmul(w, self.scatter.to(w.dtype))
         return kernel.reshape(self.in_channels, self.out_channels, self.transposed_len)
+
+    def macs_per_input_sample(self) -> int:
+        """Folded path: the ``transposed_len``-tap kernel per channel pair; plain path: the high-rate
+        convolution (``kernel_size`` taps at ``factor`` outputs per input) plus the interpolation."""
+        c_in, c_out, f = self.in_channels, self.out_channels, self.factor
+        if self.fast:
+            return c_in * c_out * self.transposed_len
+        return c_in * c_out * self.kernel_size * f + c_in * f * self.taps.shape[1]
+
+    def folded_kernel(self) -> Optional[Tuple[Tensor, int]]:
+        """:meth:`transposed_weight`, whose tap ``t`` sits ``t - start`` after ``factor * n`` with
+        ``start = transposed_padding - factor * low_pad[0]`` (the fast path pads the input first)."""
+        return self.transposed_weight(), self.transposed_padding - self.factor * self.low_pad[0]
+
+    def folded_basis(self) -> Optional[Tuple[Tensor, int]]:
+        """The scatter matrix of :func:`transposed_plan`: weight ``j`` of a pair spreads over the taps."""
+        return self.scatter.double(), self.transposed_padding - self.factor * self.low_pad[0]
+
+    def weight_from_free(self, free: Tensor) -> Tensor:
+        return free.permute(1, 0, 2)  # (C_out, C_in, k), a stride-1 convolution's layout
 
     def forward_fast(self, x: Tensor) -> Tensor:
         """Folded path: one strided transposed convolution at the low rate (the default forward)."""

@@ -1,11 +1,13 @@
 """Subpixel convolution: a low-rate convolution to ``factor * C_out`` channels, then the 1D periodic shuffle."""
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import check_args, check_pad_mode, init_conv_, interleave, pad1d, same_padding
+from .base import Upsampler, check_args, check_pad_mode, init_conv_, interleave, pad1d, same_padding
 
 
 def icnr_(weight: Tensor, bias, factor: int) -> None:
@@ -25,7 +27,25 @@ def icnr_(weight: Tensor, bias, factor: int) -> None:
             bias.copy_(b0.repeat_interleave(factor))
 
 
-class SubpixelConv1d(nn.Module):
+def subpixel_basis(factor: int, kernel_size: int, pad_left: int, tied: bool) -> Tuple[Tensor, int]:
+    """Folded taps of a sub-pixel layer: weight ``j`` of phase ``r`` lands at ``tau = r + factor * (pad_left - j)``.
+
+    ``tied`` (ICNR): the ``factor`` phases share one kernel, so there are ``kernel_size`` free
+    weights per channel pair and each fills a whole block of ``factor`` taps, a nearest
+    resize's structure (no checkerboard); otherwise ``factor * kernel_size`` (weight
+    ``r * kernel_size + j``), which can make any transposed kernel that fits.
+    """
+    length = factor * kernel_size
+    start = factor * (kernel_size - 1 - pad_left)
+    free = kernel_size if tied else factor * kernel_size
+    basis = torch.zeros(free, length, dtype=torch.float64)
+    for j in range(kernel_size):
+        for r in range(factor):
+            basis[j if tied else r * kernel_size + j, r + factor * (kernel_size - 1 - j)] = 1.0
+    return basis, start
+
+
+class SubpixelConv1d(Upsampler):
     """Convolution at the input rate to ``factor * out_channels`` channels, then periodic shuffle.
 
     Args:
@@ -60,6 +80,37 @@ class SubpixelConv1d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = F.conv1d(pad1d(x, self.pad_left, self.pad_right, self.pad_mode), self.weight, self.bias)
         return interleave(y, self.factor)
+
+    @torch.no_grad()
+    def init_normal_(self, std: float) -> None:
+        """N(0, std) weights; with ICNR every output channel's phases share one kernel."""
+        self.weight.normal_(0.0, std)
+        if self.icnr:
+            w = self.weight.view(-1, self.factor, *self.weight.shape[1:])
+            w.copy_(w[:, :1].expand_as(w))
+
+    def macs_per_input_sample(self) -> int:
+        """A ``kernel_size``-tap convolution per input sample to ``factor * out_channels`` channels."""
+        return self.in_channels * self.out_channels * self.factor * self.kernel_size
+
+    def folded_kernel(self) -> Optional[Tuple[Tensor, int]]:
+        """Weight ``j`` of phase ``r`` (channel ``o * factor + r``) is tap ``r + factor * (kernel_size - 1 - j)``;
+        ``start = factor * (kernel_size - 1 - pad_left)``."""
+        f, k = self.factor, self.kernel_size
+        w = self.weight.reshape(self.out_channels, f, self.in_channels, k).flip(-1)  # (o, r, i, k - 1 - j)
+        kernel = w.permute(2, 0, 3, 1).reshape(self.in_channels, self.out_channels, k * f)
+        return kernel, f * (k - 1 - self.pad_left)
+
+    def folded_basis(self) -> Optional[Tuple[Tensor, int]]:
+        """:func:`subpixel_basis`, tied (one kernel for all phases) for an ICNR layer: projecting onto
+        it keeps the layer line-free."""
+        return subpixel_basis(self.factor, self.kernel_size, self.pad_left, tied=self.icnr)
+
+    def weight_from_free(self, free: Tensor) -> Tensor:
+        """``(C_out * factor, C_in, k)``: channel ``o * factor + r`` is phase ``r``."""
+        c_in, c_out, f, k = free.shape[0], free.shape[1], self.factor, self.kernel_size
+        free = free.unsqueeze(2).expand(c_in, c_out, f, k) if self.icnr else free.reshape(c_in, c_out, f, k)
+        return free.permute(1, 2, 0, 3).reshape(c_out * f, c_in, k)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, factor={self.factor}, kernel_size={self.kernel_size}, "

@@ -1,12 +1,13 @@
 """Transposed convolution with an exact ``factor * T`` output length."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import check_args
+from .base import Upsampler, check_args
 
 
 def transposed_padding(factor: int, kernel_size: int):
@@ -26,7 +27,7 @@ def transposed_padding(factor: int, kernel_size: int):
     return padding, output_padding, trim
 
 
-class TransposedConv1d(nn.ConvTranspose1d):
+class TransposedConv1d(Upsampler, nn.ConvTranspose1d):
     """``nn.ConvTranspose1d`` with stride ``factor`` whose output is exactly ``factor * T``.
 
     Args:
@@ -61,6 +62,21 @@ class TransposedConv1d(nn.ConvTranspose1d):
         if self.trim > 0:
             y = y[:, :, :y.shape[-1] - self.trim]
         return y
+
+    def macs_per_input_sample(self) -> int:
+        """Every input sample meets the whole kernel once per channel pair."""
+        return self.in_channels * self.out_channels * self.kernel_size
+
+    def folded_kernel(self) -> Optional[Tuple[Tensor, int]]:
+        """The layer's own weight ``(in, out, kernel_size)``; tap ``t`` sits ``t - padding`` after ``factor * n``."""
+        return self.weight, int(self.padding[0])
+
+    def folded_basis(self) -> Optional[Tuple[Tensor, int]]:
+        """Every tap is a free weight: the identity."""
+        return torch.eye(self.kernel_size, dtype=torch.float64), int(self.padding[0])
+
+    def weight_from_free(self, free: Tensor) -> Tensor:
+        return free
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", factor={self.factor}"

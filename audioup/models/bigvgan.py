@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 from torch import Tensor, nn
 
 from .activations import make_activation
-from .resblocks import MRF, weight_norm_conv
+from .resblocks import MRF, add_into, weight_norm_conv
 from .upsampling import MelGenerator, UpsamplerSpec, check_mel
 
 BIGVGAN_PRESETS: Dict[str, Dict[str, Any]] = {
@@ -62,7 +62,7 @@ class AMPBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for c1, c2, a1, a2 in zip(self.convs1, self.convs2, self.acts1, self.acts2):
-            x = x + c2(a2(c1(a1(x))))
+            x = add_into(c2(a2(c1(a1(x)))), x)  # in place when it can (see resblocks)
         return x
 
 

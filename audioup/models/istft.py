@@ -77,7 +77,7 @@ def overlap_add(frames: Tensor, hop: int) -> Tensor:
     parts = frames.reshape(batch, -1, blocks, hop)
     out = F.pad(parts[:, :, 0], (0, 0, 0, blocks - 1))
     for r in range(1, blocks):
-        out = out + F.pad(parts[:, :, r], (0, 0, r, blocks - 1 - r))
+        out.add_(F.pad(parts[:, :, r], (0, 0, r, blocks - 1 - r)))  # in place: out is a fresh pad
     return out.reshape(batch, -1)
 
 

@@ -7,6 +7,13 @@
   kernel sizes and dilations applied to the same input.
 - :func:`weight_norm_conv`, :func:`remove_weight_norm_`: weight normalisation through
   ``torch.nn.utils.parametrizations`` and its removal for inference.
+
+The sums are taken in place into a tensor that nothing else holds (a convolution's fresh
+output, which autograd does not save): each out-of-place ``a + b`` of a ``(B, C, T)``
+activation allocates a new buffer (on CPU, fresh pages that fault in when first written).
+The values are bit-identical to the out-of-place sums (addition commutes exactly) and so
+are the gradients (an add's backward needs neither operand); :func:`add_into` falls back to
+``y + x`` when the sum would need a wider dtype than ``y``'s (mixed precision).
 """
 from __future__ import annotations
 
@@ -20,6 +27,13 @@ from ..layers.base import weight_norm
 
 LRELU_SLOPE = 0.1
 INIT_STD = 0.01
+
+
+def add_into(y: Tensor, x: Tensor) -> Tensor:
+    """``y + x``, written into ``y`` when it has the sum's dtype (else out of place, as autocast may
+    give an fp32 ``x`` and a half-precision ``y``). ``y`` must be a fresh tensor autograd did not
+    save, such as a convolution's output."""
+    return y.add_(x) if y.dtype == x.dtype else y + x
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -76,8 +90,7 @@ class ResBlock1(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
             xt = c1(F.leaky_relu(x, LRELU_SLOPE))
-            xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
-            x = x + xt
+            x = add_into(c2(F.leaky_relu(xt, LRELU_SLOPE)), x)
         return x
 
 
@@ -99,7 +112,7 @@ class ResBlock2(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for conv in self.convs:
-            x = x + conv(F.leaky_relu(x, LRELU_SLOPE))
+            x = add_into(conv(F.leaky_relu(x, LRELU_SLOPE)), x)
         return x
 
 
@@ -108,6 +121,10 @@ RESBLOCKS = {"1": ResBlock1, "2": ResBlock2}
 
 class MRF(nn.Module):
     """Multi-receptive-field fusion: the mean of ``blocks`` applied to the same input.
+
+    The sum accumulates in place into the first block's output, so a block must return a
+    tensor that autograd did not save (the residual blocks here end in an add); a block that
+    returns its input unchanged (an identity) gets a copy, so the input is never written.
 
     Shape:
         Input: ``(B, C, T)``. Output: ``(B, C, T)``.
@@ -121,6 +138,8 @@ class MRF(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.blocks[0](x)
+        if out is x:
+            out = out.clone()
         for block in self.blocks[1:]:
-            out = out + block(x)
-        return out / len(self.blocks)
+            out = add_into(out, block(x))
+        return out.div_(len(self.blocks))

@@ -118,16 +118,6 @@ def stack_label(upsampler: UpsamplerSpec) -> str:
     return labels[0] if len(set(labels)) == 1 else "+".join(labels)
 
 
-def init_upsampler_(layer: nn.Module, icnr: bool, std: float = INIT_STD) -> None:
-    """N(0, std) weights; for ICNR every output channel's phases share one kernel."""
-    with torch.no_grad():
-        layer.weight.normal_(0.0, std)
-        if icnr:
-            factor = layer.factor
-            w = layer.weight.view(-1, factor, *layer.weight.shape[1:])
-            w.copy_(w[:, :1].expand_as(w))
-
-
 INIT_MODES = ("level", "matched", "hifigan")
 
 
@@ -187,7 +177,7 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
         if kind == "transposed" and "kernel_size" not in options:
             extra["kernel_size"] = kernel_sizes[i]
         layer = build_upsampler(spec, channels[i], channels[i + 1], factor, **extra)
-        init_upsampler_(layer, icnr=kind == "subpixel" and bool(options.get("icnr", False)))
+        layer.init_normal_(INIT_STD)  # the kind keeps its structure (ICNR's tied phases)
         if init != "hifigan" and kind != "transposed":
             match_gain_(layer, channels[i], factor, kernel_sizes[i])
         layers.append(weight_norm(layer) if use_weight_norm else layer)

@@ -7,7 +7,7 @@
   upsampler, the source is converted on the fly (least-squares projection, as
   ``audioup convert`` does).
 - the discriminators' head start (``train.discriminator_warmup`` steps at the start of a run)
-  is :func:`audioup.train.loop.discriminator_step`, beside the training step whose parts it
+  is :func:`audioup.train.step.discriminator_step`, beside the training step whose parts it
   uses. Official checkpoints carry no discriminator weights; a generator trained against
   fresh discriminators first learns from their noise, so they get a head start on the fixed
   generator.

@@ -2,11 +2,11 @@
 
 Read top to bottom: :func:`train` finds the newest good checkpoint in ``run_dir``,
 sets up (devices, data, models, optimizers), resumes from that checkpoint (or starts
-from ``init_from`` weights), then repeats :func:`train_step`, and every N steps
-:func:`validate` and :func:`save`. All mutable training state lives in
-:class:`State`, which is exactly what a checkpoint holds.
+from ``init_from`` weights), then repeats :func:`~.step.train_step`, and every N steps
+:func:`validate` and :func:`~.state.save`. All mutable training state lives in
+:class:`~.state.State`, which is exactly what a checkpoint holds (:mod:`.state`).
 
-The step is HiFi-GAN's: the discriminators learn on real vs detached generated
+The step (:mod:`.step`) is HiFi-GAN's: the discriminators learn on real vs detached generated
 audio (least squares), then the generator learns from the adversarial loss,
 feature matching (x2) and mel L1 (x45). AdamW and an exponential learning-rate
 decay per epoch, with the scheduler state saved, so a resumed run continues the
@@ -19,7 +19,7 @@ model) must be the same, or the run is refused. Optimizer settings changed since
 (``optim.lr``, ``betas``, ``weight_decay``, ``lr_decay``) are applied, and logged: a new
 ``optim.lr`` becomes the schedule's base, the decay already done is kept.
 
-Speed: a step never waits for the device. Losses stay on it and :class:`LossMonitor`
+Speed: a step never waits for the device. Losses stay on it and :class:`~.step.LossMonitor`
 checks and fetches them at log, validation and checkpoint steps only; gradient
 clipping and AdamW (fused) run without host syncs.
 ``train.channels_last`` and ``train.compile`` are opt-in (:mod:`.speed`).
@@ -28,46 +28,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 import yaml
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.utils import parametrize
 
 from ..audio.fs import atomic_write
-from ..models.losses import (discriminator_loss, feature_matching_loss, generator_adversarial_loss,
-                             mel_l1_loss)
+from ..models.losses import mel_l1_loss
 from ..progress import progress_bar
 from . import distributed as D
-from .checkpoint import (FORMAT, VERSION, CheckpointError, checkpoint_path,
-                         load_newest, prune_checkpoints, rng_state, run_lock, save_checkpoint,
-                         set_rng_state)
+from .checkpoint import CheckpointError, checkpoint_path, load_newest, run_lock, save_checkpoint
 from .config import ConfigError, TrainConfig, to_dict
 from .finetune import converted_spec, load_init
-from .resume import apply_optim_settings, fits, mel_differences
+from .resume import mel_differences
 from .setup import Context, build_context, build_data, generator_config, mel_settings
-from .speed import apply_speed_options, cpu_threads, cudnn_autotune, optimizer_flags, set_optimizer_flags
-
-
-class TrainingError(RuntimeError):
-    """The run cannot go on (non-finite loss, incompatible checkpoint, ...)."""
-
-
-@dataclass
-class State:
-    """Everything that changes during training (and is saved in a checkpoint)."""
-
-    generator: nn.Module           # possibly DDP-wrapped
-    discriminator: nn.Module       # possibly DDP-wrapped
-    optim_g: torch.optim.Optimizer
-    optim_d: torch.optim.Optimizer
-    sched_g: torch.optim.lr_scheduler.LRScheduler
-    sched_d: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    step: int = 0
+from .speed import apply_speed_options, cpu_threads, cudnn_autotune
+from .state import State, TrainingError, new_state, restore, save
+from .step import LossMonitor, discriminator_step, train_step
 
 
 def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str], Any] = print) -> Path:
@@ -214,85 +194,7 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
     return last_saved
 
 
-# ----------------------------------------------------------------------------- state
-
-
-def new_state(cfg: TrainConfig, ctx: Context) -> State:
-    """Fresh optimizers and schedulers around the context's models."""
-    g, d = ctx.generator, ctx.discriminator
-    o = cfg.optim
-    flags = optimizer_flags(o.implementation, ctx.device)
-    optim_g = torch.optim.AdamW(g.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay, **flags)
-    optim_d = torch.optim.AdamW(d.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay, **flags)
-    return State(
-        generator=D.wrap(g, ctx.info, ctx.device), discriminator=D.wrap(d, ctx.info, ctx.device),
-        optim_g=optim_g, optim_d=optim_d,
-        sched_g=torch.optim.lr_scheduler.ExponentialLR(optim_g, gamma=o.lr_decay),
-        sched_d=torch.optim.lr_scheduler.ExponentialLR(optim_d, gamma=o.lr_decay),
-        scaler=torch.amp.GradScaler(ctx.device.type, enabled=ctx.precision == "fp16"))
-
-
-def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool, log=print) -> None:
-    """Load a checkpoint into ``state``: everything (``full``) or the model weights only.
-
-    Raises:
-        TrainingError: the checkpoint's generator, or (``full``) its discriminators, differ
-            from the config's. Fine-tuning (not ``full``) starts fresh discriminators instead.
-    """
-    where = ckpt.get("path", "checkpoint")
-    if ckpt["generator_config"] != ctx.generator_config:
-        raise TrainingError(f"{where}: its generator "
-                            f"{ckpt['generator_config']} differs from the config's "
-                            f"{ctx.generator_config}; use another run_dir")
-    D.unwrap(state.generator).load_state_dict(ckpt["generator"])
-    discriminator = D.unwrap(state.discriminator)
-    same_names = "discriminator" in ckpt and ckpt.get("discriminators") == ctx.discriminator_names
-    if same_names and fits(discriminator, ckpt["discriminator"]):
-        discriminator.load_state_dict(ckpt["discriminator"])
-    elif full:
-        saved = (ckpt.get("config") or {}).get("model", {}) if isinstance(ckpt.get("config"), dict) else {}
-        what = (f"its discriminators {ckpt.get('discriminators')} differ from the config's "
-                f"model.discriminators {ctx.discriminator_names}") if not same_names else \
-            (f"its discriminators were built with other settings than the config's model.discriminator_kwargs "
-             f"{ctx.cfg.model.discriminator_kwargs}"
-             + (f" (the checkpoint's: {saved.get('discriminator_kwargs')})" if "discriminator_kwargs" in saved else ""))
-        raise TrainingError(f"{where}: {what}; put them back or use another run_dir")
-    elif "discriminator" in ckpt:
-        log(f"note: {where}: its discriminators do not fit the config's; they start afresh")
-    if not full:
-        return
-    flags = optimizer_flags(ctx.cfg.optim.implementation, ctx.device)
-    for optim, key in ((state.optim_g, "optim_g"), (state.optim_d, "optim_d")):
-        optim.load_state_dict(ckpt[key])
-        set_optimizer_flags(optim, flags)
-    state.sched_g.load_state_dict(ckpt["sched_g"])
-    state.sched_d.load_state_dict(ckpt["sched_d"])
-    apply_optim_settings(((state.optim_g, state.sched_g), (state.optim_d, state.sched_d)), ctx.cfg.optim, log)
-    if ckpt.get("scaler"):
-        state.scaler.load_state_dict(ckpt["scaler"])
-    state.step = int(ckpt["step"])
-    set_rng_state(ckpt["rng"])
-
-
-def save(state: State, ctx: Context, run_dir: Path, keep_last: int) -> Path:
-    """Write the checkpoint for ``state.step`` atomically and drop the oldest beyond ``keep_last``."""
-    payload = {
-        "format": FORMAT, "version": VERSION, "step": state.step,
-        "sample_rate": ctx.cfg.sample_rate, "mel": mel_settings(ctx.cfg),
-        "generator_config": ctx.generator_config, "discriminators": ctx.discriminator_names,
-        "generator": D.unwrap(state.generator).state_dict(),
-        "discriminator": D.unwrap(state.discriminator).state_dict(),
-        "optim_g": state.optim_g.state_dict(), "optim_d": state.optim_d.state_dict(),
-        "sched_g": state.sched_g.state_dict(), "sched_d": state.sched_d.state_dict(),
-        "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else {},
-        "rng": rng_state(), "config": to_dict(ctx.cfg),
-    }
-    path = save_checkpoint(payload, checkpoint_path(run_dir, state.step))
-    prune_checkpoints(run_dir, keep_last)
-    return path
-
-
-# ----------------------------------------------------------------------------- steps
+# ----------------------------------------------------------------------------- data
 
 
 def epochs(loader, sampler, batches, start_step: int, steps_per_epoch: int) -> Iterator[Tensor]:
@@ -303,156 +205,6 @@ def epochs(loader, sampler, batches, start_step: int, steps_per_epoch: int) -> I
         batches.skip = skip
         yield from loader
         epoch, skip = epoch + 1, 0
-
-
-def train_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, Tensor]:
-    """One discriminator update and one generator update on a batch of segments ``(B, T)``.
-
-    Returns the detached losses and gradient norms as 0-d tensors on the device: nothing
-    here waits for the device (no ``.item()``, no finiteness test); :class:`LossMonitor`
-    checks and fetches them every few steps.
-    """
-    w = ctx.cfg.loss
-    real = batch.to(ctx.device, non_blocking=True).unsqueeze(1)
-    with torch.no_grad():
-        mel_in = ctx.mel(real)
-        mel_real = ctx.loss_mel(real)
-    with ctx.autocast():
-        fake = state.generator(mel_in)
-        logits, _ = state.discriminator(torch.cat([real, fake.detach()]))
-        loss_d = discriminator_loss(*_halves(logits))
-    state.optim_d.zero_grad(set_to_none=True)
-    grad_d = _backward_and_step(state, loss_d, state.optim_d, state.discriminator, ctx)
-
-    # The generator's update back-propagates through D but never uses D's weight gradients
-    # (D's next update starts from zero_grad): freezing D skips computing them (and, under
-    # DDP, calling the bare module skips all-reducing them). The losses are the same.
-    disc = D.unwrap(state.discriminator)
-    disc.requires_grad_(False)
-    try:
-        with ctx.autocast():
-            logits, features = disc(torch.cat([real, fake]))
-            adversarial = generator_adversarial_loss(_halves(logits)[1])
-            real_f, fake_f = zip(*[_halves(f) for f in features]) if features else ((), ())
-            matching = feature_matching_loss([list(f) for f in real_f], [list(f) for f in fake_f])
-        mel = mel_l1_loss(ctx.loss_mel(fake.float()), mel_real)
-        loss_g = w.adversarial * adversarial + w.feature_matching * matching + w.mel * mel
-        terms = {"g/adversarial": adversarial, "g/feature_matching": matching, "g/mel_l1": mel}
-        if ctx.mrstft is not None:
-            terms["g/mrstft"] = ctx.mrstft(fake.float(), real)
-            loss_g = loss_g + w.mrstft * terms["g/mrstft"]
-        state.optim_g.zero_grad(set_to_none=True)
-        grad_g = _backward_and_step(state, loss_g, state.optim_g, state.generator, ctx)
-    finally:
-        disc.requires_grad_(True)
-    state.scaler.update()
-
-    values = torch.stack([loss_d.detach().float(), loss_g.detach().float()]
-                         + [t.detach().float() for t in terms.values()] + [grad_d, grad_g])
-    names = ["d/total", "g/total", *terms, "grad_norm/discriminator", "grad_norm/generator"]
-    return dict(zip(names, values.unbind()))
-
-
-def discriminator_step(state: State, batch: Tensor, ctx: Context) -> Dict[str, Tensor]:
-    """Update the discriminators on real vs generated audio; the generator is not trained.
-
-    Args:
-        state, batch, ctx: as for :func:`train_step`.
-
-    Returns the same keys as ``train_step``, as 0-d tensors on the device (the loop's
-    loss monitor checks finiteness): the generator's mel L1 measured without gradients,
-    its adversarial terms and gradient norm reported as 0.
-    """
-    w = ctx.cfg.loss
-    real = batch.to(ctx.device, non_blocking=True).unsqueeze(1)
-    with torch.no_grad():
-        mel_in, mel_real = ctx.mel(real), ctx.loss_mel(real)
-        with ctx.autocast():
-            fake = state.generator(mel_in)
-    with ctx.autocast():
-        logits, _ = state.discriminator(torch.cat([real, fake]))
-        loss_d = discriminator_loss(*_halves(logits))
-    state.optim_d.zero_grad(set_to_none=True)
-    grad_d = _backward_and_step(state, loss_d, state.optim_d, state.discriminator, ctx)
-    state.scaler.update()
-    with torch.no_grad():
-        mel = mel_l1_loss(ctx.loss_mel(fake.float()), mel_real).float()
-    zero = torch.zeros((), device=mel.device)
-    return {"d/total": loss_d.detach().float(), "g/total": w.mel * mel, "g/adversarial": zero,
-            "g/feature_matching": zero, "g/mel_l1": mel,
-            "grad_norm/discriminator": grad_d, "grad_norm/generator": zero}
-
-
-def _halves(tensors):
-    """Split every tensor of a list along the batch into its real and generated halves."""
-    real, fake = [], []
-    for t in tensors:
-        r, f = t.chunk(2, dim=0)
-        real.append(r)
-        fake.append(f)
-    return real, fake
-
-
-def _backward_and_step(state: State, loss: Tensor, optim, module: nn.Module, ctx: Context) -> Tensor:
-    """Backward, unscale (fp16), clip and step; the gradient norm stays on the device (no sync)."""
-    state.scaler.scale(loss).backward()
-    state.scaler.unscale_(optim)
-    clip = ctx.cfg.optim.grad_clip
-    params = [p for p in module.parameters() if p.grad is not None]
-    group = optim.param_groups[0]
-    foreach = bool(group.get("foreach") or group.get("fused"))  # per tensor only with for-loop
-    if clip:
-        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=foreach)
-    else:  # the norm is only logged: no rescaling of every gradient by 1
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=foreach)
-    state.scaler.step(optim)
-    return norm.detach().float()
-
-
-class LossMonitor:
-    """Keeps each step's losses on the device and looks at them on the host every few steps.
-
-    :meth:`update` (every step) records, without waiting for the device, the first step
-    at which each total loss was non-finite. :meth:`check` (at log, validation and
-    checkpoint steps: the only host syncs of the loop) fetches the last step's values and
-    raises :class:`TrainingError` naming that step and the steps since the previous
-    check, so a run never validates or saves weights a non-finite loss has touched.
-    """
-
-    WATCHED = ("d/total", "g/total")
-    LABELS = ("discriminator", "generator")
-
-    def __init__(self, step: int):
-        self.checked = step
-        self.last: Optional[Dict[str, Tensor]] = None
-        self.first_bad: Optional[Tensor] = None   # per watched loss: first non-finite step, 0 = none
-
-    def update(self, step: int, losses: Dict[str, Tensor]) -> None:
-        totals = torch.stack([losses[k] for k in self.WATCHED])
-        if self.first_bad is None:
-            self.first_bad = torch.zeros(len(self.WATCHED), dtype=torch.long, device=totals.device)
-        new = (self.first_bad == 0) & ~torch.isfinite(totals)
-        self.first_bad = torch.where(new, step, self.first_bad)
-        self.last = losses
-
-    def check(self, step: int) -> Dict[str, float]:
-        """The last step's values (averaged over ranks); raises if a loss was non-finite."""
-        if self.last is None:
-            return {}
-        first_bad = D.all_reduce_min(torch.where(self.first_bad == 0, step + 1, self.first_bad))
-        values = D.all_reduce_mean(torch.stack(list(self.last.values())).float())
-        fetched = torch.cat([first_bad.double(), values.double()]).tolist()  # the one host sync
-        bad, values = fetched[:len(self.WATCHED)], fetched[len(self.WATCHED):]
-        since = self.checked + 1
-        self.checked = step
-        if min(bad) <= step:
-            at = int(min(bad))
-            name = self.LABELS[bad.index(min(bad))]
-            span = f"steps {since}-{step}" if step > since else f"step {step}"
-            raise TrainingError(
-                f"non-finite {name} loss at step {at} (found checking {span}); stopping. "
-                "The last good checkpoint is kept; lower optim.lr or use precision=fp32.")
-        return dict(zip(self.last, values))
 
 
 # ----------------------------------------------------------------------------- validation

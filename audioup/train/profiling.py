@@ -1,7 +1,7 @@
 """What a training step costs beyond its arithmetic: ops, kernel launches, host syncs.
 
-:func:`profile_steps` runs the loop's own step (:func:`~.loop.train_step` with
-:class:`~.loop.LossMonitor`, checking every ``check_interval`` steps as the loop does
+:func:`profile_steps` runs the loop's own step (:func:`~.step.train_step` with
+:class:`~.step.LossMonitor`, checking every ``check_interval`` steps as the loop does
 at its log interval) under ``torch.profiler`` and counts per step:
 
 - ``ops``: ATen operators called from Python or from the autograd engine (nested
@@ -27,8 +27,9 @@ from torch import Tensor
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from .loop import LossMonitor, State, train_step
 from .setup import Context
+from .state import State
+from .step import LossMonitor, train_step
 
 CUDA_SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
 HOST_READS = ("aten::_local_scalar_dense",)   # .item(), bool(tensor)

@@ -2,7 +2,7 @@
 
 The model is the generator, the discriminators and the mel front end: a checkpoint
 whose weights do not fit the config's (:func:`fits`) or whose mel settings differ
-(:func:`mel_differences`) is refused by :func:`audioup.train.loop.restore`'s caller. The
+(:func:`mel_differences`) is refused by :func:`audioup.train.state.restore`'s caller. The
 optimizer settings are the user's to change between runs: :func:`apply_optim_settings`
 applies them over the restored state and logs what changed.
 """

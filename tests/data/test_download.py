@@ -11,8 +11,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from audioup.data.download import (ArchiveError, ChecksumError, DownloadError, _unreachable_message,
-                                   download, extract_archive, file_checksum, parse_checksum)
+from audioup.data.archive import ArchiveError, extract_archive
+from audioup.data.download import (ChecksumError, DownloadError, _unreachable_message, download, file_checksum,
+                                   parse_checksum)
 
 
 @pytest.fixture
@@ -384,7 +385,7 @@ def _sparse_tar(path, real_size):
 
 
 def test_sparse_member_refused_before_writing(tmp_path, monkeypatch):
-    import audioup.data.download as dl
+    import audioup.data.archive as dl
 
     def no_write(*args):  # a regression must fail here, not write 50 GiB (the earlier code filled a disk)
         pytest.fail("a member was written before the size check")
@@ -404,7 +405,7 @@ def test_bomb_refused_by_ratio_and_total(tmp_path, monkeypatch):
         info.size = 4 << 20
         tar.addfile(info, io.BytesIO(bytes(info.size)))
     assert archive.stat().st_size < 20_000  # ~1000x
-    import audioup.data.download as dl
+    import audioup.data.archive as dl
     monkeypatch.setattr(dl, "RATIO_FLOOR_BYTES", 1 << 20)  # the floor (256 MiB) scaled down for the test
     with pytest.raises(ArchiveError, match=r"times the archive's own size.*bomb"):
         extract_archive(archive, tmp_path / "out", progress=False)
@@ -425,7 +426,7 @@ def test_bomb_refused_by_ratio_and_total(tmp_path, monkeypatch):
 def test_partial_member_removed_after_a_full_disk(tmp_path, monkeypatch):
     import errno
 
-    import audioup.data.download as dl
+    import audioup.data.archive as dl
     archive = _tar(tmp_path / "a.tar", {"ok.txt": b"ok", "big.bin": b"b" * 100_000}, "w")
     real_copy, calls = dl.shutil.copyfileobj, []
 

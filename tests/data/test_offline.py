@@ -10,7 +10,8 @@ import soundfile as sf
 
 from audioup.data.dataset import read_filelist
 from audioup.data.debian import DebError, DebPackage, apt_download, extract_deb, read_ar_members
-from audioup.data.download import ArchiveError, file_checksum
+from audioup.data.archive import ArchiveError
+from audioup.data.download import file_checksum
 from audioup.data.offline import (FESTVOX_WAV, FILLETS_SCRIPT, FILLETS_SOUND, Item, OfflineCorpus,
                                   OfflineDataError,
                                   convert_items, festvox_items, fillets_items, fillets_speakers,
