@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-from audioup.compare.conversion import render_comparison, render_conversion
+from audioup.compare.conversion import render_conversion
+from audioup.compare.from_pretrained import render_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -71,6 +71,7 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace an earlier conversion in --out")
     p.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)  # tests: a step bound
     p.add_argument("--save-every", type=float, default=60.0, help=argparse.SUPPRESS)  # seconds between checkpoints
+    p.add_argument("--notch-hz", type=float, default=30.0, help=argparse.SUPPRESS)  # fine-tune: line bands left out
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -117,7 +118,8 @@ def run(args) -> int:
         convert_and_recover(source, args.checkpoint, args.to, out, layers=layers, kernel_sizes=kernels,
                             budget_minutes=args.budget_minutes, data=data, test=test, calibration=calibration,
                             line_target_db=args.line_target, evaluate=not args.no_eval,
-                            max_steps=args.max_steps, save_every_s=args.save_every, progress=not args.quiet)
+                            max_steps=args.max_steps, save_every_s=args.save_every, notch_hz=args.notch_hz,
+                            progress=not args.quiet)
     except (ValueError, CheckpointError) as exc:
         raise CommandError(f"--to {args.to}: {exc}" if "kind" in str(exc) else str(exc)) from None
     print(f"wrote {out / 'checkpoints'} and {out / 'convert.json'}")

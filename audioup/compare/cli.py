@@ -104,9 +104,9 @@ def run(args) -> int:
 
 
 def run_from(args) -> int:
-    """``audioup compare --from SOURCE``: :func:`audioup.compare.conversion.compare_from_pretrained`."""
-    from .conversion import (FROM_KINDS, calibration_files, compare_from_pretrained, default_test_clips,
-                             expand_data, parse_layers)
+    """``audioup compare --from SOURCE``: :func:`audioup.compare.from_pretrained.compare_from_pretrained`."""
+    from .conversion import calibration_files, default_test_clips, expand_data, parse_layers
+    from .from_pretrained import FROM_KINDS, compare_from_pretrained
 
     if args.config or args.overrides:
         raise CommandError("--from takes no recipe or key=value settings")
