@@ -288,6 +288,24 @@ def _write_file(src, target: Path) -> None:
         raise
 
 
+def _member_place(name: str, is_dir: bool, root: Path, archive) -> Optional[Path]:
+    """Where member ``name`` goes under ``root``, its folders made and the place cleared: the path
+    to write a file or link to, or ``None`` when nothing is left to do (an empty name, a folder)."""
+    parts = _parts(name)
+    if not parts:
+        return None
+    target = root.joinpath(*parts)
+    _make_folders(root, target.parent, name, archive)
+    if is_dir:
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            target.unlink()
+        target.mkdir(exist_ok=True)
+        _inside(root, target, name, archive)
+        return None
+    _clear_place(target, name, archive)
+    return target
+
+
 def _extract_tar_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, archive) -> Optional[Path]:
     """Write one checked member without tarfile's own extraction (no ``filter`` needed).
 
@@ -295,18 +313,9 @@ def _extract_tar_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, ar
     or sticky bits, never the archive's owner); an existing file or link in the way is
     replaced, never written through. Returns the path of a link made, else ``None``.
     """
-    parts = _parts(m.name)
-    if not parts:
+    target = _member_place(m.name, m.isdir(), root, archive)
+    if target is None:
         return None
-    target = root.joinpath(*parts)
-    _make_folders(root, target.parent, m.name, archive)
-    if m.isdir():
-        if target.is_symlink() or (target.exists() and not target.is_dir()):
-            target.unlink()
-        target.mkdir(exist_ok=True)
-        _inside(root, target, m.name, archive)
-        return None
-    _clear_place(target, m.name, archive)
     if m.issym():
         os.symlink(m.linkname, target)
         return target
@@ -332,18 +341,9 @@ def _set_mtime(target: Path, mtime) -> None:
 
 
 def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path, archive) -> None:
-    parts = _parts(info.filename)
-    if not parts:
+    target = _member_place(info.filename, info.is_dir(), root, archive)
+    if target is None:
         return
-    target = root.joinpath(*parts)
-    _make_folders(root, target.parent, info.filename, archive)
-    if info.is_dir():
-        if target.is_symlink() or (target.exists() and not target.is_dir()):
-            target.unlink()
-        target.mkdir(exist_ok=True)
-        _inside(root, target, info.filename, archive)
-        return
-    _clear_place(target, info.filename, archive)
     _write_file(zf.open(info), target)
     if (info.external_attr >> 16) & 0o111:
         os.chmod(target, 0o777 & ~current_umask())
