@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,6 +52,9 @@ from .checkpoint import save_checkpoint
 
 
 UPSAMPLER_LR_SCALE = 0.1  # the replaced upsamplers learn at this fraction of the learning rate
+LINE_MARGIN_DB = 3.0  # the line penalty starts this far above the recording's own prominence there
+LINE_FRAME = 4096  # Welch frame of the line penalty's spectrum (5.4 Hz bins at 22.05 kHz)
+LINE_RING_HZ = (10.0, 40.0)  # a line's neighbourhood: bins this far from it (inside the 86 Hz grid of V1)
 
 
 @dataclass
@@ -70,6 +73,10 @@ class DistillSettings:
         lines_hz: the replaced layers' predicted line frequencies; the loss leaves out the
             bands within ``notch_hz`` of each (:func:`without_lines`).
         notch_hz: half-width of each of those bands (0: the loss sees the lines).
+        penalty_hz: every predicted line of the original (all layers' rates); the student's
+            own prominence there, beyond the recording's, is penalised (:func:`line_excess_db`).
+        line_weight: the penalty's gradient at the output is at most this fraction of the
+            distillation's (0: no penalty; see :meth:`Distiller.step`).
     """
 
     budget_s: float
@@ -84,13 +91,17 @@ class DistillSettings:
     data: List[str] = field(default_factory=list)
     lines_hz: List[float] = field(default_factory=list)
     notch_hz: float = 30.0
+    penalty_hz: List[float] = field(default_factory=list)
+    line_weight: float = 0.0
 
     def identity(self) -> Dict[str, Any]:
         """What must match to resume: everything but the budget, step bound, threads and save cadence."""
         return {"batch_size": self.batch_size, "segment": self.segment, "lr": self.lr,
                 "first_layer": self.first_layer, "seed": self.seed, "data": list(self.data),
                 "lines_hz": [float(f) for f in self.lines_hz], "notch_hz": float(self.notch_hz),
-                "upsampler_lr_scale": UPSAMPLER_LR_SCALE}
+                "upsampler_lr_scale": UPSAMPLER_LR_SCALE,
+                "penalty_hz": [float(f) for f in self.penalty_hz], "line_weight": float(self.line_weight),
+                "line_margin_db": LINE_MARGIN_DB}
 
 
 def predicted_lines(input_rates_hz: Sequence[float], sample_rate: int) -> List[float]:
@@ -120,6 +131,45 @@ def without_lines(wave: Tensor, mask: Tensor) -> Tensor:
     """``wave`` ``(B, T)`` with the rFFT bins weighted by ``1 - mask`` (:func:`line_band_mask`): the
     lines' bands taken out."""
     return torch.fft.irfft(torch.fft.rfft(wave, dim=-1) * (1 - mask), n=wave.shape[-1], dim=-1)
+
+
+class LineProminence(nn.Module):
+    """Each line's prominence (dB) in the batch's mean power spectrum (Welch: Hann frames of
+    :data:`LINE_FRAME` samples, half overlapping): the power of the three bins around it over
+    its neighbourhood's mean (bins :data:`LINE_RING_HZ` away, other lines' bins left out).
+    Differentiable; the ``(L,)`` result follows ``lines_hz``. A stationary line at +20 dB reads
+    about +20; noise about 0 (4 segments of 8192: under +3 dB at every V1 grid line)."""
+
+    def __init__(self, length: int, sample_rate: int, lines_hz: Sequence[float]):
+        super().__init__()
+        self.frame = min(LINE_FRAME, length)
+        freqs = torch.fft.rfftfreq(self.frame, 1.0 / sample_rate)
+        step = float(freqs[1])
+        lines = torch.tensor([float(f) for f in lines_hz], dtype=freqs.dtype)
+        centre = (lines / step).round().long()
+        self.register_buffer("bins", (centre.unsqueeze(1) + torch.arange(-1, 2)).clamp(0, len(freqs) - 1))
+        d = (freqs.unsqueeze(0) - lines.unsqueeze(1)).abs()
+        ring = (d >= LINE_RING_HZ[0]) & (d <= LINE_RING_HZ[1]) & ~(d < 2 * step).any(0, keepdim=True)
+        ring = ring.to(freqs.dtype)
+        self.register_buffer("ring", ring / ring.sum(1, keepdim=True).clamp(min=1))
+        self.register_buffer("window", torch.hann_window(self.frame, dtype=freqs.dtype))
+
+    def forward(self, wave: Tensor) -> Tensor:
+        spec = torch.stft(wave, self.frame, self.frame // 2, window=self.window.to(wave.dtype), center=False,
+                          return_complex=True)
+        power = spec.abs().pow(2).mean(dim=(0, 2))
+        line = power[self.bins].mean(1)
+        floor = self.ring.to(power.dtype) @ power
+        return 10 * torch.log10((line + 1e-12) / (floor + 1e-12))
+
+
+def line_excess_db(student: Tensor, real: Tensor, prominence: LineProminence) -> Tensor:
+    """Sum over lines of how far the student's prominence stands above the recording's (clipped at
+    0) plus :data:`LINE_MARGIN_DB`, in units of 10 dB: 0 when no line stands out more than the
+    recording lets it."""
+    with torch.no_grad():
+        allowed = prominence(real).clamp(min=0) + LINE_MARGIN_DB
+    return F.relu(prominence(student) - allowed).sum() / 10.0
 
 
 def load_training_audio(paths: Sequence, sample_rate: int, max_seconds: float = 3600.0,
@@ -195,10 +245,13 @@ class Distiller:
     """Teacher, student and their loss; :meth:`step` runs one update."""
 
     def __init__(self, teacher: nn.Module, student: nn.Module, mel: MelSpectrogram, first_layer: int, lr: float,
-                 lines_hz: Sequence[float] = (), notch_hz: float = 30.0):
+                 lines_hz: Sequence[float] = (), notch_hz: float = 30.0, penalty_hz: Sequence[float] = (),
+                 line_weight: float = 0.0):
         self.teacher, self.student, self.mel, self.first = teacher.eval(), student, mel, first_layer
         self.lines_hz, self.notch_hz = list(lines_hz), notch_hz
+        self.penalty_hz, self.line_weight = list(penalty_hz), line_weight
         self._masks: Dict[int, Tensor] = {}
+        self._prominence: Dict[int, LineProminence] = {}
         for p in teacher.parameters():
             p.requires_grad_(False)
         self.trainable = []
@@ -218,7 +271,8 @@ class Distiller:
         self.stft = MultiResolutionSTFTLoss()
         self.shared = _shares_prefix(student) and _shares_prefix(teacher)
 
-    def losses(self, wav: Tensor) -> Dict[str, Tensor]:
+    def outputs(self, wav: Tensor) -> Tuple[Tensor, Tensor]:
+        """The student's output (with its graph) and the teacher's, ``(B, T)`` each, from ``wav``'s mel."""
         mel = self.mel(wav)
         with torch.no_grad():
             if self.shared:
@@ -227,23 +281,43 @@ class Distiller:
             else:
                 target = self.teacher(mel)
         out = from_layer(self.student, x, self.first) if self.shared else self.student(mel)
-        out, target = out.squeeze(1), target.squeeze(1)
+        return out.squeeze(1), target.squeeze(1)
+
+    def losses(self, wav: Tensor, out: Optional[Tensor] = None, target: Optional[Tensor] = None
+               ) -> Dict[str, Tensor]:
+        """The distillation terms (and ``lines``, the penalty, when asked) for one batch."""
+        if out is None:
+            out, target = self.outputs(wav)
+        n = out.shape[-1]
+        parts: Dict[str, Tensor] = {}
+        if self.penalty_hz and self.line_weight > 0:
+            if n not in self._prominence:
+                self._prominence[n] = LineProminence(n, self.mel.sample_rate, self.penalty_hz)
+            parts["lines"] = line_excess_db(out, wav[..., :n], self._prominence[n])
         if self.lines_hz and self.notch_hz > 0:
-            n = out.shape[-1]
             if n not in self._masks:
                 self._masks[n] = line_band_mask(n, self.mel.sample_rate, self.lines_hz, self.notch_hz)
             out, target = without_lines(out, self._masks[n]), without_lines(target, self._masks[n])
         return {"stft": self.stft(out, target), "mel": F.l1_loss(self.mel(out), self.mel(target)),
-                "wave": F.l1_loss(out, target)}
+                "wave": F.l1_loss(out, target), **parts}
 
     def step(self, wav: Tensor) -> Dict[str, float]:
+        """One update. The line penalty's gradient is taken at the output and scaled to at most
+        ``line_weight`` times the distillation's there before both go back through the network
+        once: its log-ratio gradient grows as a quiet band's power shrinks, and added to the loss
+        it took the whole clipped step (V1 Universal: PESQ 2.84 -> 2.25 in 300 steps)."""
         self.student.train()
-        parts = self.losses(wav)
+        out, target = self.outputs(wav)
+        parts = self.losses(wav, out, target)
         loss = parts["stft"] + parts["mel"] + 10.0 * parts["wave"]
-        if not torch.isfinite(loss):
+        if not torch.isfinite(loss) or ("lines" in parts and not torch.isfinite(parts["lines"])):
             raise FloatingPointError("non-finite distillation loss")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        grad = torch.autograd.grad(loss, out, retain_graph="lines" in parts)[0]
+        if "lines" in parts and parts["lines"] > 0:
+            pull = torch.autograd.grad(parts["lines"], out)[0]
+            grad = grad + pull * min(1.0, self.line_weight * float(grad.norm()) / max(float(pull.norm()), 1e-30))
+        out.backward(grad)
         torch.nn.utils.clip_grad_norm_(self.trainable, 10.0)
         self.optimizer.step()
         return {k: float(v.detach()) for k, v in parts.items()}
@@ -291,7 +365,8 @@ def distill(teacher_source: Dict[str, Any], run_dir, settings: DistillSettings, 
     mel = MelSpectrogram(**state["mel"])
     if settings.segment % mel.hop_length:
         raise ValueError(f"segment {settings.segment} must be a multiple of the hop {mel.hop_length}")
-    work = Distiller(teacher, student, mel, settings.first_layer, settings.lr, settings.lines_hz, settings.notch_hz)
+    work = Distiller(teacher, student, mel, settings.first_layer, settings.lr, settings.lines_hz, settings.notch_hz,
+                     settings.penalty_hz, settings.line_weight)
     step, elapsed = int(state.get("step", 0)), 0.0
     if previous is not None:
         work.optimizer.load_state_dict(state["optimizer"])

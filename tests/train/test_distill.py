@@ -1,11 +1,17 @@
 """The recovery fine-tune's loss: both outputs without the replaced layers' line bands."""
 from __future__ import annotations
 
+import copy
 import math
 
+import pytest
 import torch
 
-from audioup.train.distill import line_band_mask, predicted_lines, without_lines
+from audioup.audio.mel import MelSpectrogram
+from audioup.models import HiFiGAN, hifigan_preset
+
+from audioup.train.distill import (LINE_MARGIN_DB, Distiller, LineProminence, line_band_mask, line_excess_db,
+                                  predicted_lines, without_lines)
 
 SR = 22050
 
@@ -48,3 +54,80 @@ def test_without_lines_drops_the_line_bands_and_keeps_the_rest():
     assert float(mask[(freqs - 5512.5).abs() <= 30].min()) == 1.0
     assert float(mask[((freqs - 5512.5).abs() > 60) & (freqs < 10900)].max()) == 0.0
     assert float(mask[-1]) == 1.0  # 11025 Hz, the second multiple
+
+
+@pytest.fixture
+def tiny_pair():
+    """A random tiny HiFi-GAN (hop 256) as teacher, a copy of it as student, and their mel."""
+    torch.manual_seed(0)
+    teacher = HiFiGAN(**hifigan_preset("tiny"))
+    student = copy.deepcopy(teacher)
+    return teacher, student, MelSpectrogram()
+
+
+def _noise(seed: int, batch: int = 4, n: int = 8192) -> torch.Tensor:
+    return 0.1 * torch.randn(batch, n, generator=torch.Generator().manual_seed(seed))
+
+
+def test_line_prominence_reads_a_grid_line_and_not_noise():
+    grid = predicted_lines([SR / 256], SR)  # V1's 86 Hz grid: 128 lines
+    prominence = LineProminence(8192, SR, grid)
+    t = torch.arange(8192) / SR
+    k = grid.index(6890.625)
+    for seed in range(3):
+        quiet = prominence(_noise(seed))
+        assert float(quiet.max()) < LINE_MARGIN_DB  # noise alone is never penalised
+        lined = prominence(_noise(seed) + 0.02 * torch.sin(2 * math.pi * 6890.625 * t))
+        assert float(lined[k]) > 10.0
+        others = torch.cat([lined[:k], lined[k + 1:]]) - torch.cat([quiet[:k], quiet[k + 1:]])
+        assert float(others.abs().max()) < 0.5  # the neighbours' reading is not moved
+    # a tone between two grid lines is no line of the grid
+    between = prominence(_noise(0) + 0.02 * torch.sin(2 * math.pi * (6890.625 + 43.0) * t))
+    assert float(between.max()) < LINE_MARGIN_DB + 1
+
+
+def test_line_excess_is_zero_for_the_recordings_own_lines_and_pulls_an_added_one_down():
+    grid = predicted_lines([SR / 256], SR)
+    prominence = LineProminence(8192, SR, grid)
+    t = torch.arange(8192) / SR
+    hum = 0.02 * torch.sin(2 * math.pi * 258.3984375 * t)  # a line the recording itself has
+    real = _noise(1) + hum
+    assert float(line_excess_db(_noise(2) + hum, real, prominence)) == 0.0
+    amp = torch.tensor(0.02, requires_grad=True)
+    student = _noise(2) + hum + amp * torch.cos(2 * math.pi * 11025.0 * t)
+    penalty = line_excess_db(student, real, prominence)
+    assert float(penalty.detach()) > 1.0  # over 10 dB past the margin at the Nyquist line
+    penalty.backward()
+    assert float(amp.grad) > 0  # the gradient asks for a weaker line
+
+
+def test_the_distiller_adds_the_line_penalty_only_when_asked(tiny_pair):
+    teacher, student, mel = tiny_pair
+    wav = _noise(3, batch=2, n=4096)
+    plain = Distiller(teacher, student, mel, 0, 1e-4).losses(wav)
+    assert "lines" not in plain
+    grid = predicted_lines([SR / 64], SR)
+    lined = Distiller(teacher, student, mel, 0, 1e-4, penalty_hz=grid, line_weight=1.0).losses(wav)
+    assert set(lined) == set(plain) | {"lines"} and float(lined["lines"]) >= 0.0
+    for key in plain:
+        assert torch.equal(plain[key], lined[key])
+
+
+def test_the_line_penalty_can_only_take_its_share_of_the_step(tiny_pair):
+    """Its gradient at the output is capped at line_weight times the distillation's: at a tiny
+    weight the step is the plain one, although the penalty's own gradient there is huge."""
+    teacher, student, mel = tiny_pair
+    wav = _noise(4, batch=2, n=4096)
+    grid = predicted_lines([SR / 64], SR)
+    after = {}
+    for weight in (0.0, 1e-9, 0.5):
+        s = copy.deepcopy(student)
+        with torch.no_grad():  # one tap of the last x4 layer made large: lines at 5512.5 and 11025 Hz
+            s.upsamplers[-1].parametrizations.weight.original1[:, :, 0] += 2.0
+        work = Distiller(teacher, s, mel, 0, 1e-3, penalty_hz=grid, line_weight=weight)
+        parts = work.step(wav)
+        assert ("lines" in parts) == (weight > 0)
+        assert weight == 0 or parts["lines"] > 0.5
+        after[weight] = torch.cat([p.detach().flatten() for p in s.parameters()])
+    assert float((after[1e-9] - after[0.0]).abs().max()) < 1e-6
+    assert float((after[0.5] - after[0.0]).abs().max()) > 1e-6
