@@ -72,6 +72,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)  # tests: a step bound
     p.add_argument("--save-every", type=float, default=60.0, help=argparse.SUPPRESS)  # seconds between checkpoints
     p.add_argument("--notch-hz", type=float, default=30.0, help=argparse.SUPPRESS)  # fine-tune: line bands left out
+    p.add_argument("--loss-top-hz", type=float, default=0.0, metavar="HZ",
+                   help="fine-tune: leave everything above HZ out of the distillation loss (default 0: "
+                        "nothing); see benchmarks/RESULTS.md")
     p.add_argument("--line-weight", type=float, default=0.0, metavar="W",
                    help="fine-tune: penalise the student's own lines on the original's whole predicted grid, "
                         "their gradient at most W times the distillation's (default 0: off; on V1 Universal "
@@ -97,7 +100,8 @@ def run(args) -> int:
         raise CommandError(f"--budget-minutes {args.budget_minutes:g}: must be between 0 and 1440")
     if args.max_steps < 0:
         raise CommandError("--max-steps must be >= 0")
-    for flag, value in (("--notch-hz", args.notch_hz), ("--line-weight", args.line_weight)):
+    for flag, value in (("--notch-hz", args.notch_hz), ("--line-weight", args.line_weight),
+                        ("--loss-top-hz", args.loss_top_hz)):
         if not value >= 0:
             raise CommandError(f"{flag} {value:g}: must be 0 or more")
     try:
@@ -126,7 +130,7 @@ def run(args) -> int:
                             budget_minutes=args.budget_minutes, data=data, test=test, calibration=calibration,
                             line_target_db=args.line_target, evaluate=not args.no_eval,
                             max_steps=args.max_steps, save_every_s=args.save_every, notch_hz=args.notch_hz,
-                            line_weight=args.line_weight, progress=not args.quiet)
+                            line_weight=args.line_weight, top_hz=args.loss_top_hz, progress=not args.quiet)
     except (ValueError, CheckpointError) as exc:
         raise CommandError(f"--to {args.to}: {exc}" if "kind" in str(exc) else str(exc)) from None
     print(f"wrote {out / 'checkpoints'} and {out / 'convert.json'}")

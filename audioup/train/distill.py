@@ -54,6 +54,7 @@ from .checkpoint import save_checkpoint
 UPSAMPLER_LR_SCALE = 0.1  # the replaced upsamplers learn at this fraction of the learning rate
 LINE_MARGIN_DB = 3.0  # the line penalty starts this far above the recording's own prominence there
 LINE_FRAME = 4096  # Welch frame of the line penalty's spectrum (5.4 Hz bins at 22.05 kHz)
+TOP_EDGE_HZ = 250.0  # width of the raised-cosine edge below ``DistillSettings.top_hz``
 LINE_RING_HZ = (10.0, 40.0)  # a line's neighbourhood: bins this far from it (inside the 86 Hz grid of V1)
 
 
@@ -73,6 +74,9 @@ class DistillSettings:
         lines_hz: the replaced layers' predicted line frequencies; the loss leaves out the
             bands within ``notch_hz`` of each (:func:`without_lines`).
         notch_hz: half-width of each of those bands (0: the loss sees the lines).
+        top_hz: the loss also leaves out everything above this (0: nothing). The original's
+            Nyquist line is modulated by the speech, so its sidebands stand outside any narrow
+            notch; copying them, the student grew the line back through its last layer.
         penalty_hz: every predicted line of the original (all layers' rates); the student's
             own prominence there, beyond the recording's, is penalised (:func:`line_excess_db`).
         line_weight: the penalty's gradient at the output is at most this fraction of the
@@ -91,6 +95,7 @@ class DistillSettings:
     data: List[str] = field(default_factory=list)
     lines_hz: List[float] = field(default_factory=list)
     notch_hz: float = 30.0
+    top_hz: float = 0.0
     penalty_hz: List[float] = field(default_factory=list)
     line_weight: float = 0.0
 
@@ -99,6 +104,7 @@ class DistillSettings:
         return {"batch_size": self.batch_size, "segment": self.segment, "lr": self.lr,
                 "first_layer": self.first_layer, "seed": self.seed, "data": list(self.data),
                 "lines_hz": [float(f) for f in self.lines_hz], "notch_hz": float(self.notch_hz),
+                "top_hz": float(self.top_hz),
                 "upsampler_lr_scale": UPSAMPLER_LR_SCALE,
                 "penalty_hz": [float(f) for f in self.penalty_hz], "line_weight": float(self.line_weight),
                 "line_margin_db": LINE_MARGIN_DB}
@@ -115,14 +121,26 @@ def predicted_lines(input_rates_hz: Sequence[float], sample_rate: int) -> List[f
     return sorted(lines)
 
 
-def line_band_mask(length: int, sample_rate: int, lines_hz: Sequence[float], notch_hz: float) -> Tensor:
-    """``(length // 2 + 1,)`` weights over rFFT bins: 1 within ``notch_hz`` of a line, a raised-cosine
-    edge one ``notch_hz`` wide, 0 elsewhere."""
+def line_band_mask(length: int, sample_rate: int, lines_hz: Sequence[float], notch_hz: float,
+                   top_hz: float = 0.0) -> Tensor:
+    """``(length // 2 + 1,)`` weights over rFFT bins: 1 within ``w`` of a line, a raised-cosine edge
+    ``w`` wide, 0 elsewhere, where ``w`` is ``notch_hz`` or a sixth of the gap to the nearest other
+    line when that is less (a dense grid, V1's first layer at 86 Hz, would otherwise cover the whole
+    spectrum); with ``top_hz > 0`` also 1 from ``top_hz`` up, after a raised-cosine edge
+    ``TOP_EDGE_HZ`` wide."""
     freqs = torch.fft.rfftfreq(length, 1.0 / sample_rate)
     mask = torch.zeros_like(freqs)
-    for f in lines_hz:
+    lines = sorted(float(f) for f in lines_hz)
+    for i, f in enumerate(lines):
+        gaps = [abs(f - g) for g in lines[max(i - 1, 0):i + 2] if g != f]
+        width = min([notch_hz] + [g / 6 for g in gaps])
+        if width <= 0:
+            continue
         d = (freqs - f).abs()
-        edge = 0.5 * (1 + torch.cos(torch.pi * ((d - notch_hz) / notch_hz).clamp(0, 1)))
+        edge = 0.5 * (1 + torch.cos(torch.pi * ((d - width) / width).clamp(0, 1)))
+        mask = torch.maximum(mask, edge)
+    if top_hz > 0:
+        edge = 0.5 * (1 + torch.cos(torch.pi * ((top_hz - freqs) / TOP_EDGE_HZ).clamp(0, 1)))
         mask = torch.maximum(mask, edge)
     return mask
 
@@ -246,9 +264,9 @@ class Distiller:
 
     def __init__(self, teacher: nn.Module, student: nn.Module, mel: MelSpectrogram, first_layer: int, lr: float,
                  lines_hz: Sequence[float] = (), notch_hz: float = 30.0, penalty_hz: Sequence[float] = (),
-                 line_weight: float = 0.0):
+                 line_weight: float = 0.0, top_hz: float = 0.0):
         self.teacher, self.student, self.mel, self.first = teacher.eval(), student, mel, first_layer
-        self.lines_hz, self.notch_hz = list(lines_hz), notch_hz
+        self.lines_hz, self.notch_hz, self.top_hz = list(lines_hz), notch_hz, top_hz
         self.penalty_hz, self.line_weight = list(penalty_hz), line_weight
         self._masks: Dict[int, Tensor] = {}
         self._prominence: Dict[int, LineProminence] = {}
@@ -294,9 +312,9 @@ class Distiller:
             if n not in self._prominence:
                 self._prominence[n] = LineProminence(n, self.mel.sample_rate, self.penalty_hz)
             parts["lines"] = line_excess_db(out, wav[..., :n], self._prominence[n])
-        if self.lines_hz and self.notch_hz > 0:
+        if (self.lines_hz and self.notch_hz > 0) or self.top_hz > 0:
             if n not in self._masks:
-                self._masks[n] = line_band_mask(n, self.mel.sample_rate, self.lines_hz, self.notch_hz)
+                self._masks[n] = line_band_mask(n, self.mel.sample_rate, self.lines_hz, self.notch_hz, self.top_hz)
             out, target = without_lines(out, self._masks[n]), without_lines(target, self._masks[n])
         return {"stft": self.stft(out, target), "mel": F.l1_loss(self.mel(out), self.mel(target)),
                 "wave": F.l1_loss(out, target), **parts}
@@ -366,7 +384,7 @@ def distill(teacher_source: Dict[str, Any], run_dir, settings: DistillSettings, 
     if settings.segment % mel.hop_length:
         raise ValueError(f"segment {settings.segment} must be a multiple of the hop {mel.hop_length}")
     work = Distiller(teacher, student, mel, settings.first_layer, settings.lr, settings.lines_hz, settings.notch_hz,
-                     settings.penalty_hz, settings.line_weight)
+                     settings.penalty_hz, settings.line_weight, settings.top_hz)
     step, elapsed = int(state.get("step", 0)), 0.0
     if previous is not None:
         work.optimizer.load_state_dict(state["optimizer"])

@@ -186,7 +186,7 @@ def test_convert_refuses_a_training_run_and_bad_options(official_tiny, tmp_path,
     assert "holds a training run" in capsys.readouterr().err
     assert (run / "train.lock").read_text() == "123\n"
     for bad in (["--layers", "x"], ["--layers", "7"], ["--kernel-size", "200000"], ["--kernel-size", "1:a"],
-                ["--budget-minutes", "-1"], ["--notch-hz", "-5"], ["--line-weight", "nan"]):
+                ["--budget-minutes", "-1"], ["--notch-hz", "-5"], ["--line-weight", "nan"], ["--loss-top-hz", "-1"]):
         assert main(base + ["--out", str(tmp_path / "o"), *bad]) == 1, bad
         err = capsys.readouterr().err
         assert "error" in err and "Traceback" not in err

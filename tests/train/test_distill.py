@@ -56,6 +56,37 @@ def test_without_lines_drops_the_line_bands_and_keeps_the_rest():
     assert float(mask[-1]) == 1.0  # 11025 Hz, the second multiple
 
 
+def test_a_dense_grid_leaves_most_of_each_gap_to_the_loss():
+    # V1's first layer puts lines every 86 Hz: a 30 Hz notch with its 30 Hz edge would cover every
+    # bin; each band narrows to a sixth of the gap, so a third of each gap stays fully in the loss
+    n, rate = 8192, SR / 256
+    mask = line_band_mask(n, SR, predicted_lines([rate], SR), notch_hz=30.0)
+    freqs = torch.fft.rfftfreq(n, 1 / SR)
+    offset = torch.remainder(freqs, rate)
+    offset = torch.minimum(offset, rate - offset)  # distance to the nearest grid line
+    offset[freqs < rate / 2] = rate / 2  # 0 Hz is no line
+    assert float(mask[offset <= rate / 6 - 1].min()) == 1.0
+    assert float(mask[offset >= rate / 3 + 1].max()) == 0.0
+    assert 0.25 < float((mask == 0).float().mean()) < 0.4
+    # a lone line keeps the asked width
+    lone = line_band_mask(n, SR, [5000.0], notch_hz=30.0)
+    assert float(lone[(freqs - 5000).abs() <= 30].min()) == 1.0 and float(lone[(freqs - 5000).abs() < 55].min()) > 0
+
+
+def test_top_hz_leaves_the_band_above_it_out_and_nothing_below_its_edge():
+    gen = torch.Generator().manual_seed(1)
+    n = 8192
+    mask = line_band_mask(n, SR, [], notch_hz=30.0, top_hz=10000.0)
+    freqs = torch.fft.rfftfreq(n, 1 / SR)
+    assert float(mask[freqs >= 10000].min()) == 1.0
+    assert float(mask[freqs <= 9750].max()) == 0.0
+    t = torch.arange(n) / SR
+    high = 0.2 * torch.cos(2 * math.pi * 10766.6 * t)  # a sideband of the Nyquist line, 3 frames off it
+    noise = 0.1 * torch.randn(1, n, generator=gen)
+    assert _level_db(without_lines(noise + high, mask), 10766.6) < _level_db(noise + high, 10766.6) - 40
+    assert abs(_level_db(without_lines(noise, mask), 2000.0) - _level_db(noise, 2000.0)) < 1e-3
+
+
 @pytest.fixture
 def tiny_pair():
     """A random tiny HiFi-GAN (hop 256) as teacher, a copy of it as student, and their mel."""
