@@ -32,6 +32,7 @@ from .audio.mel import MelSpectrogram
 from .progress import progress_bar
 from .models.checkpoint import read_generator
 from .models.registry import build_generator_from
+from .models.upsampling import calibrate_levels_
 
 MEL_EXTENSIONS = (".npy",)
 MAX_CLIP_SECONDS = 60.0  # a clip analysed or scored whole, in memory (analyze --mel-from, convert --test)
@@ -438,10 +439,12 @@ def build_vocoder(generator_config: dict, mel_settings: dict, state_dict=None, d
     Args:
         generator_config: ``{"name", "kwargs"}`` (:func:`audioup.models.registry.generator_config`).
         mel_settings: arguments of :class:`~audioup.audio.mel.MelSpectrogram`.
-        state_dict: generator weights; ``None`` keeps the freshly initialised ones.
+        state_dict: generator weights; ``None``: new ones, calibrated as a new run's.
     """
-    generator = build_generator_from(generator_config, weights_follow=state_dict is not None)
-    if state_dict is not None:
+    generator = build_generator_from(generator_config)
+    if state_dict is None:
+        calibrate_levels_(generator)
+    else:
         generator.load_state_dict(state_dict)
     generator.remove_weight_norm()
     return Vocoder(generator, MelSpectrogram(**mel_settings), device=device, step=step)

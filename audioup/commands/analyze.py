@@ -42,7 +42,7 @@ from ..inference import load_clip, load_generator
 from ..layers import build_upsampler, upsampler_label
 from ..layers.base import kernel_length
 from ..layers.registry import UPSAMPLER_LABELS
-from ..models import build_discriminators, build_generator
+from ..models import build_discriminators, build_generator, calibrate_levels_
 from . import check_output_path, plain_text
 
 
@@ -199,6 +199,7 @@ def _load_generator(args):
         generator = build_generator(args.model, preset=args.preset, **kwargs)
     except ValueError as err:
         raise CommandError(str(err)) from None
+    calibrate_levels_(generator)  # untrained weights start as a new training run's
     sr = int(getattr(generator, "sample_rate", 22050))
     hop = int(getattr(generator, "hop_length", 256))
     mel = MelSpectrogram(sample_rate=sr, n_fft=4 * hop, hop_length=hop, win_length=4 * hop,

@@ -148,7 +148,7 @@ def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
 
 def _checkerboards(source: Dict[str, Any], layers: Sequence[int]) -> Dict[int, float]:
     """Each listed upsampler's checkerboard score (dB): how strong a comb it makes of a constant."""
-    generator = build_generator_from(source["generator_config"], weights_follow=True)
+    generator = build_generator_from(source["generator_config"])
     generator.load_state_dict(source["generator"])
     return {i: checkerboard_score(generator.upsamplers[i]).checkerboard_db for i in layers}
 

@@ -409,11 +409,11 @@ def trained_vocoder(cfg, step: int, device, label: str, log):
 
 def parameter_count(cfg) -> int:
     """Parameters of the generator as trained (weight norm included, as in recipes/README.md)."""
-    return int(sum(p.numel() for p in build_generator_from(generator_config(cfg), weights_follow=True).parameters()))
+    return int(sum(p.numel() for p in build_generator_from(generator_config(cfg)).parameters()))
 
 
 def _reference(comp: Comparison, clips, cfg) -> dict:
-    factors = list(build_generator_from(generator_config(cfg), weights_follow=True).upsample_factors)
+    factors = list(build_generator_from(generator_config(cfg)).upsample_factors)
     record = measure_outputs([c.samples for c in clips], cfg.sample_rate, factors,
                              names=[c.name for c in clips])
     record["factors"] = factors
@@ -422,7 +422,7 @@ def _reference(comp: Comparison, clips, cfg) -> dict:
 
 def _schedule_text(cfg) -> str:
     """``"vocos preset base: upsampling 256 (the inverse STFT)"``, for the report's setup."""
-    g = build_generator_from(generator_config(cfg), weights_follow=True)
+    g = build_generator_from(generator_config(cfg))
     factors = "×".join(str(f) for f in g.upsample_factors)
     return f"`{cfg.model.generator}` preset `{cfg.model.preset}`, upsampling {factors} (the last: an inverse STFT)"
 

@@ -9,7 +9,8 @@
 - :mod:`.istft`: :class:`InverseSTFT`, an inverse STFT as a matrix product and overlap-add
   (TorchScript and ONNX export), checked against ``torch.istft``.
 - :mod:`.upsampling`: the upsampling stack both generators build from
-  :func:`audioup.layers.build_upsampler` (kernel sizes, initialisation, weight norm).
+  :func:`audioup.layers.build_upsampler` (kernel sizes, initialisation, weight norm) and a new
+  generator's level calibration (:func:`~.upsampling.calibrate_levels_`, an explicit step).
 - :mod:`.resblocks`: HiFi-GAN's residual blocks, multi-receptive-field fusion, weight-norm helpers.
 - :mod:`.activations`: Snake / SnakeBeta and the anti-aliased (2x resampled) activation.
 - :mod:`.discriminators`: multi-period, multi-scale and multi-resolution discriminators.
@@ -37,9 +38,10 @@ from .istftnet import ISTFTNet, istftnet_preset
 from .vocos import Vocos, vocos_preset
 from .registry import GENERATORS, build_generator
 from .resblocks import MRF, ResBlock1, ResBlock2, remove_weight_norm_
+from .upsampling import calibrate_levels_
 
 __all__ = [
-    "HiFiGAN", "hifigan_preset", "BigVGAN", "bigvgan_preset", "build_generator", "GENERATORS",
+    "HiFiGAN", "hifigan_preset", "BigVGAN", "bigvgan_preset", "build_generator", "GENERATORS", "calibrate_levels_",
     "Vocos", "vocos_preset", "ISTFTNet", "istftnet_preset", "InverseSTFT",
     "ResBlock1", "ResBlock2", "MRF", "AMPBlock", "remove_weight_norm_",
     "MultiPeriodDiscriminator", "MultiScaleDiscriminator", "MultiResolutionDiscriminator",

@@ -105,7 +105,6 @@ class BigVGAN(MelGenerator):
             for ch in channels[1:])
         self.act_post = make_activation(activation, channels[-1])
         self.conv_post = weight_norm_conv(channels[-1], 1, 7)
-        self.match_upsampler_levels(channels)
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)

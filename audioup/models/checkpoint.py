@@ -338,7 +338,7 @@ def read_official(path, config=None, map_location="cpu", data=None) -> Dict[str,
 def check_state(state: Dict[str, Any], generator_config: Dict[str, Any], path, config_path="its config") -> None:
     """Raise :class:`CheckpointError` unless ``state`` fits the generator ``generator_config`` builds."""
     try:
-        reference = build_generator_from(generator_config, weights_follow=True).state_dict()
+        reference = build_generator_from(generator_config).state_dict()
     except ValueError as exc:
         raise CheckpointError(f"{config_path}: {exc}") from None
     missing = [k for k in reference if k not in state]

@@ -108,9 +108,9 @@ def convert_generator(source: Dict[str, Any], kind: Any, layers: Optional[Sequen
         old = layer_specs(source["generator_config"]["kwargs"].get("upsampler"), len(factors))
         raise ValueError(f"only transposed upsamplers can be converted; layer {not_transposed[0]} is "
                          f"{upsampler_label(old[not_transposed[0]])}")
-    generator = build_generator_from(source["generator_config"], weights_follow=True)
+    generator = build_generator_from(source["generator_config"])
     generator.load_state_dict(source["generator"])
-    target = build_generator_from(config, weights_follow=True)
+    target = build_generator_from(config)
     prefixes = tuple(f"upsamplers.{i}." for i in chosen)
     kept = {k: v for k, v in generator.state_dict().items() if not k.startswith(prefixes)}
     missing, unexpected = target.load_state_dict(kept, strict=False)

@@ -97,7 +97,6 @@ class ISTFTNet(MelGenerator):
             MRF([block(ch, k, d) for k, d in zip(resblock_kernel_sizes, resblock_dilations)])
             for ch in channels[1:])
         self.conv_post = weight_norm_conv(channels[-1], istft_n_fft + 2, 7)
-        self.match_upsampler_levels(channels)
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)

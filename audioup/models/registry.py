@@ -91,22 +91,18 @@ def generator_config(name: str, preset: Optional[str] = None, kwargs: Optional[M
     return {"name": key, "kwargs": plain(args)}
 
 
-def build_generator_from(config: Mapping[str, Any], weights_follow: bool = False) -> nn.Module:
+def build_generator_from(config: Mapping[str, Any]) -> nn.Module:
     """Rebuild a generator from a :func:`generator_config` spec (e.g. one saved in a checkpoint).
 
-    ``weights_follow=True``: the caller loads weights next, so the upsamplers' level
-    calibration (seconds for a full-size model, see :mod:`.upsampling`) is skipped; the
-    parameters are the same, only their initial values differ.
+    Cheap: a new run's level calibration is a separate step
+    (:func:`~audioup.models.upsampling.calibrate_levels_`).
 
     Raises:
         ValueError: a malformed spec, bad arguments, or a generator too large to build
             (:func:`check_generator_size`, checked before any weight is allocated).
     """
     check_generator_size(config)
-    kwargs = dict(config["kwargs"])
-    if weights_follow and has_upsamplers(config["name"]):
-        kwargs["upsampler_init"] = "hifigan"
-    return build_generator(config["name"], **kwargs)
+    return build_generator(config["name"], **dict(config["kwargs"]))
 
 
 # ----------------------------------------------------------------------------- sizes

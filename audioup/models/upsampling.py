@@ -13,8 +13,10 @@ in the layer's structure:
   * ``"matched"``: every non-transposed layer is rescaled so that its output on unit
     white noise has the RMS a transposed layer of the same shape has in expectation,
     ``0.01 * sqrt(C_in * K / s)`` (:func:`match_gain_`);
-  * ``"level"`` (the default): ``"matched"``, then :func:`match_output_levels_` on a
-    speech-like probe mel (:func:`probe_mel`) once the generator is built.
+  * ``"level"`` (the default): ``"matched"``, then, as an explicit step once the generator
+    is built (:func:`calibrate_levels_`: a fresh training run, compare's step 0, an analysis
+    of untrained weights), :func:`match_output_levels_` on a speech-like probe mel
+    (:func:`probe_mel`).
 
 Why ``"level"``: the white-noise match is not a match on speech. A log-mel is mostly
 constant over time; only a transposed layer turns a constant into sound (its lines at
@@ -33,9 +35,8 @@ band-limited kinds (linear, sinc: 70-90 dB below transposed there): at step 0 th
 holds transposed's lines and images, which these layers are built not to make (nearest
 and ICNR sub-pixel end 25-40 dB below there). Cost: a probe pass per twin and a few per
 layer, 2 s for V2, 8-14 s for a full-size V1 or BigVGAN on one CPU thread (milliseconds
-for the tiny model); a generator whose weights are loaded next skips it
-(:func:`audioup.models.registry.build_generator_from` with ``weights_follow=True``: loading
-a checkpoint, and training when it resumes or starts from ``init_from``).
+for the tiny model); a generator whose weights are loaded next (a checkpoint; training that
+resumes or starts from ``init_from``) never runs it.
 
 Kernel sizes: ``transposed`` uses the generator's ``upsample_kernel_sizes`` (HiFi-GAN's
 16, 16, 4, 4), other kinds their own defaults, unless the spec sets ``kernel_size``
@@ -166,7 +167,7 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
         use_weight_norm: wrap each layer's ``weight`` in weight normalisation.
         init: ``"matched"`` (white-noise gain of a transposed layer with ``kernel_sizes[i]``)
             or ``"hifigan"`` (plain N(0, 0.01) whatever the kind); ``"level"`` builds as
-            ``"matched"`` (the generator then calls :func:`match_output_levels_`).
+            ``"matched"`` (:func:`calibrate_levels_` does the rest).
     """
     if init not in INIT_MODES:
         raise ValueError(f"upsampler init must be one of {', '.join(INIT_MODES)}, got {init!r}")
@@ -198,7 +199,11 @@ def check_mel(mel: Tensor, n_mels: int, name: str) -> None:
 class MelGenerator(nn.Module):
     """What the generators share: the input convolution, the upsampling stack, the bookkeeping.
 
-    Subclasses call :meth:`build_trunk` in ``__init__`` and add their residual blocks.
+    The stages, which the level calibration and the conversion's fine-tune address by name:
+    ``conv_pre`` (mel to channels), then for each ``i`` ``upsamplers[i]`` and the residual
+    blocks ``mrfs[i]`` after it, then :meth:`post` (the output convolution). Subclasses call
+    :meth:`build_trunk` in ``__init__``, add ``mrfs`` and define :meth:`post`. Building is cheap
+    and draws only the weights; a fresh training run then calls :func:`calibrate_levels_`.
     """
 
     def build_trunk(self, n_mels: int, sample_rate: int, upsample_factors: Sequence[int],
@@ -227,14 +232,13 @@ class MelGenerator(nn.Module):
         self.upsampler_init = upsampler_init
         self.upsamplers = build_upsampling_stack(self.upsampler_spec, channels, factors, kernels,
                                                  init=upsampler_init)
+        self.trunk_channels = list(channels)
+        self.level_scales = [1.0] * len(self.upsamplers)  # until :func:`calibrate_levels_`
         return channels
 
-    def match_upsampler_levels(self, channels: Sequence[int]) -> None:
-        """Last step of a subclass's ``__init__``: with ``upsampler_init="level"``,
-        :func:`match_output_levels_` on :func:`probe_mel`; its scales go to ``self.level_scales``."""
-        self.level_scales = [1.0] * len(self.upsamplers)
-        if self.upsampler_init == "level":
-            self.level_scales = match_output_levels_(self, channels)
+    def post(self, x: Tensor) -> Tensor:
+        """The output convolution after the last residual blocks (before the output nonlinearity)."""
+        raise NotImplementedError
 
     def remove_weight_norm(self):
         """Fold weight norm into plain weights for inference (in place); returns ``self``."""
@@ -380,6 +384,21 @@ def _solve_gain_(layer: nn.Module, power: Callable[[], float], target: float, st
         scale_weight_(layer, 1.0 / scale)
         scale = 1.0
     return scale
+
+
+def calibrate_levels_(generator: nn.Module, mel: Optional[Tensor] = None) -> List[float]:
+    """The level calibration of a new generator, in place: with ``upsampler_init="level"``
+    :func:`match_output_levels_` on ``mel`` (default :func:`probe_mel`); otherwise, or without
+    upsamplers (Vocos), nothing. Returns (and keeps in ``generator.level_scales``) each layer's scale.
+
+    An explicit step, not part of building: a generator whose weights are loaded next needs
+    none of it (seconds for a full-size model). Run it on the CPU, before moving the generator
+    (the transposed twins are built there). It draws nothing from the global RNG.
+    """
+    if getattr(generator, "upsampler_init", None) != "level" or not len(getattr(generator, "upsamplers", ())):
+        return list(getattr(generator, "level_scales", []))
+    generator.level_scales = match_output_levels_(generator, generator.trunk_channels, mel)
+    return generator.level_scales
 
 
 def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Optional[Tensor] = None,

@@ -376,9 +376,9 @@ def distill(teacher_source: Dict[str, Any], run_dir, settings: DistillSettings, 
     if previous is not None and previous.get("identity") != settings.identity():
         raise ValueError(f"{newest}: fine-tuned with other settings ({previous.get('identity')}); "
                          "use --force to start over")
-    teacher = build_generator_from(teacher_source["generator_config"], weights_follow=True)
+    teacher = build_generator_from(teacher_source["generator_config"])
     teacher.load_state_dict(teacher_source["generator"])
-    student = build_generator_from(state["generator_config"], weights_follow=True)
+    student = build_generator_from(state["generator_config"])
     student.load_state_dict(state["generator"])
     mel = MelSpectrogram(**state["mel"])
     if settings.segment % mel.hop_length:

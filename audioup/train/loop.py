@@ -86,7 +86,7 @@ def _train(cfg, info, device, init_from, log) -> Path:
     if init_from:  # also on a resume: the run's generator is the converted one
         cfg = _adopt_converted(cfg, init_from, log)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
-    ctx = build_context(cfg, device, info, log, weights_follow=checkpoint is not None or bool(init_from))
+    ctx = build_context(cfg, device, info, log, fresh=checkpoint is None and not init_from)
     apply_speed_options(ctx)
     state = new_state(cfg, ctx)
     resumed = _resume_or_init(state, ctx, checkpoint, init_from, log)

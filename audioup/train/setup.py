@@ -25,6 +25,7 @@ from ..models import registry
 from ..models.discriminators import DISCRIMINATORS, CombinedDiscriminator
 from ..models.losses import MultiResolutionSTFTLoss
 from ..models.registry import build_generator_from, check_generator_size, check_size, parameter_count
+from ..models.upsampling import calibrate_levels_
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo
 
@@ -76,13 +77,13 @@ def generator_config(cfg: TrainConfig) -> Dict[str, Any]:
 
 
 def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=print,
-                  weights_follow: bool = False) -> Context:
+                  fresh: bool = True) -> Context:
     """The fixed parts of a run, models on ``device``.
 
-    ``weights_follow=True``: the caller loads the generator's weights next (resume,
-    ``init_from``), so its upsamplers' level calibration is skipped
-    (:func:`~audioup.models.registry.build_generator_from`); it draws nothing from the
-    global RNG, so every later draw (the discriminators' weights) is the same either way.
+    ``fresh``: a new run, whose generator gets the level calibration
+    (:func:`~audioup.models.upsampling.calibrate_levels_`); ``False`` when the caller loads its
+    weights next (resume, ``init_from``). The calibration draws nothing from the global RNG,
+    so every later draw (the discriminators' weights) is the same either way.
     """
     gen_config = generator_config(cfg)
     check_model_sizes(cfg, gen_config)  # before reading the corpus or allocating anything
@@ -103,7 +104,10 @@ def build_context(cfg: TrainConfig, device: torch.device, info: DistInfo, log=pr
         precision = "fp32"
 
     try:
-        generator = build_generator_from(gen_config, weights_follow=weights_follow).to(device)
+        generator = build_generator_from(gen_config)
+        if fresh:
+            calibrate_levels_(generator)
+        generator = generator.to(device)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
     if generator.hop_length != cfg.mel.hop_length:

@@ -25,7 +25,7 @@ MEL = {"sample_rate": 22050, "n_fft": 1024, "hop_length": 256, "win_length": 102
 def tiny_checkpoint(path, **changes):
     """A real audioup checkpoint of a tiny HiFi-GAN, with ``changes`` over its entries."""
     config = generator_config("hifigan", "tiny", sample_rate=22050, n_mels=80)
-    generator = build_generator_from(config, weights_follow=True)
+    generator = build_generator_from(config)
     data = {"format": FORMAT, "version": VERSION, "step": 5, "sample_rate": 22050, "mel": dict(MEL),
             "generator_config": config, "generator": generator.state_dict()}
     data.update(changes)
@@ -36,7 +36,7 @@ def tiny_checkpoint(path, **changes):
 def test_a_sound_checkpoint_reads(tmp_path):
     data = read_generator(tiny_checkpoint(tmp_path / "ok.pt"))
     assert data["format"] == "audioup" and data["step"] == 5
-    generator = build_generator_from(data["generator_config"], weights_follow=True)
+    generator = build_generator_from(data["generator_config"])
     generator.load_state_dict(data["generator"])
 
 
@@ -94,7 +94,7 @@ def test_a_bit_flip_in_the_weights_is_found_by_the_crc(tmp_path):
 
 def test_non_finite_weights_with_a_valid_crc_are_named(tmp_path):
     config = generator_config("hifigan", "tiny", sample_rate=22050, n_mels=80)
-    state = build_generator_from(config, weights_follow=True).state_dict()
+    state = build_generator_from(config).state_dict()
     key = next(iter(state))
     state[key] = state[key].clone().fill_(float("inf"))
     path = tiny_checkpoint(tmp_path / "inf.pt", generator=state)
@@ -116,7 +116,7 @@ def test_one_size_check_for_configs_and_checkpoints():
     assert check_generator_size(v1) == sum(p.numel() for p in HiFiGAN(**hifigan_preset("v1"),
                                                                       upsampler_init="hifigan").parameters())
     resize = generator_config("hifigan", "tiny", upsampler="resize-linear", sample_rate=22050, n_mels=80)
-    built = build_generator_from(resize, weights_follow=True)
+    built = build_generator_from(resize)
     exact = sum(t.numel() for t in built.parameters()) + sum(t.numel() for t in built.buffers())
     assert exact <= check_generator_size(resize) <= 2 * exact  # a kind the meta device cannot build: a bound
     big = generator_config("hifigan", "v1", {"upsample_initial_channel": 4096}, sample_rate=22050, n_mels=80)

@@ -30,7 +30,7 @@ def test_full_recipe_is_hifigan_v1_with_another_generator(path):
         mine["model"].pop(key), v1["model"].pop(key)
     assert mine == v1  # data, mel, discriminators, losses, optimiser, loop: all the same
     cfg = load_config(path, for_run=False)
-    g = build_generator_from(generator_config(cfg), weights_follow=True)
+    g = build_generator_from(generator_config(cfg))
     assert g.hop_length == cfg.mel.hop_length == 256 and g.n_mels == cfg.mel.n_mels
     assert sum(p.numel() for p in g.parameters()) == pytest.approx(PARAMS[cfg.model.generator], rel=0.01)
 

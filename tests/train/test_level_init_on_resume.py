@@ -94,9 +94,11 @@ def test_a_generator_built_for_loading_draws_what_a_calibrated_one_draws():
     config = generator_config("hifigan", "tiny", {}, "resize-nearest", sample_rate=22050, n_mels=80)
     torch.manual_seed(3)
     calibrated = build_generator_from(config)
+    assert upsampling.calibrate_levels_(calibrated) != [1.0, 1.0, 1.0]
     after_calibrated = torch.rand(4)
     torch.manual_seed(3)
-    skipped = build_generator_from(config, weights_follow=True)
+    skipped = build_generator_from(config)
+    assert skipped.level_scales == [1.0, 1.0, 1.0]
     after_skipped = torch.rand(4)
     assert torch.equal(after_calibrated, after_skipped)
     assert calibrated.state_dict().keys() == skipped.state_dict().keys()
