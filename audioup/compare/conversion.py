@@ -47,7 +47,7 @@ from ..models.checkpoint import FORMAT, VERSION, checkpoint_path, list_checkpoin
 from ..models.convert import convert_generator, transposed_layers
 from ..models.registry import build_generator_from
 from ..train.checkpoint import save_checkpoint
-from ..train.distill import DistillSettings, distill, load_training_audio, predicted_lines
+from ..train.distill import DistillSettings, distill, load_training_audio, notched_lines, predicted_lines
 
 RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is long enough
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
@@ -362,7 +362,7 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
             _input_rates(config, sr, plan["layers"])
         settings = DistillSettings(budget_s=60.0 * budget_minutes, max_steps=max_steps,
                                    first_layer=min(plan["layers"]), data=[str(d) for d in data],
-                                   save_every_s=save_every_s, lines_hz=predicted_lines(rates, sr), notch_hz=notch_hz,
+                                   save_every_s=save_every_s, lines_hz=notched_lines(rates, sr, notch_hz), notch_hz=notch_hz,
                                    top_hz=top_hz,
                                    penalty_hz=predicted_lines(_input_rates(source["generator_config"], sr), sr),
                                    line_weight=line_weight)

@@ -121,23 +121,24 @@ def predicted_lines(input_rates_hz: Sequence[float], sample_rate: int) -> List[f
     return sorted(lines)
 
 
+def notched_lines(input_rates_hz: Sequence[float], sample_rate: int, notch_hz: float) -> List[float]:
+    """The lines the loss leaves out: :func:`predicted_lines` of the rates at least ``4 * notch_hz``
+    apart. A denser grid stays in the loss: notches every 86 Hz (V1's first layer) would leave
+    most of the spectrum unsupervised, and there the student learned noise (V1 Universal, all four
+    layers, notches narrowed to fit: PESQ 1.79 -> 1.35 in 20 minutes while mel L1 fell)."""
+    return predicted_lines([r for r in input_rates_hz if r >= 4 * notch_hz], sample_rate) if notch_hz > 0 else []
+
+
 def line_band_mask(length: int, sample_rate: int, lines_hz: Sequence[float], notch_hz: float,
                    top_hz: float = 0.0) -> Tensor:
-    """``(length // 2 + 1,)`` weights over rFFT bins: 1 within ``w`` of a line, a raised-cosine edge
-    ``w`` wide, 0 elsewhere, where ``w`` is ``notch_hz`` or a sixth of the gap to the nearest other
-    line when that is less (a dense grid, V1's first layer at 86 Hz, would otherwise cover the whole
-    spectrum); with ``top_hz > 0`` also 1 from ``top_hz`` up, after a raised-cosine edge
-    ``TOP_EDGE_HZ`` wide."""
+    """``(length // 2 + 1,)`` weights over rFFT bins: 1 within ``notch_hz`` of a line, a raised-cosine
+    edge ``notch_hz`` wide, 0 elsewhere; with ``top_hz > 0`` also 1 from ``top_hz`` up, after a
+    raised-cosine edge ``TOP_EDGE_HZ`` wide."""
     freqs = torch.fft.rfftfreq(length, 1.0 / sample_rate)
     mask = torch.zeros_like(freqs)
-    lines = sorted(float(f) for f in lines_hz)
-    for i, f in enumerate(lines):
-        gaps = [abs(f - g) for g in lines[max(i - 1, 0):i + 2] if g != f]
-        width = min([notch_hz] + [g / 6 for g in gaps])
-        if width <= 0:
-            continue
+    for f in lines_hz if notch_hz > 0 else ():
         d = (freqs - f).abs()
-        edge = 0.5 * (1 + torch.cos(torch.pi * ((d - width) / width).clamp(0, 1)))
+        edge = 0.5 * (1 + torch.cos(torch.pi * ((d - notch_hz) / notch_hz).clamp(0, 1)))
         mask = torch.maximum(mask, edge)
     if top_hz > 0:
         edge = 0.5 * (1 + torch.cos(torch.pi * ((top_hz - freqs) / TOP_EDGE_HZ).clamp(0, 1)))
