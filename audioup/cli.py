@@ -1,10 +1,11 @@
 """The ``audioup`` console script.
 
-Each subcommand lives in a module that exposes ``register(subparsers)``, which
-adds its parser and sets ``func`` (called with the parsed arguments, returning
-an exit code). Only the module of the command being run is imported, so
-``audioup --help`` and ``audioup --version`` load neither torch nor numpy; the
-one-line help of every command is listed here for that reason.
+Each subcommand lives in a module of :mod:`audioup.commands` that exposes
+``register(subparsers, help_line)``, which adds its parser and sets ``func`` (called with
+the parsed arguments, returning an exit code). Only the module of the command being run
+is imported, so ``audioup --help`` and ``audioup --version`` load neither torch nor numpy;
+the one-line help of every command is therefore written once, in :data:`COMMANDS`, and
+handed to ``register``.
 
 :func:`main` turns what the commands do not catch into one line on stderr and
 an exit code, never a traceback: :class:`CommandError` and any ``OSError``
@@ -28,16 +29,16 @@ from .errors import CommandError, describe_os_error, tell_launcher
 # (command, module whose register() adds it, one-line help for `audioup --help`), in --help order.
 COMMANDS = [
     ("layers", "audioup.commands.layers", "compare the upsampler kinds for one factor"),
-    ("measure", "audioup.metrics.cli", "tonal-artifact and vocoder metrics for audio files"),
+    ("measure", "audioup.commands.measure", "tonal-artifact and vocoder metrics for audio files"),
     ("analyze", "audioup.commands.analyze",
      "layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution"),
-    ("train", "audioup.train.cli", "train a vocoder from a YAML recipe"),
+    ("train", "audioup.commands.train", "train a vocoder from a YAML recipe"),
     ("mel", "audioup.commands.mel", "write log-mel spectrograms (.npy) of audio files, for vocode"),
     ("vocode", "audioup.commands.vocode", "turn WAV files or .npy mels into audio with a trained generator"),
     ("convert", "audioup.commands.convert",
      "make a trained transposed vocoder line-free (resize-convolution)"),
-    ("compare", "audioup.compare.cli", "train one vocoder per upsampler kind and write a comparison report"),
-    ("demo", "audioup.demo", "offline demo: every upsampler kind on a tiny vocoder, on CPU"),
+    ("compare", "audioup.commands.compare", "train one vocoder per upsampler kind and write a comparison report"),
+    ("demo", "audioup.commands.demo", "offline demo: every upsampler kind on a tiny vocoder, on CPU"),
 ]
 
 __all__ = ["COMMANDS", "CommandError", "build_parser", "main"]
@@ -76,7 +77,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_line in COMMANDS:
         if command in (name, "*"):
-            importlib.import_module(module).register(sub)
+            importlib.import_module(module).register(sub, help_line)
         else:
             sub.add_parser(name, help=help_line, add_help=False)
     return parser

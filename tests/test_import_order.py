@@ -1,7 +1,7 @@
 """Packages import only from the layers below their own (README "Layout", STYLE.md).
 
 Order: audio < layers < models / metrics < analysis / data < train < inference < evaluation
-< compare < demo / cli / commands. The leaf modules ``audioup.errors`` and ``audioup.progress`` sit
+< compare < commands (every command) / cli. The leaf modules ``audioup.errors`` and ``audioup.progress`` sit
 under everything; inference also stays free of training code. Every ``import`` is checked, function-local ones included, by parsing
 the source with ``ast`` (nothing is imported).
 """
@@ -25,7 +25,7 @@ RANK = {
     "inference": 6,
     "evaluation": 7,  # vocode, then measure: uses inference, serves compare and commands
     "compare": 8,
-    "demo": 9, "cli": 9, "commands": 9,
+    "cli": 9, "commands": 9,
     "__main__": 10,  # `python -m audioup`: runs audioup.cli
 }
 

@@ -24,7 +24,7 @@ CHECK = """
 import json
 from pathlib import Path
 import audioup
-from audioup import demo
+from audioup.commands import demo
 from audioup.compare.conversion import default_test_clips
 from audioup.data import corpus
 from audioup.audio.io import find_audio_files

@@ -1,12 +1,16 @@
-"""Command modules that drive several packages (the top layer, beside :mod:`audioup.cli`).
+"""Every ``audioup`` command, one module each (the top layer, under :mod:`audioup.cli`, which
+lists them with their one-line help in :data:`audioup.cli.COMMANDS`).
 
 - :mod:`.layers`: ``audioup layers``, the upsampler kinds side by side (layers + analysis).
+- :mod:`.measure`: ``audioup measure``, tonal-artifact and vocoder metrics of audio files.
 - :mod:`.analyze`: ``audioup analyze``, layer / generator / discriminator diagnostics
   (analysis, models, and inference for ``--checkpoint``).
+- :mod:`.train`: ``audioup train``, a YAML recipe.
 - :mod:`.mel`: ``audioup mel``, log-mel ``.npy`` files for ``audioup vocode``.
-
-Commands that use one package only live in it (``audioup.metrics.cli``, ``audioup.train.cli``,
-``audioup.compare.cli``, ``audioup.inference``, ``audioup.demo``).
+- :mod:`.vocode`: ``audioup vocode``, audio from WAVs or mels (no training code loaded).
+- :mod:`.convert`: ``audioup convert``, a released vocoder made line-free.
+- :mod:`.compare`: ``audioup compare``, one vocoder per upsampler kind (or ``--from`` a released one).
+- :mod:`.demo`: ``audioup demo``, the offline demo.
 """
 import re
 from pathlib import Path

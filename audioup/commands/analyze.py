@@ -46,9 +46,10 @@ from ..models import build_discriminators, build_generator, calibrate_levels_
 from . import check_output_path, plain_text
 
 
-def register(subparsers) -> None:
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
-        "analyze", help="layer and model diagnostics: overlap, checkerboard score, matrix, spectra, attribution",
+        "analyze", help=help_line,
         description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--kind", help="upsampler kind or alias (" + ", ".join(UPSAMPLER_LABELS) + ")")

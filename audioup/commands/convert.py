@@ -41,8 +41,9 @@ from . import check_output_path, plain_text
 DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("convert", help="make a trained transposed vocoder line-free (resize-convolution)",
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
+    p = subparsers.add_parser("convert", help=help_line,
                               description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="SOURCE",
                    help="audioup checkpoint or run folder, official HiFi-GAN generator file, or "

@@ -53,9 +53,10 @@ def format_table(rows: List[Dict], factor: int) -> str:
     return "\n".join(lines)
 
 
-def register(subparsers) -> None:
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
-        "layers", help="compare the upsampler kinds for one factor",
+        "layers", help=help_line,
         description="The upsampler kinds side by side, for one factor: kernel, parameters, cost "
                     "(multiplies per input sample relative to transposed; the fast resize forward is "
                     "one folded transposed convolution) and the checkerboard score at initialisation "

@@ -14,9 +14,10 @@ from ..inference import load_generator
 from ..models.checkpoint import CheckpointError
 
 
-def register(subparsers) -> None:
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
-        "vocode", help="turn WAV files or .npy mels into audio with a trained generator",
+        "vocode", help=help_line,
         description="Vocode WAV files/folders (analysis-synthesis through the training mel front end) "
                     "or .npy mels (n_mels, frames) with a checkpoint; writes one WAV per input at the "
                     "model's sample rate.")

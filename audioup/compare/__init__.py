@@ -11,9 +11,7 @@ Modules:
               :mod:`audioup.metrics`; time generators side by side.
     report    ``report.md``: tables, captions, the limits of a run.
     plots     stationary spectra per kind, per-layer tonal breakdown.
-    cli       ``audioup compare``.
 """
-from .cli import register, run
 from .runner import KINDS, CompareError, Comparison, compare_upsamplers
 
-__all__ = ["KINDS", "CompareError", "Comparison", "compare_upsamplers", "register", "run"]
+__all__ = ["KINDS", "CompareError", "Comparison", "compare_upsamplers"]

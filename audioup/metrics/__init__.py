@@ -1,4 +1,4 @@
-"""Tonal-artifact metrics and the standard vocoder metrics; ``audioup measure``.
+"""Tonal-artifact metrics and the standard vocoder metrics.
 
 Modules:
     tones       where a schedule of upsampling factors puts its lines
@@ -22,7 +22,6 @@ Modules:
                 interrupted run keeps what finished (:class:`RecordWriter`).
     plot        the stationary spectrum with predicted and detected lines above
                 a spectrogram (:func:`plot_tonal`).
-    cli         ``audioup measure``.
 """
 from .reference import (
     MetricUnavailable,

@@ -9,7 +9,6 @@
 - :mod:`.checkpoint`: atomic checkpoints, keep-last-N, resume from the newest good one, the run lock.
 - :mod:`.resume`: what a resumed run may change (optimizer settings) and what it may not (the model).
 - :mod:`.distributed`: process group and DDP under ``torchrun``.
-- :mod:`.cli`: ``audioup train CONFIG [key=value ...] [--init-from CKPT]``.
 """
 from .config import ConfigError, TrainConfig, load_config
 from .loop import train

@@ -227,7 +227,7 @@ def test_too_short_and_silence_are_reported():
 
 def test_measuring_does_not_import_torch():
     code = ("import audioup.metrics, sys; from audioup.metrics.measure import measure_file; "
-            "import audioup.metrics.cli; assert 'torch' not in sys.modules, 'torch imported'")
+            "import audioup.commands.measure; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -16,7 +16,7 @@ from importlib import resources
 import time
 from pathlib import Path
 
-from .errors import CommandError
+from ..errors import CommandError
 
 # compare, train and data import torch: they are imported inside the functions below, so that
 # `audioup demo --help` stays as light as `audioup --help`.
@@ -25,7 +25,6 @@ from .errors import CommandError
 # base.yaml) and data/cmu_arctic/; in an installed package, copies of them. Resolved: the clone's file.
 RECIPE = Path(str(resources.files("audioup") / "assets" / "recipes" / "demo.yaml")).resolve()
 
-HELP = "offline demo: every upsampler kind on a tiny vocoder, on CPU"
 
 TITLE = "audioup demo: tonal artifacts of upsampling layers in a tiny vocoder"
 
@@ -61,9 +60,10 @@ model; GPU throughput of full-size models differs (`recipes/gpu_check.py`). For 
 run `audioup compare` with a recipe of `recipes/ljspeech/` on a GPU."""
 
 
-def register(subparsers) -> None:
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
-        "demo", help=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "demo", help=help_line, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__.split("\n\n")[0].replace("``", "") + "\n\nWrites OUT/report.md "
         "(tables, spectra, per-layer figures) and prints the table.")
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder (default runs/demo)")
@@ -80,11 +80,11 @@ def say(line: str = "") -> None:
 
 
 def run(args) -> int:
-    from .audio.fs import file_in_the_way
-    from .compare import CompareError, compare_upsamplers
-    from .compare.runner import parameter_count
-    from .data.dataset import DataError
-    from .train.config import ConfigError, load_config
+    from ..audio.fs import file_in_the_way
+    from ..compare import CompareError, compare_upsamplers
+    from ..compare.runner import parameter_count
+    from ..data.dataset import DataError
+    from ..train.config import ConfigError, load_config
 
     start = time.perf_counter()
     if not RECIPE.is_file():
@@ -141,7 +141,7 @@ class _Stages:
 
 def _corpus(corpus_dir: Path, header: _Stages):
     """Build (or reuse) the embedded corpus, printing its summary."""
-    from .data.corpus import build_corpus
+    from ..data.corpus import build_corpus
 
     header(f"embedded corpus: augmented clips of the bundled CMU ARCTIC speech -> {corpus_dir} "
            f"(built once, reused afterwards; up to a minute on a busy 2-core CPU)")
@@ -156,7 +156,7 @@ def _corpus(corpus_dir: Path, header: _Stages):
 
 def _report_text(args, steps: int, cfg, params: int, corpus) -> dict:
     """Title, introduction, limits and command line of the demo's report."""
-    from .compare.report import INTRO
+    from ..compare.report import INTRO
 
     return {"title": TITLE,
             "intro": INTRO + "\n\n" + ABOUT.format(steps=steps).replace("\n", " "),
@@ -168,7 +168,7 @@ def _report_text(args, steps: int, cfg, params: int, corpus) -> dict:
 
 def _summary(comp, out: Path, elapsed: float) -> int:
     """Print each stage's table and where the report and audio are; 1 if a training run failed."""
-    from .compare.report import stage_title, table, text_table
+    from ..compare.report import stage_title, table, text_table
 
     for step in comp.stages:
         say(f"\n{stage_title(step)}:")

@@ -10,9 +10,9 @@ from pathlib import Path
 from ..audio.fs import display_path, probe_folder, stream_destination
 from ..audio.io import find_audio_files
 from ..errors import CommandError
-from .measure import PLOT_FAILED, measure_files, plot_names
-from .writer import RecordWriter
-from .tones import parse_factors
+from ..metrics.measure import PLOT_FAILED, measure_files, plot_names
+from ..metrics.writer import RecordWriter
+from ..metrics.tones import parse_factors
 
 DESCRIPTION = """\
 Measure tonal (checkerboard) artifacts of vocoder output.
@@ -50,8 +50,9 @@ def _hop(text: str):
     return value
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("measure", help="tonal-artifact and vocoder metrics for audio files",
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
+    p = subparsers.add_parser("measure", help=help_line,
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")

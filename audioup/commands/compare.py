@@ -12,10 +12,9 @@ from ..errors import CommandError
 from ..models.checkpoint import CheckpointError
 from ..train.config import ConfigError
 from ..train.distributed import resolve_device
-from .report import stage_title, table, text_table
-from .runner import GENERATOR_KINDS, KINDS, CompareError, compare_upsamplers
+from ..compare.report import stage_title, table, text_table
+from ..compare.runner import GENERATOR_KINDS, KINDS, CompareError, compare_upsamplers
 
-HELP = "train one vocoder per upsampler kind and write a comparison report"
 DESCRIPTION = """\
 Train the same vocoder with each upsampler kind for the same number of steps (the real
 training loop, one run folder per kind), vocode the test set with each, and write
@@ -37,8 +36,9 @@ with other settings is refused.
 """
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("compare", help=HELP, description=DESCRIPTION,
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
+    p = subparsers.add_parser("compare", help=help_line, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", nargs="?", help="YAML recipe (see recipes/); not with --from")
     p.add_argument("overrides", nargs="*", metavar="key=value",
@@ -105,8 +105,8 @@ def run(args) -> int:
 
 def run_from(args) -> int:
     """``audioup compare --from SOURCE``: :func:`audioup.compare.from_pretrained.compare_from_pretrained`."""
-    from .conversion import calibration_files, default_test_clips, expand_data, parse_layers
-    from .from_pretrained import FROM_KINDS, compare_from_pretrained
+    from ..compare.conversion import calibration_files, default_test_clips, expand_data, parse_layers
+    from ..compare.from_pretrained import FROM_KINDS, compare_from_pretrained
 
     if args.config or args.overrides:
         raise CommandError("--from takes no recipe or key=value settings")

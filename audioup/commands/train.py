@@ -7,12 +7,11 @@ import os
 
 from ..data.dataset import DataError, collect_files, error_message
 from ..errors import CommandError
-from .checkpoint import CheckpointError
-from .config import ConfigError, load_config
-from .loop import TrainingError, train
-from .official_config import hifigan_overrides
+from ..train.checkpoint import CheckpointError
+from ..train.config import ConfigError, load_config
+from ..train.loop import TrainingError, train
+from ..train.official_config import hifigan_overrides
 
-HELP = "train a vocoder from a YAML recipe"
 DESCRIPTION = """Train a GAN vocoder from a YAML recipe (see recipes/).
 
 Settings can be overridden with key=value pairs (dotted keys, YAML values):
@@ -23,8 +22,9 @@ Several GPUs or machines: torchrun --nproc_per_node N -m audioup train CONFIG ..
 """
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help=HELP, description=DESCRIPTION,
+def register(subparsers, help_line: str) -> None:
+    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
+    p = subparsers.add_parser("train", help=help_line, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="YAML recipe (may 'extends:' another)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
