@@ -36,6 +36,7 @@ from ..data.dataset import read_filelist
 from ..errors import CommandError
 from ..layers import UPSAMPLER_LABELS
 from ..models.checkpoint import CheckpointError, list_checkpoints, read_generator
+from ..train.distill import TOP_BAND_HZ
 from . import check_output_path, plain_text
 
 DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
@@ -73,9 +74,10 @@ def register(subparsers, help_line: str) -> None:
     p.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)  # tests: a step bound
     p.add_argument("--save-every", type=float, default=60.0, help=argparse.SUPPRESS)  # seconds between checkpoints
     p.add_argument("--notch-hz", type=float, default=30.0, help=argparse.SUPPRESS)  # fine-tune: line bands left out
-    p.add_argument("--loss-top-hz", type=float, default=0.0, metavar="HZ",
-                   help="fine-tune: leave everything above HZ out of the distillation loss (default 0: "
-                        "nothing); see benchmarks/RESULTS.md")
+    p.add_argument("--loss-top-hz", type=float, default=None, metavar="HZ",
+                   help=f"fine-tune: leave everything above HZ out of the distillation loss, where the "
+                        f"original's Nyquist line has its sidebands (default: {TOP_BAND_HZ:g} Hz under the "
+                        f"Nyquist frequency, 10 kHz at 22.05 kHz; 0: the whole band)")
     p.add_argument("--line-weight", type=float, default=0.0, metavar="W",
                    help="fine-tune: penalise the student's own lines on the original's whole predicted grid, "
                         "their gradient at most W times the distillation's (default 0: off; on V1 Universal "
@@ -102,7 +104,7 @@ def run(args) -> int:
     if args.max_steps < 0:
         raise CommandError("--max-steps must be >= 0")
     for flag, value in (("--notch-hz", args.notch_hz), ("--line-weight", args.line_weight),
-                        ("--loss-top-hz", args.loss_top_hz)):
+                        ("--loss-top-hz", 0.0 if args.loss_top_hz is None else args.loss_top_hz)):
         if not value >= 0:
             raise CommandError(f"{flag} {value:g}: must be 0 or more")
     try:

@@ -47,7 +47,8 @@ from ..models.checkpoint import FORMAT, VERSION, checkpoint_path, list_checkpoin
 from ..models.convert import convert_generator, transposed_layers
 from ..models.registry import build_generator_from
 from ..train.checkpoint import save_checkpoint
-from ..train.distill import DistillSettings, distill, load_training_audio, notched_lines, predicted_lines
+from ..train.distill import (TOP_BAND_HZ, DistillSettings, distill, load_training_audio, notched_lines,
+                             predicted_lines)
 
 RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is long enough
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
@@ -310,7 +311,7 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
                         kernel_sizes=None, budget_minutes: float = 0.0, data: Sequence = (),
                         test: Sequence = (), calibration: Sequence = (), line_target_db: float = LINE_TARGET_DB,
                         evaluate: bool = True, max_steps: int = 0, save_every_s: float = 60.0,
-                        notch_hz: float = 30.0, line_weight: float = 0.0, top_hz: float = 0.0,
+                        notch_hz: float = 30.0, line_weight: float = 0.0, top_hz: Optional[float] = None,
                         progress: bool = True,
                         log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Plan, project, recover and measure (see the module docstring); writes ``out``.
@@ -363,7 +364,7 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
         settings = DistillSettings(budget_s=60.0 * budget_minutes, max_steps=max_steps,
                                    first_layer=min(plan["layers"]), data=[str(d) for d in data],
                                    save_every_s=save_every_s, lines_hz=notched_lines(rates, sr, notch_hz), notch_hz=notch_hz,
-                                   top_hz=top_hz,
+                                   top_hz=sr / 2 - TOP_BAND_HZ if top_hz is None else top_hz,
                                    penalty_hz=predicted_lines(_input_rates(source["generator_config"], sr), sr),
                                    line_weight=line_weight)
         report["fine_tune"] = {**distill(source, out, settings, clips, progress=progress, log=log),

@@ -55,6 +55,9 @@ UPSAMPLER_LR_SCALE = 0.1  # the replaced upsamplers learn at this fraction of th
 LINE_MARGIN_DB = 3.0  # the line penalty starts this far above the recording's own prominence there
 LINE_FRAME = 4096  # Welch frame of the line penalty's spectrum (5.4 Hz bins at 22.05 kHz)
 TOP_EDGE_HZ = 250.0  # width of the raised-cosine edge below ``DistillSettings.top_hz``
+# The conversion's default ``top_hz`` is this far below the Nyquist frequency (10 kHz at 22.05 kHz):
+# V1 Universal, layers 1-3, 20 min: mean line +9.6 -> +1.9 dB, worst +18.2 -> +7.5, PESQ 2.66 -> 2.60.
+TOP_BAND_HZ = 1025.0
 LINE_RING_HZ = (10.0, 40.0)  # a line's neighbourhood: bins this far from it (inside the 86 Hz grid of V1)
 
 

@@ -123,6 +123,9 @@ def test_fine_tune_resumes_bit_exact_after_sigkill(official_tiny, tmp_path):
     a = torch.load(list_checkpoints(tmp_path / "whole")[-1][1], weights_only=True)
     b = torch.load(list_checkpoints(tmp_path / "killed")[-1][1], weights_only=True)
     assert a["step"] == b["step"] == 12
+    # by default the loss leaves out the band TOP_BAND_HZ under Nyquist (the Nyquist line's sidebands)
+    from audioup.train.distill import TOP_BAND_HZ
+    assert a["distill"]["identity"]["top_hz"] == a["sample_rate"] / 2 - TOP_BAND_HZ > 0
     for key, value in a["generator"].items():
         assert torch.equal(value, b["generator"][key]), key
     # only the converted stages learned; the rest is the source's, to the bit
