@@ -14,14 +14,15 @@ its own options, and is an :class:`~.base.Upsampler` (its cost and folded kernel
 """
 from .base import Upsampler
 from .interp import kaiser_sinc_filter, interpolation_taps
-from .registry import UPSAMPLER_KINDS, UPSAMPLER_LABELS, build_upsampler, parse_upsampler_spec, upsampler_label
+from .registry import (UPSAMPLER_KINDS, UPSAMPLER_LABELS, build_upsampler, parse_upsampler_spec, upsampler_class,
+                       upsampler_label)
 from .replace import MatchLength, Replacement, replace_upsamplers
 from .resize import ResizeConv1d, SincConv1d
 from .subpixel import SubpixelConv1d, icnr_
 from .transposed import TransposedConv1d
 
 __all__ = [
-    "Upsampler", "UPSAMPLER_KINDS", "UPSAMPLER_LABELS", "build_upsampler", "parse_upsampler_spec", "upsampler_label",
+    "Upsampler", "UPSAMPLER_KINDS", "UPSAMPLER_LABELS", "build_upsampler", "parse_upsampler_spec", "upsampler_class", "upsampler_label",
     "replace_upsamplers", "Replacement", "MatchLength",
     "TransposedConv1d", "ResizeConv1d", "SincConv1d", "SubpixelConv1d", "icnr_",
     "kaiser_sinc_filter", "interpolation_taps",

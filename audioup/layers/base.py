@@ -35,6 +35,10 @@ class Upsampler(nn.Module):
 
     # (no class-level annotations for those: TorchScript would read them as attribute types)
 
+    # The reference kind (transposed): a generator gives it its own kernel length (HiFi-GAN's
+    # ``upsample_kernel_sizes``), and the other kinds' gains are matched to it, it is left as drawn.
+    REFERENCE = False
+
     def macs_per_input_sample(self) -> int:
         """Multiply-adds one forward spends per input sample (all channel pairs; biases aside)."""
         raise NotImplementedError(f"{type(self).__name__} does not say what its forward costs")

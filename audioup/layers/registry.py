@@ -67,6 +67,11 @@ def _check_alias(alias: str, options: Mapping[str, Any]) -> None:
             raise ValueError(f"upsampler {alias!r} means {key}={value!r}, which contradicts {key}={options[key]!r}")
 
 
+def upsampler_class(spec: UpsamplerSpec) -> type:
+    """The class a spec builds (its :class:`~.base.Upsampler` attributes say how the kind is treated)."""
+    return UPSAMPLER_KINDS[parse_upsampler_spec(spec)[0]]
+
+
 def upsampler_label(spec: UpsamplerSpec) -> str:
     """Short readable name of a spec, e.g. ``resize-linear`` or ``subpixel-icnr``."""
     kind, options = parse_upsampler_spec(spec)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .base import has_weight_norm, kernel_length, weight_norm
 from .project import project_layer
-from .registry import UpsamplerSpec, build_upsampler, parse_upsampler_spec
+from .registry import UpsamplerSpec, build_upsampler, upsampler_class
 
 INITS = (None, "project")
 
@@ -87,7 +87,7 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    name_kind, _ = parse_upsampler_spec(kind)
+    reference = upsampler_class(kind).REFERENCE  # (an unknown kind raises here, before any change)
     targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.ConvTranspose1d)]
     for name, old in targets:  # check all before changing any
         if old.groups != 1 or old.dilation[0] != 1:
@@ -97,7 +97,7 @@ def replace_upsamplers(model: nn.Module, kind: UpsamplerSpec, init: Optional[str
     built = []  # every new layer is built (and projected) before the model is changed
     for name, old in targets:
         opts = dict(options)
-        if name_kind == "transposed" and "kernel_size" not in opts:
+        if reference and "kernel_size" not in opts:
             opts["kernel_size"] = max(kernel_length(old), old.stride[0])
         opts.setdefault("bias", old.bias is not None)
         new: nn.Module = build_upsampler(kind, old.in_channels, old.out_channels, old.stride[0], **opts)

@@ -30,6 +30,8 @@ def transposed_padding(factor: int, kernel_size: int):
 class TransposedConv1d(Upsampler, nn.ConvTranspose1d):
     """``nn.ConvTranspose1d`` with stride ``factor`` whose output is exactly ``factor * T``.
 
+    The reference kind (:attr:`~.base.Upsampler.REFERENCE`).
+
     Args:
         in_channels, out_channels: channel counts.
         factor: stride, integer >= 1.
@@ -44,6 +46,8 @@ class TransposedConv1d(Upsampler, nn.ConvTranspose1d):
     >>> TransposedConv1d(4, 2, factor=5, kernel_size=11)(torch.zeros(1, 4, 7)).shape
     torch.Size([1, 2, 35])
     """
+
+    REFERENCE = True
 
     def __init__(self, in_channels: int, out_channels: int, factor: int,
                  kernel_size: Optional[int] = None, bias: bool = True):

@@ -55,7 +55,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
-from ..layers import build_upsampler, parse_upsampler_spec, upsampler_label
+from ..layers import build_upsampler, parse_upsampler_spec, upsampler_class, upsampler_label
 from ..layers.base import scale_weight_, weight_norm
 from .resblocks import INIT_STD, remove_weight_norm_, weight_norm_conv
 
@@ -173,13 +173,14 @@ def build_upsampling_stack(upsampler: UpsamplerSpec, channels: Sequence[int], fa
         raise ValueError(f"upsampler init must be one of {', '.join(INIT_MODES)}, got {init!r}")
     layers: List[nn.Module] = []
     for i, (factor, spec) in enumerate(zip(factors, layer_specs(upsampler, len(factors)))):
-        kind, options = parse_upsampler_spec(spec)
+        options = parse_upsampler_spec(spec)[1]
         extra = {}
-        if kind == "transposed" and "kernel_size" not in options:
+        reference = upsampler_class(spec).REFERENCE
+        if reference and "kernel_size" not in options:
             extra["kernel_size"] = kernel_sizes[i]
         layer = build_upsampler(spec, channels[i], channels[i + 1], factor, **extra)
         layer.init_normal_(INIT_STD)  # the kind keeps its structure (ICNR's tied phases)
-        if init != "hifigan" and kind != "transposed":
+        if init != "hifigan" and not reference:
             match_gain_(layer, channels[i], factor, kernel_sizes[i])
         layers.append(weight_norm(layer) if use_weight_norm else layer)
     return nn.ModuleList(layers)
@@ -412,8 +413,8 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     (:func:`_solve_gain_`). Returns each layer's total scale (all 1 for transposed, which
     is left as drawn).
     """
-    kinds = [parse_upsampler_spec(s)[0] for s in layer_specs(generator.upsampler_spec, len(generator.upsamplers))]
-    if all(kind == "transposed" for kind in kinds):
+    reference = [upsampler_class(s).REFERENCE for s in layer_specs(generator.upsampler_spec, len(generator.upsamplers))]
+    if all(reference):
         return [1.0] * len(generator.upsamplers)
     mel = probe_mel(generator.n_mels) if mel is None else mel
     twin = transposed_twin(generator, channels)
@@ -425,7 +426,7 @@ def match_output_levels_(generator: nn.Module, channels: Sequence[int], mel: Opt
     targets = [sum(d[i] for d in draws) / twins for i in range(len(generator.upsamplers))]
     scales = []
     for i, layer in enumerate(generator.upsamplers):
-        if kinds[i] == "transposed":  # a per-layer stack's transposed layers are the reference: left as drawn
+        if reference[i]:  # a per-layer stack's transposed layers are the reference: left as drawn
             scales.append(1.0)
             continue
         x = _upsampler_input(generator, mel, i)

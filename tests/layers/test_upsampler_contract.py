@@ -143,16 +143,37 @@ def test_a_new_kind_needs_its_class_and_one_registry_line(monkeypatch):
 
 
 def test_a_new_kind_builds_into_a_generator(monkeypatch):
-    from audioup.models import HiFiGAN, hifigan_preset
+    from audioup.models import HiFiGAN, calibrate_levels_, hifigan_preset
 
     monkeypatch.setitem(UPSAMPLER_KINDS, "zero-stuff", ZeroStuffConv1d)
     torch.manual_seed(2)
-    g = HiFiGAN(**hifigan_preset("tiny"), upsampler="zero-stuff")  # the level init runs through it too
+    g = HiFiGAN(**hifigan_preset("tiny"), upsampler="zero-stuff")
     assert all(isinstance(u, ZeroStuffConv1d) for u in g.upsamplers)
+    assert all(u.kernel_size == 5 for u in g.upsamplers)  # its own default, not the generator's kernels
+    scales = calibrate_levels_(g)  # the level calibration runs through it too: not the reference, so matched
+    assert len(scales) == 3 and all(s > 0 for s in scales) and scales != [1.0, 1.0, 1.0]
     wav = g(torch.randn(1, 80, 4))
     assert wav.shape == (1, 1, 4 * 256) and torch.isfinite(wav).all() and wav.abs().max() > 0
     wav.square().mean().backward()
     assert all(u.parametrizations.weight.original1.grad.abs().sum() > 0 for u in g.upsamplers)
+
+
+class ReferenceZeroStuff(ZeroStuffConv1d):
+    """The same kind declared the reference (as transposed is)."""
+
+    REFERENCE = True
+
+
+def test_a_reference_kind_takes_the_generators_kernels_and_is_left_as_drawn(monkeypatch):
+    from audioup.models import HiFiGAN, calibrate_levels_, hifigan_preset
+
+    monkeypatch.setitem(UPSAMPLER_KINDS, "zero-stuff", ReferenceZeroStuff)
+    torch.manual_seed(2)
+    g = HiFiGAN(**{**hifigan_preset("tiny"), "upsample_kernel_sizes": (9, 9, 5)}, upsampler="zero-stuff")
+    assert [u.kernel_size for u in g.upsamplers] == [9, 9, 5]
+    before = [u.weight.detach().clone() for u in g.upsamplers]
+    assert calibrate_levels_(g) == [1.0, 1.0, 1.0]
+    assert all(torch.equal(a, u.weight) for a, u in zip(before, g.upsamplers))
 
 
 @pytest.mark.parametrize("icnr", [False, True])
