@@ -1,5 +1,6 @@
 """Every ``audioup`` command, one module each (the top layer, under :mod:`audioup.cli`, which
-lists them with their one-line help in :data:`audioup.cli.COMMANDS`).
+lists them with their one-line help in :data:`audioup.cli.COMMANDS`). Each module has
+``register(subparsers, help_line)``, which adds its parser with that help line, and ``run(args)``.
 
 - :mod:`.layers`: ``audioup layers``, the upsampler kinds side by side (layers + analysis).
 - :mod:`.measure`: ``audioup measure``, tonal-artifact and vocoder metrics of audio files.

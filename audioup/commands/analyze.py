@@ -47,7 +47,6 @@ from . import check_output_path, plain_text
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
         "analyze", help=help_line,
         description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

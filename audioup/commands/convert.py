@@ -43,7 +43,6 @@ DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser("convert", help=help_line,
                               description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="SOURCE",

@@ -61,7 +61,6 @@ run `audioup compare` with a recipe of `recipes/ljspeech/` on a GPU."""
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
         "demo", help=help_line, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__.split("\n\n")[0].replace("``", "") + "\n\nWrites OUT/report.md "

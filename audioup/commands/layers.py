@@ -54,7 +54,6 @@ def format_table(rows: List[Dict], factor: int) -> str:
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
         "layers", help=help_line,
         description="The upsampler kinds side by side, for one factor: kernel, parameters, cost "

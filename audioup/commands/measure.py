@@ -51,7 +51,6 @@ def _hop(text: str):
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser("measure", help=help_line,
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)

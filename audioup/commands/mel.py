@@ -39,7 +39,6 @@ unless --force. A file that cannot be read is reported and the others go on.
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser("mel", help=help_line,
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")

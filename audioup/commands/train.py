@@ -23,7 +23,6 @@ Several GPUs or machines: torchrun --nproc_per_node N -m audioup train CONFIG ..
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser("train", help=help_line, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="YAML recipe (may 'extends:' another)")

@@ -15,7 +15,6 @@ from ..models.checkpoint import CheckpointError
 
 
 def register(subparsers, help_line: str) -> None:
-    """Add the command's parser; ``help_line`` is its line in ``audioup --help`` (from :data:`audioup.cli.COMMANDS`)."""
     p = subparsers.add_parser(
         "vocode", help=help_line,
         description="Vocode WAV files/folders (analysis-synthesis through the training mel front end) "
