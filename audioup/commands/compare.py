@@ -12,7 +12,8 @@ from ..errors import CommandError
 from ..models.checkpoint import CheckpointError
 from ..train.config import ConfigError
 from ..train.distributed import resolve_device
-from ..compare.report import stage_title, table, text_table
+from ..compare.report import table, text_table
+from ..compare.stages import stage_title
 from ..compare.runner import GENERATOR_KINDS, KINDS, CompareError, compare_upsamplers
 
 DESCRIPTION = """\
@@ -49,6 +50,10 @@ def register(subparsers, help_line: str) -> None:
                         "upsampling stage is an inverse STFT (same data, losses and discriminators)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="training steps per kind (default: the recipe's max_steps)")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="train every kind for M minutes of training time instead of a number of steps "
+                        "(the same CPU budget; each kind stops at the step its speed reaches; --steps "
+                        "then bounds the steps)")
     p.add_argument("--init-only", action="store_true",
                    help="only evaluate every kind at initialisation (no training)")
     p.add_argument("--test", nargs="+", metavar="PATH",
@@ -82,6 +87,8 @@ def run(args) -> int:
         raise CommandError("give a recipe (CONFIG) or --from SOURCE")
     if args.steps is not None and args.steps < 1:
         raise CommandError("--steps must be >= 1")
+    if args.minutes is not None and not 0 < args.minutes <= 7 * 24 * 60:
+        raise CommandError(f"--minutes {args.minutes:g}: must be in (0, 10080]")
     if args.max_test_files is not None and args.max_test_files < 1:
         raise CommandError("--max-test-files must be >= 1")
     stream_destination(Path(args.out) / "report.md")  # a folder or a link there: refused before training
@@ -91,7 +98,8 @@ def run(args) -> int:
             args.config, args.out, kinds=args.kinds, steps=args.steps, init=True,
             trained=not args.init_only, overrides=args.overrides, test_files=args.test,
             max_test_files=args.max_test_files, device=str(resolve_device(args.device)),
-            speed=not args.no_speed, periodicity=not args.no_periodicity, report_text={"command": command} if command else None,
+            speed=not args.no_speed, periodicity=not args.no_periodicity, minutes=args.minutes,
+            report_text={"command": command} if command else None,
             log=lambda line: print(line, file=sys.stderr))
     except (CompareError, ConfigError, DataError, CheckpointError, ValueError) as exc:
         raise CommandError(str(exc)) from None

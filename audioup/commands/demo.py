@@ -167,7 +167,8 @@ def _report_text(args, steps: int, cfg, params: int, corpus) -> dict:
 
 def _summary(comp, out: Path, elapsed: float) -> int:
     """Print each stage's table and where the report and audio are; 1 if a training run failed."""
-    from ..compare.report import stage_title, table, text_table
+    from ..compare.report import table, text_table
+    from ..compare.stages import stage_title
 
     for step in comp.stages:
         say(f"\n{stage_title(step)}:")

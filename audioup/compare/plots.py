@@ -12,6 +12,7 @@ import numpy as np
 from ..audio.fs import save_figure
 from ..metrics import predicted_tones
 from .evaluate import too_quiet
+from .stages import is_trained, stage_words
 
 KIND_COLORS = {"transposed": "tab:red", "resize-nearest": "tab:blue", "resize-linear": "tab:cyan",
                "subpixel-icnr": "tab:purple", "sinc": "tab:green"}
@@ -100,11 +101,11 @@ def _kind_panel(ax, comp, kind: str, real, top: float, floor: float, tones, quie
         f, db = _spectrum(comp.results.get(step, {}).get(kind))
         if f is None:
             continue
-        trained = step > 0
+        trained = is_trained(step)
         for a in (ax, inset):
             a.plot(f, db - top, color=color, lw=0.8 if trained else 0.6,
                    alpha=1.0 if trained or single else 0.45, ls="-" if trained or single else "--",
-                   label="at initialisation" if step == 0 else f"after {step} steps")
+                   label=stage_words(step))
     inset.set_xlim(0, INSET_KHZ)
     inset.set_ylim(floor, 10)
     inset.tick_params(labelsize=6)
@@ -164,8 +165,7 @@ def plot_per_layer(comp, path) -> Optional[Path]:
             labels.append(f"{layer.replace('layer', 'layer ')}: ×{info['factor']}\n"
                           f"lines every {info['input_rate_hz']:.0f} Hz")
         ax.set_xticks(np.arange(len(layers)), labels, fontsize=8)
-        ax.set_title("at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}",
-                     fontsize=10)
+        ax.set_title(stage_words(step), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].set_ylabel("mean line prominence (dB)")
     axes[0, 0].set_ylim(0, top * 1.1 + 1)

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 from ..audio.fs import atomic_write
 from .evaluate import QUIET_DB, band_level_db, too_quiet
 from .plots import plot_per_layer, plot_spectra
+from .stages import is_budget, stage_title, stage_words
 
 COLUMNS = ("upsampler", "params", "tonal score (dB) ↓", "strongest line (dB)", "level (dB)",
            "MR-STFT ↓", "mel L1 ↓", "PESQ ↑", "periodicity ↓", "V/UV F1 ↑", "speed (× real time) ↑")
@@ -99,7 +100,8 @@ def table(comp, step: int, reference: bool = True) -> List[List[str]]:
             rows.append([rec["kind"], "failed: " + rec["error"].splitlines()[0]] + [""] * 9)
             continue
         speed = fmt_speed(comp.speed.get(rec["kind"]), getattr(comp, "speed_rounds", {}).get(rec["kind"]))
-        rows.append([rec["kind"], fmt_params(rec.get("params")), fmt(rec.get("tonal_score_db"), ".1f"),
+        name = f"{rec['kind']} ({rec.get('step')} steps)" if is_budget(step) else rec["kind"]
+        rows.append([name, fmt_params(rec.get("params")), fmt(rec.get("tonal_score_db"), ".1f"),
                      fmt(rec.get("tonal_max_db"), ".1f"), fmt(rec.get("level_db"), "+.0f"),
                      fmt(rec.get("mrstft"), ".2f"), fmt(rec.get("mel_l1"), ".2f"),
                      fmt(rec.get("pesq_wb"), ".2f"), fmt(rec.get("periodicity_rmse"), ".3f"),
@@ -122,10 +124,6 @@ def text_table(rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS) -
         return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
                          for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
-
-
-def stage_title(step: int) -> str:
-    return "At initialisation (step 0)" if step == 0 else f"After {step} training step{'s' * (step != 1)}"
 
 
 def shown_path(path) -> str:
@@ -151,7 +149,13 @@ def setup_text(comp) -> str:
         f"- Test set: {n} file(s), {secs:.1f} s: " + ", ".join(
             f"`{Path(p).name}`" for p in info.get("test_files", [])[:6]) + (" ..." if n > 6 else ""),
     ]
-    if trained:
+    if trained and is_budget(trained[-1]):
+        lines.append(f"- Training: {trained[-1][:-3]} minutes of training time per kind (`train.max_minutes`: "
+                     "steps only, validation and saving left out) with the real training loop, on "
+                     f"{info.get('threads')} thread(s), batch {info.get('batch_size')} x "
+                     f"{info.get('segment_length')} samples, seed {info.get('seed')}; each kind stops at "
+                     "the step its speed takes it to (every kind starts from the weights evaluated at step 0).")
+    elif trained:
         lines.append(f"- Training: {trained[-1]} steps per kind with the real training loop, batch "
                      f"{info.get('batch_size')} x {info.get('segment_length')} samples, seed "
                      f"{info.get('seed')} (every kind starts from the weights evaluated at step 0).")
@@ -168,7 +172,7 @@ def summary(comp) -> List[str]:
 
     lines, ref = [], comp.reference.get("tonal_score_db")
     for step in comp.stages:
-        where = "at initialisation" if step == 0 else f"after {step} steps"
+        where = stage_words(step)
         quiet = [r for r in ok(step) if too_quiet(r, comp.reference)]
         rows = sorted((r for r in ok(step) if r not in quiet), key=lambda r: r["tonal_score_db"])
         if rows:  # the ranking leaves out outputs too quiet for a tonal score to mean anything
@@ -194,7 +198,7 @@ def summary(comp) -> List[str]:
         best = [r for r in ok(step) if r.get("mel_l1") is not None]
         if best:
             b = min(best, key=lambda r: r["mel_l1"])
-            lines.append(f"Closest to the real audio after {step} steps (mel L1): {b['kind']} "
+            lines.append(f"Closest to the real audio {stage_words(step)} (mel L1): {b['kind']} "
                          f"({b['mel_l1']:.2f}, tonal score {b['tonal_score_db']:.1f} dB, "
                          f"level {fmt(b.get('level_db'), '+.0f')} dB).")
     return lines
@@ -275,8 +279,9 @@ def write_report(comp, text: dict) -> Path:
             parts += [f"![{path.stem}]({path.name})", "", f"*{caption}*", ""]
     parts += ["## What this run can and cannot show", "", text.get("limits") or LIMITS, "",
               "## Files", "",
-              "- `audio/step_NNNNNNNN/KIND/*.wav`: the vocoded test clips (listen to them).",
-              "- `results/step_NNNNNNNN/KIND.json`: every number above, per file, with the "
+              "- `audio/STAGE/KIND/*.wav` (STAGE: `step_NNNNNNNN`, or `budget_Mmin` for a time "
+              "budget): the vocoded test clips (listen to them).",
+              "- `results/STAGE/KIND.json`: every number above, per file, with the "
               "per-layer breakdown and the stationary spectrum.",
               "- `runs/KIND/`: training runs (checkpoints, `train.log`, TensorBoard logs: "
               "`tensorboard --logdir runs`)."]

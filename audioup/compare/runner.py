@@ -38,6 +38,7 @@ from ..train.setup import build_generator_from, generator_config, mel_settings
 from ..train.speed import cpu_threads
 from .evaluate import evaluate_vocoder, load_test_clips, measure_outputs, measure_speed
 from .report import fmt, write_report
+from .stages import Stage, budget_stage, is_budget, stage_dir, stage_words
 
 # every kind but plain subpixel, whose random init is the same checkerboard as transposed's
 KINDS = tuple(k for k in UPSAMPLER_LABELS if k != "subpixel")
@@ -66,8 +67,9 @@ class Comparison:
         config: the recipe file.
         kinds: upsampler kinds, in report order (those asked for, and those an earlier
             run evaluated in the same folder).
-        stages: training steps evaluated (0 = at initialisation).
-        results: ``{step: {kind: record}}`` (see :func:`~.evaluate.measure_outputs`;
+        stages: what was evaluated (:mod:`.stages`): training steps (0 = at initialisation),
+            or a training-time budget ``"Mmin"``.
+        results: ``{stage: {kind: record}}`` (see :func:`~.evaluate.measure_outputs`;
             plus ``kind``, ``step``, ``params``), or ``{"kind", "step", "error"}`` for a
             kind whose training failed.
         reference: the same reference-free metrics for the real test audio.
@@ -80,15 +82,15 @@ class Comparison:
     out_dir: Path
     config: Path
     kinds: List[str]
-    stages: List[int]
-    results: Dict[int, Dict[str, dict]] = field(default_factory=dict)
+    stages: List[Stage]
+    results: Dict[Stage, Dict[str, dict]] = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
     speed: Dict[str, float] = field(default_factory=dict)
     speed_rounds: Dict[str, List[float]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     report: Optional[Path] = None
 
-    def rows(self, step: int) -> List[dict]:
+    def rows(self, step: Stage) -> List[dict]:
         """Records of one stage in kind order (kinds without a result left out)."""
         return [self.results[step][k] for k in self.kinds if k in self.results.get(step, {})]
 
@@ -96,10 +98,6 @@ class Comparison:
 def kind_slug(kind: str) -> str:
     """Folder-friendly kind name: ``resize-nearest`` -> ``resize_nearest``."""
     return kind.replace("-", "_")
-
-
-def stage_dir(step: int) -> str:
-    return f"step_{step:08d}"
 
 
 def check_kinds(kinds: Sequence[str]) -> List[str]:
@@ -122,14 +120,14 @@ def check_kinds(kinds: Sequence[str]) -> List[str]:
 
 
 def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[int],
-                 overrides: Sequence[str] = ()):
+                 overrides: Sequence[str] = (), minutes: Optional[float] = None):
     """One :class:`~audioup.train.config.TrainConfig` per kind, differing only in upsampler and run_dir.
 
     The recipe is read once (with ``overrides``); each kind's config is derived from it
     with :func:`dataclasses.replace` and checked as a training run. A kind of
     :data:`GENERATOR_KINDS` changes the generator instead (:func:`generator_kind_model`).
     """
-    base = recipe_config(config, steps, overrides)
+    base = recipe_config(config, steps, overrides, minutes)
     cfgs = {}
     for kind in kinds:
         model = generator_kind_model(base.model, kind) if kind in GENERATOR_KINDS else \
@@ -140,18 +138,25 @@ def kind_configs(config, out_dir: Path, kinds: Sequence[str], steps: Optional[in
     return cfgs
 
 
-def recipe_config(config, steps: Optional[int] = None, overrides: Sequence[str] = ()):
-    """The recipe with ``overrides`` and ``steps``, as every kind's config starts from it."""
+def recipe_config(config, steps: Optional[int] = None, overrides: Sequence[str] = (),
+                  minutes: Optional[float] = None):
+    """The recipe with ``overrides``, ``steps`` and ``minutes`` (``train.max_minutes``), as every
+    kind's config starts from it."""
     for item in overrides:
         key = item.partition("=")[0].strip()
-        if key in ("model.upsampler", "run_dir", "max_steps"):
-            hint = {"model.upsampler": "--kinds", "run_dir": "--out", "max_steps": "--steps"}[key]
+        if key in ("model.upsampler", "run_dir", "max_steps", "train.max_minutes"):
+            hint = {"model.upsampler": "--kinds", "run_dir": "--out", "max_steps": "--steps",
+                    "train.max_minutes": "--minutes"}[key]
             raise CompareError(f"override {item!r}: compare sets {key} itself; use {hint}")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
         raise ConfigError(f"max_steps must be a whole number (got {steps!r})")
     base = load_config(config, overrides, for_run=False)
     if steps is not None:
         base = dataclasses.replace(base, max_steps=steps)
+    if minutes is not None:
+        if not 0 < minutes < float("inf"):
+            raise CompareError(f"--minutes must be a positive number (got {minutes!r})")
+        base = dataclasses.replace(base, train=dataclasses.replace(base.train, max_minutes=float(minutes)))
     return base
 
 
@@ -237,6 +242,7 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
                        test_files: Optional[Sequence] = None, max_test_files: Optional[int] = None,
                        device: str = "cpu", speed: bool = True, pesq: bool = True,
                        periodicity: bool = True, report_text: Optional[dict] = None,
+                       minutes: Optional[float] = None,
                        log: Callable[[str], object] = print) -> Comparison:
     """Train and evaluate one generator per upsampler kind; write ``out_dir/report.md``.
 
@@ -244,7 +250,10 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
         config: recipe YAML (see ``recipes/``).
         out_dir: comparison folder (created; reused when it holds the same settings).
         kinds: upsampler kinds or aliases (default: the five of :data:`KINDS`).
-        steps: training steps per kind (default: the recipe's ``max_steps``).
+        steps: training steps per kind (default: the recipe's ``max_steps``); with ``minutes``
+            an upper bound.
+        minutes: train every kind for this much training time instead (``train.max_minutes``;
+            the trained stage is then ``"Mmin"``, each kind at the step it reached).
         init: evaluate each kind at initialisation (step 0).
         trained: train each kind for ``steps`` and evaluate it.
         overrides: ``key=value`` settings applied to the recipe for every kind.
@@ -266,9 +275,9 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
     """
     out_dir, kinds = Path(out_dir).resolve(), check_kinds(kinds)
     _check_request(out_dir, init, trained, test_files)
-    cfgs = kind_configs(config, out_dir, kinds, steps, overrides)
-    first = recipe_config(config, steps, overrides)  # the recipe's own generator: settings, reference
-    steps = first.max_steps
+    cfgs = kind_configs(config, out_dir, kinds, steps, overrides, minutes)
+    first = recipe_config(config, steps, overrides, minutes)  # the recipe's own generator: settings, reference
+    steps = budget_stage(minutes) if minutes else first.max_steps
     tests = collect_files(test_files if test_files else default_test_files(first))
     tests = tests[:max_test_files] if max_test_files else tests
     open_folder(out_dir, config, settings_of(first, tests))
@@ -307,7 +316,7 @@ def _check_request(out_dir: Path, init: bool, trained: bool, test_files) -> None
 def _evaluate_stage(comp: Comparison, cfgs: dict, step: int, clips, device, optional, log) -> None:
     """Every kind at one stage into ``comp.results[step]``; a failed training run is recorded, not raised."""
     kinds = list(cfgs)  # those asked for (comp.kinds also lists those of earlier runs)
-    what = "at initialisation" if step == 0 else f"after {step} training step{'s' * (step != 1)}"
+    what = stage_words(step)
     log(f"evaluating {len(kinds)} upsamplers {what} on {len(clips)} test clips")
     for i, kind in enumerate(kinds, 1):
         try:
@@ -327,13 +336,16 @@ def _stage_result(comp, cfg, kind, step, clips, device, optional, label, log) ->
         log(f"  {label}: reused {path.relative_to(comp.out_dir)}")
         return record
     start = time.perf_counter()
+    extra = {"step": step}
     if step == 0:
         vocoder = initial_vocoder(cfg, device)
+    elif is_budget(step):
+        vocoder, extra = budget_vocoder(cfg, device, label, log)
     else:
         vocoder = trained_vocoder(cfg, step, device, label, log)
     record = evaluate_vocoder(vocoder, clips, comp.out_dir / "audio" / stage_dir(step) / kind_slug(kind),
                               pesq=optional[0], periodicity=optional[1])
-    record.update(kind=kind, step=step, params=parameter_count(cfg))
+    record.update(kind=kind, params=parameter_count(cfg), **extra)
     atomic_write(path, json.dumps(record))
     log(f"  {label}: tonal score {fmt(record['tonal_score_db'], '.1f')} dB, "
         f"mel L1 {fmt(record['mel_l1'], '.2f')} ({time.perf_counter() - start:.0f} s)")
@@ -376,9 +388,9 @@ def initial_vocoder(cfg, device="cpu"):
     return build_vocoder(generator_config(cfg), mel_settings(cfg), device=device)
 
 
-def _check_step_reachable(out_dir: Path, cfg, kind: str, step: int) -> None:
+def _check_step_reachable(out_dir: Path, cfg, kind: str, step: Stage) -> None:
     """Refuse a ``step`` whose checkpoint was pruned by a longer run (and has no stored result)."""
-    if (out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json").is_file():
+    if is_budget(step) or (out_dir / "results" / stage_dir(step) / f"{kind_slug(kind)}.json").is_file():
         return
     done = [s for s, _ in list_checkpoints(cfg.run_dir)]
     if done and step not in done and max(done) > step:
@@ -405,6 +417,22 @@ def trained_vocoder(cfg, step: int, device, label: str, log):
     if not ckpt.is_file():
         raise _pruned(run_dir, step)
     return load_generator(ckpt, device=device)
+
+
+def budget_vocoder(cfg, device, label: str, log):
+    """Train (or resume) ``cfg`` until its ``train.max_minutes`` are spent; the newest checkpoint
+    as a vocoder, and ``{"step", "train_minutes"}`` it reached."""
+    run_dir = Path(cfg.run_dir)
+    log(f"  {label}: training for {cfg.train.max_minutes:g} min (log: {run_dir / 'train.log'})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "train.log", "a") as handle:
+        train(cfg, log=lambda line: print(line, file=handle, flush=True))
+    done = list_checkpoints(run_dir)
+    if not done:
+        raise CompareError(f"{run_dir}: training wrote no checkpoint (see {run_dir / 'train.log'})")
+    step, path = done[-1]
+    spent = torch.load(path, map_location="cpu", weights_only=True).get("train_seconds", 0.0)
+    return load_generator(path, device=device), {"step": step, "train_minutes": float(spent) / 60.0}
 
 
 def parameter_count(cfg) -> int:

@@ -130,6 +130,8 @@ class LoopConfig:
     progress: bool = True
     write_rank_states: bool = False   # debug: every rank saves its generator at the end
     discriminator_warmup: int = 0     # first steps train the discriminators only (fine-tuning)
+    max_minutes: float = 0.0          # stop (with a checkpoint) after this much training time, summed
+                                      # over resumes, validation and saving left out (0: max_steps only)
     # opt-in speed settings, unmeasured on GPU so far (see benchmarks/bench_train_step.py):
     channels_last: bool = False       # 2D discriminator convolutions (MPD, MRD) in channels-last layout
     compile: Optional[str] = None     # torch.compile mode for G and D: default, reduce-overhead, max-autotune
@@ -263,7 +265,7 @@ _RANGES = [
     ("mel.n_fft", 1, MAX_N_FFT, True), ("mel.hop_length", 1, None, True), ("mel.win_length", 1, None, True),
     ("mel.n_mels", 1, 1024, True), ("mel.f_min", 0, None, True), ("data.valid_count", 0, None, True),
     ("data.valid_seconds", 0, None, False), ("data.cache_mb", 0, None, True),
-    ("data.num_workers", 0, 256, True), ("train.threads", 1, 4096, True),
+    ("data.num_workers", 0, 256, True), ("train.threads", 1, 4096, True), ("train.max_minutes", 0, None, True),
     ("loss.mel", 0, None, True), ("loss.feature_matching", 0, None, True),
     ("loss.adversarial", 0, None, True), ("loss.mrstft", 0, None, True),
 ]

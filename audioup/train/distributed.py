@@ -72,6 +72,14 @@ def all_reduce_min(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
+def broadcast_from_main(values: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``values`` on every rank (the tensor itself when alone): one decision for all."""
+    if dist.is_available() and dist.is_initialized():
+        values = values.clone()
+        dist.broadcast(values, src=0)
+    return values
+
+
 def wrap(module: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
     """DistributedDataParallel around ``module`` when distributed, else the module."""
     if not info.enabled:

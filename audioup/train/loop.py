@@ -98,8 +98,10 @@ def _train(cfg, info, device, init_from, log) -> Path:
 
     loader, sampler, batches = build_data(cfg, ctx, log)
     steps_per_epoch = len(batches)
-    if state.step >= cfg.max_steps:
-        log(f"nothing to do: step {state.step} >= max_steps {cfg.max_steps}")
+    if state.step >= cfg.max_steps or _out_of_time(state, ctx):
+        log(f"nothing to do: step {state.step} >= max_steps {cfg.max_steps}" if state.step >= cfg.max_steps
+            else f"nothing to do: {state.train_seconds / 60:.1f} min trained >= train.max_minutes "
+                 f"{cfg.train.max_minutes:g}")
         return run_dir
     last_saved = _run_steps(state, ctx, run_dir, epochs(loader, sampler, batches, state.step, steps_per_epoch),
                             steps_per_epoch, last_saved=state.step if resumed else -1, log=log)
@@ -158,6 +160,7 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
     progress = _progress(cfg, info, state.step)
     monitor = LossMonitor(state.step)
     t0, steps_done = time.perf_counter(), 0
+    clock = t0  # training time counts from here; validation and saving move it on uncounted
     try:
         for batch in batches:
             # the first train.discriminator_warmup steps train the discriminators alone (fine-tuning)
@@ -165,13 +168,16 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
             monitor.update(state.step + 1, step(state, batch, ctx))
             state.step += 1
             steps_done += 1
+            now = time.perf_counter()
+            state.train_seconds, clock = state.train_seconds + now - clock, now
+            out_of_time = _out_of_time(state, ctx)
             if state.step % steps_per_epoch == 0:  # epoch boundary: decay the learning rate
                 state.sched_g.step()
                 state.sched_d.step()
             if progress is not None:
                 progress.update(1)
             validating = state.step % cfg.train.validation_interval == 0
-            saving = state.step % cfg.train.checkpoint_interval == 0 or state.step >= cfg.max_steps
+            saving = state.step % cfg.train.checkpoint_interval == 0 or state.step >= cfg.max_steps or out_of_time
             if state.step % cfg.train.log_interval == 0 or validating or saving:
                 losses = monitor.check(state.step)  # host sync; raises on a non-finite loss
                 rate = steps_done / max(time.perf_counter() - t0, 1e-9)
@@ -184,14 +190,27 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
                     save(state, ctx, run_dir, cfg.train.keep_last)
                 last_saved = state.step
                 D.barrier()
-            if state.step >= cfg.max_steps:
+            if state.step >= cfg.max_steps or out_of_time:
+                if out_of_time:
+                    log(f"train.max_minutes {cfg.train.max_minutes:g} reached at step {state.step}")
                 break
+            clock = time.perf_counter()
     finally:
         if progress is not None:
             progress.close()
         if writer is not None:
             writer.close()
     return last_saved
+
+
+def _out_of_time(state: State, ctx: Context) -> bool:
+    """Whether ``train.max_minutes`` is spent; under torchrun every rank takes rank 0's answer,
+    so that all stop at the same step."""
+    budget = 60.0 * ctx.cfg.train.max_minutes
+    spent = budget > 0 and state.train_seconds >= budget
+    if budget > 0 and ctx.info.enabled:
+        spent = bool(D.broadcast_from_main(torch.tensor([float(spent)], device=ctx.device)).item())
+    return spent
 
 
 # ----------------------------------------------------------------------------- data

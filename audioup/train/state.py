@@ -42,6 +42,7 @@ class State:
     sched_d: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     step: int = 0
+    train_seconds: float = 0.0     # time spent in training steps so far, over all resumes
 
 
 def new_state(cfg: TrainConfig, ctx: Context) -> State:
@@ -98,6 +99,7 @@ def restore(state: State, ckpt: Dict[str, Any], ctx: Context, full: bool, log=pr
     if ckpt.get("scaler"):
         state.scaler.load_state_dict(ckpt["scaler"])
     state.step = int(ckpt["step"])
+    state.train_seconds = float(ckpt.get("train_seconds", 0.0))
     set_rng_state(ckpt["rng"])
 
 
@@ -112,7 +114,7 @@ def save(state: State, ctx: Context, run_dir: Path, keep_last: int) -> Path:
         "optim_g": state.optim_g.state_dict(), "optim_d": state.optim_d.state_dict(),
         "sched_g": state.sched_g.state_dict(), "sched_d": state.sched_d.state_dict(),
         "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else {},
-        "rng": rng_state(), "config": to_dict(ctx.cfg),
+        "rng": rng_state(), "config": to_dict(ctx.cfg), "train_seconds": float(state.train_seconds),
     }
     path = save_checkpoint(payload, checkpoint_path(run_dir, state.step))
     prune_checkpoints(run_dir, keep_last)

@@ -189,6 +189,7 @@ def test_refuses_a_folder_that_is_not_a_comparison(corpus, tmp_path):
     (["transposed", "warp"], [], "unknown"),
     (["transposed", "max_steps=3"], [], "key=value overrides go right after CONFIG"),
     (KINDS, ["model.upsampler=sinc"], "use --kinds"),
+    (KINDS, ["train.max_minutes=1"], "use --minutes"),
 ])
 def test_bad_requests_are_named(corpus, tmp_path, kinds, overrides, message):
     with pytest.raises(CompareError, match=message):
@@ -248,3 +249,32 @@ def test_cli_no_periodicity_leaves_torchcrepe_out(corpus, tmp_path, monkeypatch)
                  "--test", str(corpus.filelists["test"]), "--max-test-files", "1"])
     assert code == 0
     assert "periodicity and V/UV F1: left out" in (tmp_path / "cmp" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_minutes_gives_every_kind_the_same_training_time(corpus, tmp_path):
+    """--minutes: each kind trains for the same time and is evaluated at the step it reached,
+    shown beside its name; the stage has its own folders; a rerun reuses the results."""
+    torch.set_num_threads(1)
+    out, kinds = tmp_path / "out", ["transposed", "vocos"]
+    overrides = [o for o in _overrides(corpus) if not o.startswith("train.checkpoint_interval")]
+    args = dict(kinds=kinds, minutes=0.03, init=False, overrides=[*overrides, "model.preset=tiny",
+                "train.checkpoint_interval=100000"], test_files=[corpus.filelists["test"]], max_test_files=1,
+                speed=False, periodicity=False, log=lambda *_: None)
+    comp = compare_upsamplers(RECIPE, out, **args)
+    assert comp.stages == ["0.03min"]
+    records = {k: comp.results["0.03min"][k] for k in kinds}
+    for kind, rec in records.items():
+        assert "error" not in rec, rec
+        assert rec["train_minutes"] >= 0.03 and rec["step"] >= 1
+        ckpt = torch.load(out / "runs" / kind / "checkpoints" / f"ckpt_{rec['step']:08d}.pt",
+                          map_location="cpu", weights_only=True)
+        assert ckpt["train_seconds"] == pytest.approx(60 * rec["train_minutes"])
+        assert (out / "results" / "budget_0.03min" / f"{kind}.json").is_file()
+    tables = parse_tables((out / "report.md").read_text())
+    [section] = [t for t in tables if t.startswith("After 0.03 minutes of training")]
+    names = [row["upsampler"] if "upsampler" in row else list(row.values())[0] for row in tables[section]]
+    for kind, rec in records.items():
+        assert f"{kind} ({rec['step']} steps)" in names
+    again = compare_upsamplers(RECIPE, out, **args)
+    assert again.results["0.03min"]["vocos"]["step"] == records["vocos"]["step"]

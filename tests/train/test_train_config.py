@@ -72,6 +72,8 @@ def test_required_run_dir_and_missing_extends(tmp_path):
     ("train.threads=-1", "train.threads must be in"),
     ("train.threads=0", "train.threads must be in"),
     ("data.num_workers=-1", "data.num_workers must be in"),
+    ("train.max_minutes=-1", "train.max_minutes must be >= 0"),
+    ("train.max_minutes=.inf", "train.max_minutes must be >= 0"),
     ("mel.f_max=20000", r"mel.f_max must be in \(mel.f_min, sample_rate / 2\]"),
     ("sample_rate=10", "sample_rate must be in"),
     ("max_steps=1e30", "max_steps must be at most"),

@@ -132,3 +132,23 @@ def test_two_process_torchrun_keeps_ranks_identical(tmp_path):
     rank0, rank1 = load(run / "ranks" / "rank0.pt"), load(run / "ranks" / "rank1.pt")
     assert_same_state(rank0, rank1)
     assert_same_state(load(run / "checkpoints" / "ckpt_00000002.pt")["generator"], rank0)
+
+
+@pytest.mark.slow
+def test_max_minutes_stops_with_a_checkpoint_and_counts_over_resumes(tmp_path):
+    """train.max_minutes ends the run at the first step past the budget, saves it, records the
+    time spent, and a resume counts that time: a spent budget does nothing, a larger one goes on."""
+    run = tmp_path / "run"
+    budget = ["max_steps=100000", "train.checkpoint_interval=100000"]
+    first = audioup_train(run, *budget, "train.max_minutes=0.02")
+    [n] = steps(run)
+    ckpt = load(run / "checkpoints" / f"ckpt_{n:08d}.pt")
+    assert 0 < n < 100000 and ckpt["step"] == n
+    assert 1.2 <= ckpt["train_seconds"] < 60.0
+    assert f"reached at step {n}" in first.stdout + first.stderr
+    again = audioup_train(run, *budget, "train.max_minutes=0.02")
+    assert "nothing to do" in again.stdout + again.stderr and steps(run) == [n]
+    audioup_train(run, *budget, "train.max_minutes=0.04")
+    [m] = steps(run)[-1:]
+    later = load(run / "checkpoints" / f"ckpt_{m:08d}.pt")
+    assert m > n and later["train_seconds"] >= 2.4 > ckpt["train_seconds"]
