@@ -90,8 +90,8 @@ def check_kind(kind: str, args, corpus) -> dict:
     import torch
 
     from audioup.audio.io import load_audio
+    from audioup.evaluation import TestClip, evaluate_clip
     from audioup.inference import load_generator
-    from audioup.metrics import tonal_score
     from audioup.train.config import load_config
     from audioup.train.loop import train
 
@@ -119,12 +119,11 @@ def check_kind(kind: str, args, corpus) -> dict:
     peak = torch.cuda.max_memory_allocated(args.device) / 2 ** 30 if args.device.startswith("cuda") else None
     vocoder = load_generator(run_dir, device=args.device)
     test = corpus.root / next(c.file for c in corpus.clips if c.split == "test")
-    wav = torch.from_numpy(load_audio(test, sample_rate=vocoder.sample_rate).samples)
-    out = vocoder.wav_to_wav(wav).numpy()
-    score = tonal_score(out, vocoder.sample_rate, factors=vocoder.generator.upsample_factors)
+    clip = TestClip(test.stem, test, load_audio(test, sample_rate=vocoder.sample_rate).samples)
+    score = evaluate_clip(vocoder, clip, optional=()).metrics  # the evaluation convert and compare use
     params = sum(p.numel() for p in vocoder.generator.parameters())
     return {"kind": kind, "steps_per_s": logged_rate(run_dir), "timed_steps": timed, "wall_s": wall,
-            "peak_gib": peak, "tonal_score_db": score.tonal_score_db, "max_db": score.max_db,
+            "peak_gib": peak, "tonal_score_db": score["tonal_score_db"], "max_db": score["tonal_max_db"],
             "params": params}
 
 

@@ -2,7 +2,7 @@
 """Fine-tune comparison: pretrained HiFi-GAN V1 Universal converted to resize vs the original.
 
 For each kind (default: resize-nearest, resize-linear and transposed, the control) trains
-``recipes/finetune/hifigan_universal_to_<kind>.yaml`` from ``pretrained:hifigan-universal``
+``recipes/finetune/hifigan_universal.yaml model.upsampler=<kind>`` from ``pretrained:hifigan-universal``
 for the same number of steps on the embedded corpus with the real training loop (the
 conversion is the least-squares projection; the first ``--warmup`` steps train only the fresh
 discriminators), then resynthesises the bundled CMU ARCTIC speech and prints mel L1,
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = str(REPO / "recipes" / "finetune" / "hifigan_universal_to_{}.yaml")
+RECIPE = REPO / "recipes" / "finetune" / "hifigan_universal.yaml"
 SLUG = {"resize-nearest": "nearest", "resize-linear": "linear", "transposed": "transposed"}
 
 
@@ -74,8 +74,8 @@ def finetune(kind: str, args, corpus) -> Path:
 
     run_dir = Path(args.out) / SLUG[kind]
     shutil.rmtree(run_dir, ignore_errors=True)
-    cfg = load_config(RECIPE.format(SLUG[kind]), [
-        *args.overrides, f"run_dir={run_dir}", f"max_steps={args.steps}", f"init_from={args.checkpoint}",
+    cfg = load_config(RECIPE, [
+        *args.overrides, f"model.upsampler={kind}", f"run_dir={run_dir}", f"max_steps={args.steps}", f"init_from={args.checkpoint}",
         f"train.discriminator_warmup={args.warmup}", f"data.filelist={corpus.filelists['train']}",
         f"data.valid_files=[{corpus.filelists['val']}]", f"train.batch_size={args.batch_size}",
         f"data.segment_length={args.segment_length}", f"train.precision={args.precision}",

@@ -13,6 +13,8 @@ norm or not) or on a model, returning a small dataclass with ``to_dict()``;
 - :mod:`.frequency`: white-noise and swept-sine responses: lines, images, low-pass.
 - :mod:`.attribution`: forward hooks on a generator's upsamplers; the lines
   each one adds at multiples of its input rate.
+- :mod:`.position`: the share of each upsampler's output on real input that is one fixed
+  pattern repeated at every input sample (a within-frame position code no resize layer makes).
 - :mod:`.gradients`: the spectrum of d(output)/d(input) of a discriminator:
   lines from its strided convolutions.
 - :mod:`.spectra`: periodogram and line-prominence helpers.
@@ -27,6 +29,7 @@ from .frequency import FrequencyResponse, frequency_response, swept_sine
 from .gradients import GradientSpectrum, gradient_spectrum, time_strides
 from .matrix import LayerMatrix, layer_matrix
 from .overlap import OverlapPattern, layer_overlap, overlap_pattern, stack_overlap
+from .position import fixed_pattern_share, position_code_shares
 from .probe import find_upsamplers
 
 __all__ = [
@@ -36,5 +39,6 @@ __all__ = [
     "FrequencyResponse", "frequency_response", "swept_sine",
     "Attribution", "LayerTones", "layer_attribution",
     "GradientSpectrum", "gradient_spectrum", "time_strides",
+    "fixed_pattern_share", "position_code_shares",
     "find_upsamplers",
 ]

@@ -40,6 +40,7 @@ from ..data.dataset import DataError, read_filelist
 from ..errors import CommandError
 from ..data.corpus import DEFAULT_SOURCES
 from ..analysis.checkerboard import checkerboard_score
+from ..analysis.position import position_code_shares
 from ..evaluation import evaluate_vocoder, format_row, load_clips, summarize, table_header
 from ..inference import build_vocoder
 from ..layers import parse_upsampler_spec, upsampler_label
@@ -132,6 +133,9 @@ def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
                 "converted": False, **({"checkerboard_db": combs[i]} if i in combs else {}), **({k: v for k, v in kernels[i].items() if k != "tried"} if i in kernels else {}),
                 "kernels_tried": kernels.get(i, {}).get("tried", []), "reason": ""}
                for i, f in enumerate(factors)]
+    if calibration:
+        for r, share in zip(records, _position_codes(source, calibration)):
+            r["position_code_share"] = share
     trials: List[Dict[str, Any]] = []
     if layers == "all" or not isinstance(layers, str):
         chosen = list(candidates) if layers == "all" else sorted(set(layers))
@@ -152,6 +156,15 @@ def _checkerboards(source: Dict[str, Any], layers: Sequence[int]) -> Dict[int, f
     generator = build_generator_from(source["generator_config"])
     generator.load_state_dict(source["generator"])
     return {i: checkerboard_score(generator.upsamplers[i]).checkerboard_db for i in layers}
+
+
+def _position_codes(source: Dict[str, Any], clips: Sequence) -> List[float]:
+    """Each upsampler's :func:`~audioup.analysis.position.fixed_pattern_share` on the clips: the
+    share of its output that is one pattern repeated at every input sample, which no resize
+    layer makes (V1 Universal's first x8 layer: 43 %, a clock its later layers use)."""
+    vocoder = build_vocoder(source["generator_config"], source["mel"], source["generator"])
+    mels = [vocoder.mel(torch.from_numpy(c.samples)[None]) for c in clips]
+    return position_code_shares(vocoder.generator, mels)
 
 
 def _input_rates(generator_config: Dict[str, Any], sample_rate: int,
@@ -356,6 +369,8 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
     for r in plan["records"]:
         what = (f"kernel {r.get('kernel_size') or 'default'}, residual {100 * r.get('residual_energy', 0):.1f} %"
                 if r["transposed"] else "")
+        if "position_code_share" in r:
+            what += f", fixed pattern {100 * r['position_code_share']:.0f} %"
         log(f"  layer {r['index']} x{r['factor']}: {'REPLACED' if r['converted'] else 'kept    '} {what}  {r['reason']}")
     if budget_minutes > 0 and plan["layers"]:
         clips = load_training_audio(data, sr, log=log)
@@ -433,7 +448,9 @@ def render_conversion(report: Dict[str, Any]) -> str:
         if r["transposed"]:
             lines.append(f"- layer {r['index']} (x{r['factor']}, input rate {r['input_rate_hz']:.0f} Hz): "
                          f"{'replaced' if r['converted'] else 'kept'}, kernel {r.get('kernel_size') or 'default'} "
-                         f"(residual {100 * (r.get('residual_energy') or 0):.1f} %): {r['reason']}")
+                         f"(residual {100 * (r.get('residual_energy') or 0):.1f} %"
+                         + (f", fixed pattern {100 * r['position_code_share']:.0f} %" if "position_code_share" in r else "")
+                         + f"): {r['reason']}")
     tune = report.get("fine_tune")
     if tune:
         lines.append(f"- fine-tune: {tune['steps']} steps in {tune['elapsed_s'] / 60:.1f} min "

@@ -1,66 +1,29 @@
-"""Measure one generator on a test set: vocode, score, and time it.
+"""Measure one generator on a test set for the comparison: vocode, score, and time it.
 
-:func:`measure_outputs` turns generated audio (and optionally its ground
-truth) into one record with the metrics of :mod:`audioup.metrics`: the tonal
-score with its per-layer breakdown, the stationary spectrum, MR-STFT distance,
-mel L1 and PESQ when installed. :func:`evaluate_vocoder` vocodes the test
-clips (analysis-synthesis through the training mel front end) and measures
-them; :func:`measure_speed` times several generators side by side.
+:func:`evaluate_vocoder` vocodes and measures each test clip with
+:func:`audioup.evaluation.evaluate_vocoder` (the one "vocode, then measure" of audioup) and
+:func:`measure_outputs` turns the clips' measurements into one record for the comparison's
+tables and figures: the tonal score with its per-layer breakdown, the stationary spectrum of
+all clips, MR-STFT distance, mel L1, STOI, PESQ and periodicity when installed, averaged
+over the clips. :func:`measure_speed` times several generators side by side.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..audio.db import ratio_db
-from ..audio.io import AudioError, load_audio
-from ..audio.write import save_audio
+from ..evaluation import TestClip
+from ..evaluation import evaluate_vocoder as evaluate_clips
 from ..metrics import Measurement, default_n_fft, measure_signal, stationary_spectrum
 
 
-@dataclass
-class TestClip:
-    """One test utterance at the model's sample rate."""
-
-    name: str
-    path: Path
-    samples: np.ndarray
-
-
-def load_test_clips(files: Sequence, sample_rate: int, min_samples: int, log=print) -> List[TestClip]:
-    """Read the test files at ``sample_rate``; unreadable or too-short ones are reported and skipped.
-
-    Raises:
-        ValueError: no usable file (the message lists why each failed).
-    """
-    clips, failed, names = [], [], set()
-    for path in files:
-        try:
-            audio = load_audio(path, sample_rate=sample_rate, min_samples=min_samples)
-        except AudioError as exc:
-            failed.append(str(exc))
-            log(f"skipping test file {exc}")
-            continue
-        name = Path(path).stem
-        while name in names:  # two test files with one name in different folders
-            name += "_"
-        names.add(name)
-        clips.append(TestClip(name, Path(path), audio.samples))
-    if not clips:
-        raise ValueError("no usable test files:\n  " + "\n  ".join(failed or ["(none given)"]))
-    return clips
-
-
 # reference-based quality metrics every record carries (see audioup.metrics.reference_metrics)
-QUALITY_KEYS = ("mrstft", "mel_l1", "pesq_wb", "periodicity_rmse", "vuv_f1")
-# generated audio is written as 32-bit float: re-measuring the saved file gives the same numbers
-WAV_SUBTYPE = "FLOAT"
+QUALITY_KEYS = ("mrstft", "mel_l1", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1")
 
 
 QUIET_DB = -20.0  # outputs further below the real audio are too quiet for their scores to mean much
@@ -97,7 +60,7 @@ def _mean(values) -> Optional[float]:
 def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Sequence[int],
                     references: Optional[Sequence[np.ndarray]] = None,
                     names: Optional[Sequence[str]] = None, pesq: bool = True,
-                    periodicity: bool = True) -> dict:
+                    periodicity: bool = True, measured: Optional[Sequence[Measurement]] = None) -> dict:
     """Metrics of generated clips, averaged over the clips.
 
     Args:
@@ -109,22 +72,25 @@ def measure_outputs(outputs: Sequence[np.ndarray], sample_rate: int, factors: Se
         pesq: compute wide-band PESQ (skipped with a note when the package is missing).
         periodicity: compute periodicity RMSE and V/UV F1 with torchcrepe (likewise; about
             5 s of CPU per second of audio on one thread, so a CPU run may leave it out).
+        measured: the clips' measurements when already made (:func:`evaluate_vocoder`);
+            ``references``, ``pesq`` and ``periodicity`` then only say what was asked for.
 
     Returns:
         ``{"tonal_score_db", "tonal_max_db", "null_spread_db", "per_layer", "level_db", "mrstft",
-        "mel_l1", "pesq_wb", "periodicity_rmse", "vuv_f1", "notes", "files", "spectrum", "seconds"}``
-        (``level_db``: :func:`audioup.metrics.level_db` re the reference, DC removed; ``files``:
-        one :class:`audioup.metrics.Measurement` dict per clip, its name in ``path``); a metric
-        that could not be computed is ``None`` and ``notes`` says why.
+        "mel_l1", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1", "notes", "files", "spectrum",
+        "seconds"}`` (``level_db``: :func:`audioup.metrics.level_db` re the reference, DC removed;
+        ``files``: one :class:`audioup.metrics.Measurement` dict per clip, its name in ``path``);
+        a metric that could not be computed is ``None`` and ``notes`` says why.
     """
     names = list(names or [f"clip{i}" for i in range(len(outputs))])
-    optional = ("pesq_wb",) * pesq + ("periodicity",) * periodicity
     notes = []
     if references is not None and not periodicity:
         notes.append("periodicity and V/UV F1: left out (periodicity=False; torchcrepe is slow on a CPU)")
-    measured = [measure_signal(out, sample_rate, factors=factors, name=names[i], optional=optional,
-                               reference=None if references is None else references[i])
-                for i, out in enumerate(outputs)]
+    if measured is None:
+        optional = ("pesq_wb",) * pesq + ("stoi",) + ("periodicity",) * periodicity
+        measured = [measure_signal(out, sample_rate, factors=factors, name=names[i], optional=optional,
+                                   reference=None if references is None else references[i])
+                    for i, out in enumerate(outputs)]
     _add_clip_notes(notes, names, measured)
     files = [m.to_dict() for m in measured]
     maxima = [f["tonal_max_db"] for f in files if f["tonal_max_db"] is not None]
@@ -178,30 +144,23 @@ def _joined_spectrum(outputs: Sequence[np.ndarray], sample_rate: int, factors: S
 
 def evaluate_vocoder(vocoder, clips: Sequence[TestClip], audio_dir=None, pesq: bool = True,
                      periodicity: bool = True) -> dict:
-    """Vocode every test clip (analysis-synthesis) and measure the result.
+    """Vocode and measure every test clip (:func:`audioup.evaluation.evaluate_vocoder`) into one
+    record (:func:`measure_outputs`).
 
     Args:
         vocoder: an :class:`audioup.inference.Vocoder`.
-        clips: from :func:`load_test_clips`, at the vocoder's sample rate.
+        clips: from :func:`audioup.evaluation.load_clips`, at the vocoder's sample rate.
         audio_dir: if given, the generated clips are written there as ``NAME.wav``
             (32-bit float, which holds every sample exactly), so re-measuring a saved
             file gives the reported numbers.
-        pesq, periodicity: see :func:`measure_outputs`.
-
-    Returns:
-        The record of :func:`measure_outputs`.
+        pesq, periodicity: see :func:`measure_outputs` (STOI is always asked for).
     """
-    outputs = []
-    for clip in clips:
-        out = vocoder.wav_to_wav(torch.from_numpy(clip.samples)).numpy().astype(np.float32)
-        if audio_dir is not None:
-            # 32-bit float holds the samples exactly: the numbers below are those of the file
-            save_audio(Path(audio_dir) / f"{clip.name}.wav", out, vocoder.sample_rate, subtype=WAV_SUBTYPE)
-        outputs.append(out)
-    factors = list(vocoder.generator.upsample_factors)
-    return measure_outputs(outputs, vocoder.sample_rate, factors,
-                           references=[c.samples for c in clips], names=[c.name for c in clips],
-                           pesq=pesq, periodicity=periodicity)
+    optional = ("pesq_wb",) * pesq + ("stoi",) + ("periodicity",) * periodicity
+    results = evaluate_clips(vocoder, clips, keep_output=True, optional=optional, audio_dir=audio_dir)
+    return measure_outputs([r.output for r in results], vocoder.sample_rate,
+                           list(vocoder.generator.upsample_factors), references=[c.samples for c in clips],
+                           names=[c.name for c in clips], pesq=pesq, periodicity=periodicity,
+                           measured=[r.measurement for r in results])
 
 
 def measure_speed(generators: Dict[str, "object"], mel, sample_rate: int, hop: int,

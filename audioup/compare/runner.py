@@ -36,7 +36,8 @@ from ..train.loop import TrainingError, train
 from ..models.registry import PRESETS
 from ..train.setup import build_generator_from, generator_config, mel_settings
 from ..train.speed import cpu_threads
-from .evaluate import evaluate_vocoder, load_test_clips, measure_outputs, measure_speed
+from ..evaluation import load_clips
+from .evaluate import evaluate_vocoder, measure_outputs, measure_speed
 from .report import fmt, write_report
 from .stages import Stage, budget_stage, is_budget, stage_dir, stage_words
 
@@ -287,7 +288,8 @@ def compare_upsamplers(config, out_dir, kinds: Sequence[str] = KINDS, steps: Opt
 
     comp = Comparison(out_dir, Path(config), kinds, ([0] if init else []) + ([steps] if trained else []))
     with cpu_threads(first.train.threads):
-        clips = load_test_clips(tests, first.sample_rate, first.mel.hop_length * 16, log)
+        clips = load_clips(tests, first.sample_rate, min_seconds=first.mel.hop_length * 16 / first.sample_rate,
+                           max_seconds=3600.0, log=log)
         comp.reference = _reference(comp, clips, first)
         comp.info = _setup_info(first, clips, device, comp.reference["factors"])
         comp.info["generator_kinds"] = {k: _schedule_text(cfgs[k]) for k in kinds if k in GENERATOR_KINDS}

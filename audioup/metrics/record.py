@@ -58,6 +58,7 @@ class Measurement:
     detected: List[dict] = field(default_factory=list)
     reference: Optional[str] = None
     reference_tonal_score_db: Optional[float] = None
+    reference_tonal_max_db: Optional[float] = None
     excess_tonal_db: Optional[float] = None
     excess_spread_db: Optional[float] = None
     level_db: Optional[float] = None
@@ -68,6 +69,8 @@ class Measurement:
     stoi: Optional[float] = None
     periodicity_rmse: Optional[float] = None
     vuv_f1: Optional[float] = None
+    mos: Optional[float] = None
+    reference_mos: Optional[float] = None
     unavailable: Dict[str, str] = field(default_factory=dict)
     plot: Optional[str] = None
 
@@ -89,7 +92,7 @@ class Measurement:
     def add_reference_score(self, ref: TonalScore, paired: Optional[tuple] = None) -> None:
         """``ref``: the reference's score; ``paired``: ``(generated, reference)`` as scored for
         the excess (:func:`reference_excess`), when not the file's own and ``ref``."""
-        self.reference_tonal_score_db = ref.tonal_score_db
+        self.reference_tonal_score_db, self.reference_tonal_max_db = ref.tonal_score_db, ref.tonal_max_db
         for w in self.warnings:  # the advice to measure with a reference is followed
             if w["code"] == "pitched_content":
                 w["message"] = w["message"].replace(NO_REFERENCE_ADVICE, REFERENCE_ADVICE)
@@ -163,13 +166,14 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
         wav: ``(T,)`` generated samples.
         sample_rate: Hz.
         factors, hop: the upsampling schedule.
-        reference: ``(T,)`` ground truth (adds ``excess_tonal_db``, ``level_db``,
-            ``mrstft``, ``mel_l1`` and, with ``pesq``, ``pesq_wb``; these import torch).
+        reference: ``(T,)`` ground truth (adds ``reference_tonal_score_db`` / ``_max_db``,
+            ``excess_tonal_db``, ``level_db``, ``mrstft``, ``mel_l1`` and, with ``pesq``,
+            ``pesq_wb``; these import torch).
         name: stored as ``path``.
         pesq: also wide-band PESQ (``unavailable`` says why when it cannot run).
         optional: the optional reference metrics to compute (names of
-            :func:`audioup.metrics.reference_metrics`: ``pesq_wb``, ``stoi``, ``periodicity``);
-            overrides ``pesq``.
+            :func:`audioup.metrics.reference_metrics`: ``pesq_wb``, ``stoi``, ``periodicity``,
+            ``mos``: DistillMOS of the signal and of the reference); overrides ``pesq``.
 
     A signal the tonal score refuses (too short, silent) gets ``error``; the
     reference metrics are still computed.
@@ -194,8 +198,8 @@ def measure_signal(wav, sample_rate: int, factors: Optional[Sequence[int]] = Non
     rec.level_db = level_db(x, ref)
     quality = reference_metrics(x, ref, sample_rate,
                                 optional=("pesq_wb",) * pesq if optional is None else tuple(optional))
-    for key in ("mrstft", "mel_l1", "lsd_db", "pesq_wb", "stoi", "periodicity_rmse", "vuv_f1"):
-        setattr(rec, key, quality[key])
+    for key in REFERENCE_KEYS + ("mos", "reference_mos"):
+        setattr(rec, key, quality.get(key))
     rec.unavailable.update(quality["unavailable"])
     return rec
 

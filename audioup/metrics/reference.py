@@ -169,14 +169,21 @@ def stoi(gen, ref, sample_rate: float, *, extended: bool = False) -> float:
     """Short-time objective intelligibility (0..1) with ``pystoi``.
 
     Raises:
-        MetricUnavailable: ``pystoi`` not installed.
+        MetricUnavailable: ``pystoi`` not installed, or the reference is too short or too
+            quiet for it (pystoi would return 1e-5).
     """
     try:
         from pystoi import stoi as _stoi
     except ImportError:
         raise MetricUnavailable("not installed (pip install pystoi)") from None
     gen, ref = _pair(gen, ref)
-    return float(_stoi(ref.astype(np.float64), gen.astype(np.float64), int(sample_rate), extended=extended))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref.astype(np.float64), gen.astype(np.float64), int(sample_rate), extended=extended))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):  # pystoi then returns 1e-5
+        raise MetricUnavailable("too little sound in the reference for STOI (pystoi needs 30 frames "
+                                "of 25.6 ms within 40 dB of its loudest)")
+    return value
 
 
 def periodicity(gen, ref, sample_rate: float, *, model: str = "tiny", hop_ms: float = 5.0,

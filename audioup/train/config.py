@@ -132,6 +132,8 @@ class LoopConfig:
     discriminator_warmup: int = 0     # first steps train the discriminators only (fine-tuning)
     max_minutes: float = 0.0          # stop (with a checkpoint) after this much training time, summed
                                       # over resumes, validation and saving left out (0: max_steps only)
+    clock: str = "wall"               # what max_minutes counts: "wall" time, or "cpu": this process's
+                                      # CPU time / its threads (other load on the machine does not count)
     # opt-in speed settings, unmeasured on GPU so far (see benchmarks/bench_train_step.py):
     channels_last: bool = False       # 2D discriminator convolutions (MPD, MRD) in channels-last layout
     compile: Optional[str] = None     # torch.compile mode for G and D: default, reduce-overhead, max-autotune
@@ -236,7 +238,8 @@ def check_values(cfg: TrainConfig) -> None:
         raise ConfigError(f"data.segment_length ({cfg.data.segment_length}) must be a multiple of "
                           f"mel.hop_length ({cfg.mel.hop_length})")
     choices = {"data.on_bad_file": (cfg.data.on_bad_file, ("stop", "skip")),
-               "train.precision": (cfg.train.precision, ("fp32", "bf16", "fp16"))}
+               "train.precision": (cfg.train.precision, ("fp32", "bf16", "fp16")),
+               "train.clock": (cfg.train.clock, ("wall", "cpu"))}
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")

@@ -63,6 +63,9 @@ def train(cfg: TrainConfig, init_from: Optional[str] = None, log: Callable[[str]
         D.resolve_device(cfg.train.device)
     except RuntimeError as exc:
         raise ConfigError(f"train.device={cfg.train.device}: {exc}; use train.device=cpu or auto") from None
+    if cfg.train.clock == "cpu" and cfg.train.max_minutes > 0 and D.resolve_device(cfg.train.device).type != "cpu":
+        raise ConfigError("train.clock=cpu counts this process's CPU time, which says nothing of a GPU's "
+                          "work; use train.clock=wall on a GPU")
     with cpu_threads(cfg.train.threads):
         info, device = D.setup(cfg.train.device)
         try:
@@ -160,7 +163,8 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
     progress = _progress(cfg, info, state.step)
     monitor = LossMonitor(state.step)
     t0, steps_done = time.perf_counter(), 0
-    clock = t0  # training time counts from here; validation and saving move it on uncounted
+    timer = _budget_timer(cfg)
+    clock = timer()  # training time counts from here; validation and saving move it on uncounted
     try:
         for batch in batches:
             # the first train.discriminator_warmup steps train the discriminators alone (fine-tuning)
@@ -168,7 +172,7 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
             monitor.update(state.step + 1, step(state, batch, ctx))
             state.step += 1
             steps_done += 1
-            now = time.perf_counter()
+            now = timer()
             state.train_seconds, clock = state.train_seconds + now - clock, now
             out_of_time = _out_of_time(state, ctx)
             if state.step % steps_per_epoch == 0:  # epoch boundary: decay the learning rate
@@ -194,13 +198,23 @@ def _run_steps(state: State, ctx: Context, run_dir: Path, batches: Iterator[Tens
                 if out_of_time:
                     log(f"train.max_minutes {cfg.train.max_minutes:g} reached at step {state.step}")
                 break
-            clock = time.perf_counter()
+            clock = timer()
     finally:
         if progress is not None:
             progress.close()
         if writer is not None:
             writer.close()
     return last_saved
+
+
+def _budget_timer(cfg: TrainConfig) -> Callable[[], float]:
+    """What ``train.max_minutes`` counts: wall time, or with ``train.clock=cpu`` this process's
+    CPU time over its threads, which other processes on a shared machine do not eat into (the
+    same budget for every kind of a comparison, whatever else runs)."""
+    if cfg.train.clock == "wall":
+        return time.perf_counter
+    threads = max(1, torch.get_num_threads())
+    return lambda: time.process_time() / threads
 
 
 def _out_of_time(state: State, ctx: Context) -> bool:

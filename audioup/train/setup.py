@@ -20,7 +20,7 @@ from ..audio.io import AudioError, load_audio
 from ..audio.mel import MelSpectrogram
 from ..data.dataset import (DataError, SegmentDataset, collect_files, estimated_megabytes,
                             usable_files)
-from ..metrics import measure_signal, mrstft_distance
+from ..metrics import measure_signal
 from ..models import registry
 from ..models.discriminators import DISCRIMINATORS, CombinedDiscriminator
 from ..models.losses import MultiResolutionSTFTLoss
@@ -218,31 +218,22 @@ def _valid_clip(path, cfg: TrainConfig, log=print) -> Optional[Tensor]:
     return torch.from_numpy(samples[:n].copy())
 
 
-def _tonal(m) -> float:
-    if m.error:
-        raise ValueError(m.error)
-    return m.tonal_score_db
-
-
 def _metric_functions(cfg: TrainConfig, generator: nn.Module, log):
-    """Validation metrics from :mod:`audioup.metrics` (one that fails is noted once, then skipped)."""
+    """Validation metrics of one clip: :func:`audioup.metrics.measure_signal` of the output
+    against the real recording, the measurement ``audioup measure --reference`` and
+    :mod:`audioup.evaluation` make. A clip the tonal score refuses (too short) is noted once."""
     sr, factors = cfg.sample_rate, list(getattr(generator, "upsample_factors", []) or [])
     hop = cfg.mel.hop_length
-    functions = {
-        "val/mrstft": lambda f, r: mrstft_distance(f, r, sr),
-        "val/tonal_score_db": lambda f, r: _tonal(measure_signal(f, sr, factors=factors or None,
-                                                                 hop=None if factors else hop)),
-    }
-    failed = set()
+    noted = set()
 
     def metrics(fake: Tensor, real: Tensor) -> Dict[str, float]:
-        f, r, out = fake.numpy(), real.numpy(), {}
-        for name, fn in functions.items():
-            try:
-                out[name] = float(fn(f, r))
-            except ValueError as exc:  # e.g. audio shorter than the tonal analysis window
-                if name not in failed:
-                    failed.add(name)
-                    log(f"note: {name} not computed ({exc})")
+        m = measure_signal(fake.numpy(), sr, factors=factors or None, hop=None if factors else hop,
+                           reference=real.numpy(), optional=())
+        out = {"val/mrstft": float(m.mrstft)}
+        if m.error is None:
+            out["val/tonal_score_db"] = float(m.tonal_score_db)
+        elif "val/tonal_score_db" not in noted:
+            noted.add("val/tonal_score_db")
+            log(f"note: val/tonal_score_db not computed ({m.error})")
         return out
     return metrics

@@ -43,6 +43,10 @@ def test_auto_replaces_the_layer_that_makes_the_lines_and_says_why(official_tiny
     assert original["layers"] == [] and original["worst_line_over_real_db"] > 3.0
     assert plan["records"][2]["converted"] and "lowers the strongest line" in plan["records"][2]["reason"]
     assert all(not r["converted"] and r["reason"].startswith("kept") for r in plan["records"][:2])
+    # measured on the calibration clips: the tied layers repeat no pattern at their input rate, the
+    # lined one does (the fixed pattern that no resize layer makes)
+    shares = [r["position_code_share"] for r in plan["records"]]
+    assert max(shares[:2]) < 1e-3 and shares[2] > 0.1
     # the line-free layers were tried and found not to help: replacing layer 0 alone leaves the line
     alone = [t for t in plan["trials"] if t["layers"] == [0]]
     assert alone and alone[0]["worst_line_over_real_db"] > 3.0
@@ -206,8 +210,8 @@ def test_converted_run_starts_a_training_run(official_tiny, tmp_path):
     assert main(["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "resize-nearest",
                  "--layers", "all", "--out", str(out), "--no-eval"]) == 0
     corpus = build_corpus(tmp_path / "corpus", variants=2, n_val=1, progress=False)
-    cfg = load_config(REPO / "recipes" / "finetune" / "hifigan_universal_to_nearest.yaml", [
-        f"run_dir={tmp_path / 'run'}", "model.preset=tiny",
+    cfg = load_config(REPO / "recipes" / "finetune" / "hifigan_universal.yaml", [
+        "model.upsampler=resize-nearest", f"run_dir={tmp_path / 'run'}", "model.preset=tiny",
         "model.discriminator_kwargs={mpd: {channels: [8, 16, 32, 64, 64]}, msd: {width: 0.0625}}",
         "max_steps=1", "train.batch_size=1", "data.segment_length=2048", f"data.filelist={corpus.filelists['train']}",
         f"data.valid_files=[{corpus.filelists['val']}]", "data.valid_seconds=0.5", "train.device=cpu",

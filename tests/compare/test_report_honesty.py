@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audioup.compare import evaluate as ev
+from audioup.evaluation import TestClip
 from audioup.compare.evaluate import evaluate_vocoder, measure_outputs
 from audioup.metrics import level_db
 from audioup.compare.report import fmt_speed, verdict
@@ -41,7 +41,7 @@ class _FakeVocoder:
 
 
 def test_scores_are_those_of_the_files_written(tmp_path):
-    clips = [ev.TestClip("a", tmp_path / "a.wav", _speechlike(seed=1)), ev.TestClip("b", tmp_path / "b.wav", _speechlike(seed=2))]
+    clips = [TestClip("a", tmp_path / "a.wav", _speechlike(seed=1)), TestClip("b", tmp_path / "b.wav", _speechlike(seed=2))]
     record = evaluate_vocoder(_FakeVocoder(), clips, tmp_path / "out", pesq=False)
     written = [sf.read(tmp_path / "out" / f"{c.name}.wav", dtype="float32")[0] for c in clips]
     assert sf.info(tmp_path / "out" / "a.wav").subtype == "FLOAT"

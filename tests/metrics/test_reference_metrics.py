@@ -101,3 +101,11 @@ def test_every_metric_takes_generated_reference_rate_then_keywords(excerpt):
     assert default == log_spectral_distance(y, excerpt, sample_rate=SR) > 0
     short = log_spectral_distance(y, excerpt, n_fft=512, hop_length=128, sample_rate=SR)
     assert short > 0 and short != pytest.approx(default, rel=1e-3)
+
+
+def test_stoi_of_too_little_sound_is_unavailable_not_1e_5(excerpt):
+    """pystoi returns 1e-5 (with a warning) when the reference has under 30 frames of sound; the
+    metric says so instead of reporting a worst-possible score."""
+    short = excerpt[: int(0.2 * SR)]
+    m = reference_metrics(short, short, SR, optional=("stoi",))
+    assert m["stoi"] is None and "too little sound" in m["unavailable"]["stoi"]

@@ -44,7 +44,8 @@ def tiny_corpus(tmp_path_factory):
 
 @pytest.mark.parametrize("generator,factors", [("vocos", (256,)), ("istftnet", (8, 8, 4))])
 def test_tiny_recipe_trains_and_vocodes_with_its_schedule(generator, factors, tiny_corpus, tmp_path):
-    from audioup.compare.evaluate import evaluate_vocoder, load_test_clips
+    from audioup.compare.evaluate import evaluate_vocoder
+    from audioup.evaluation import load_clips
     from audioup.data.dataset import collect_files
     from audioup.inference import load_generator
     from audioup.train.config import load_config
@@ -61,7 +62,8 @@ def test_tiny_recipe_trains_and_vocodes_with_its_schedule(generator, factors, ti
     assert any("val/tonal_score_db" in line for line in lines), lines
     vocoder = load_generator(run_dir)
     assert vocoder.step == 1 and tuple(vocoder.generator.upsample_factors) == factors
-    clips = load_test_clips(collect_files([tiny_corpus.filelists["test"]]), cfg.sample_rate, 4096)[:1]
+    clips = load_clips(collect_files([tiny_corpus.filelists["test"]]), cfg.sample_rate,
+                       min_seconds=4096 / cfg.sample_rate, log=lambda *_: None)[:1]
     record = evaluate_vocoder(vocoder, clips, pesq=False, periodicity=False)
     layers = record["per_layer"]
     assert [v["factor"] for v in layers.values()] == list(factors)

@@ -1,19 +1,21 @@
-"""Every recipe loads, builds its generator through the training code's own path, and
-differs from its base only where it says; a tiny version of each upsampler kind trains a step."""
+"""Every recipe loads and builds its generator through the training code's own path; every
+upsampler kind is one override of a family's file; base.yaml restates no default; a tiny
+version of each upsampler kind trains a step."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
-OWN = sorted([*(RECIPES / "ljspeech").glob("hifigan*.yaml"), *(RECIPES / "libritts").glob("bigvgan*.yaml")])
+FAMILIES = ["ljspeech/hifigan_v1", "ljspeech/hifigan_v2", "libritts/bigvgan", "offline/hifigan_v1",
+            "offline/hifigan_v2"]
+KINDS = ["transposed", "resize-nearest", "resize-linear", "subpixel-icnr", "sinc"]
+OWN = [RECIPES / f"{f}.yaml" for f in FAMILIES]
 OTHERS = sorted(set(RECIPES.rglob("*.yaml")) - set(OWN))  # base.yaml, tiny.yaml and any added later
-KINDS = {"transposed": "transposed", "resize_nearest": "resize-nearest", "resize_linear": "resize-linear",
-         "subpixel_icnr": "subpixel-icnr", "sinc": "sinc"}
-VARIANTS = [p for p in OWN if any(p.stem.endswith("_" + k) for k in KINDS)]
 
 
 def _load(path, *overrides, for_run=False):
@@ -23,29 +25,41 @@ def _load(path, *overrides, for_run=False):
     return load_config(path, overrides, for_run=for_run)
 
 
-def _kind(path: Path) -> str:
-    return next(v for k, v in KINDS.items() if path.stem.endswith("_" + k))
+def test_one_file_per_family_no_file_per_kind():
+    """Kinds are overrides (model.upsampler=KIND), not files: no recipe is named after a kind."""
+    assert all(p.is_file() for p in OWN)
+    named = [p for p in RECIPES.rglob("*.yaml") if any(p.stem.endswith("_" + k.replace("-", "_")) for k in KINDS)]
+    assert named == []
 
 
-def _base_of(path: Path) -> Path:
-    return path.with_name(path.stem[: -len(_kind(path).replace("-", "_")) - 1] + ".yaml")
-
-
-def test_every_kind_for_every_family():
-    families = {"ljspeech/hifigan_v1", "ljspeech/hifigan_v2", "libritts/bigvgan"}
-    found = {(_base_of(p).relative_to(RECIPES).with_suffix("").as_posix(), _kind(p)) for p in VARIANTS}
-    assert found == {(f, k) for f in families for k in KINDS.values()}
-
-
-@pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.relative_to(RECIPES).as_posix())
-def test_variant_differs_from_its_base_only_in_the_upsampler(path):
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_kind_override_changes_only_the_upsampler(family, kind):
     from audioup.train.config import to_dict
 
-    variant, base = to_dict(_load(path)), to_dict(_load(_base_of(path)))
-    assert variant["model"].pop("upsampler") == _kind(path)
-    base["model"].pop("upsampler")
+    variant = to_dict(_load(RECIPES / f"{family}.yaml", f"model.upsampler={kind}"))
+    base = to_dict(_load(RECIPES / f"{family}.yaml"))
+    assert variant["model"].pop("upsampler") == kind
+    assert base["model"].pop("upsampler") == "transposed"
     assert variant == base
-    assert len(path.read_text().strip().splitlines()) <= 6
+
+
+def _leaves(tree, prefix=""):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_base_yaml_restates_no_default():
+    """base.yaml holds only what differs from audioup/train/config.py's defaults (HiFi-GAN's)."""
+    from audioup.train.config import TrainConfig, to_dict
+
+    defaults = dict(_leaves(to_dict(TrainConfig(run_dir="???"))))
+    restated = [k for k, v in _leaves(yaml.safe_load((RECIPES / "base.yaml").read_text()))
+                if k in defaults and defaults[k] == v and k != "run_dir"]
+    assert restated == []
 
 
 def test_v2_differs_from_v1_only_in_preset():
@@ -66,31 +80,30 @@ def test_data_paths_point_into_the_repository_data_folder():
 # parameters with transposed layers: HiFi-GAN paper (V1 13.92M, V2 0.92M), BigVGAN-base 14M
 LAYER_CLASS = {"transposed": "TransposedConv1d", "resize-nearest": "ResizeConv1d", "resize-linear": "ResizeConv1d",
                "subpixel-icnr": "SubpixelConv1d", "sinc": "SincConv1d"}
-EXPECTED_PARAMS = {"ljspeech/hifigan_v1": 13.92e6, "ljspeech/hifigan_v2": 0.925e6, "libritts/bigvgan": 14.0e6}
+EXPECTED_PARAMS = {"hifigan_v1": 13.92e6, "hifigan_v2": 0.925e6, "bigvgan": 14.0e6}
 
 
-@pytest.mark.parametrize("path", OWN, ids=lambda p: p.relative_to(RECIPES).as_posix())
-def test_recipe_builds_its_generator(path):
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_builds_for_every_family(family, kind):
     import audioup.layers as L
     from audioup.train.setup import build_generator_from, generator_config
 
     torch.set_num_threads(1)
-    cfg = _load(path)
+    cfg = _load(RECIPES / f"{family}.yaml", f"model.upsampler={kind}")
     assert cfg.data.files or cfg.data.filelist  # what for_run=True would check besides run_dir
     generator = build_generator_from(generator_config(cfg))
     assert generator.hop_length == cfg.mel.hop_length
     assert generator.sample_rate == cfg.sample_rate and generator.n_mels == cfg.mel.n_mels
-    kind = _kind(path) if path in VARIANTS else "transposed"
     assert generator.upsampler_label == kind
     cls = getattr(L, LAYER_CLASS[kind])
     assert all(isinstance(u, cls) for u in generator.upsamplers)
     if kind.startswith("resize"):  # SincConv1d subclasses ResizeConv1d: check it is not one
         assert not any(isinstance(u, L.SincConv1d) for u in generator.upsamplers)
     assert [u.factor for u in generator.upsamplers] == list(generator.upsample_factors)
-    family = (_base_of(path) if path in VARIANTS else path).relative_to(RECIPES).with_suffix("").as_posix()
     if kind == "transposed":
         n = sum(p.numel() for p in generator.parameters())
-        assert n == pytest.approx(EXPECTED_PARAMS[family], rel=0.02)
+        assert n == pytest.approx(EXPECTED_PARAMS[family.split("/")[1]], rel=0.02)
 
 
 @pytest.mark.parametrize("path", OTHERS, ids=lambda p: p.relative_to(RECIPES).as_posix())
@@ -118,13 +131,14 @@ TINY = ["model.preset=tiny", "max_steps=1", "train.batch_size=2", "data.segment_
 TINY_DISCRIMINATORS = {"mpd": {"channels": [8, 16, 32, 64, 64]}, "msd": {"width": 0.0625}, "mrd": {"channels": 8}}
 
 
-@pytest.mark.parametrize("path", [RECIPES / "ljspeech" / f"hifigan_v1_{k}.yaml" for k in KINDS]
-                         + [RECIPES / "libritts" / "bigvgan_sinc.yaml"], ids=lambda p: p.stem)
-def test_tiny_version_trains_one_step(path, tiny_corpus, tmp_path):
+@pytest.mark.parametrize("family, kind", [("ljspeech/hifigan_v1", k) for k in KINDS]
+                         + [("libritts/bigvgan", "sinc")], ids=lambda v: v.replace("/", "_"))
+def test_tiny_version_trains_one_step(family, kind, tiny_corpus, tmp_path):
     from audioup.train.loop import train
 
     torch.set_num_threads(1)
-    cfg = _load(path, *TINY, f"run_dir={tmp_path / 'run'}", f"data.filelist={tiny_corpus.filelists['train']}",
+    cfg = _load(RECIPES / f"{family}.yaml", f"model.upsampler={kind}", *TINY, f"run_dir={tmp_path / 'run'}",
+                f"data.filelist={tiny_corpus.filelists['train']}",
                 f"data.valid_files=[{tiny_corpus.root / tiny_corpus.clips[0].file}]", for_run=True)
     cfg.model.discriminator_kwargs = {n: TINY_DISCRIMINATORS[n] for n in cfg.model.discriminators}
     lines = []
@@ -133,6 +147,6 @@ def test_tiny_version_trains_one_step(path, tiny_corpus, tmp_path):
     assert [c.name for c in checkpoints] == ["ckpt_00000001.pt"], lines
     state = torch.load(checkpoints[-1], map_location="cpu", weights_only=True)
     assert state["step"] == 1
-    assert state["generator_config"]["kwargs"]["upsampler"] == _kind(path)
+    assert state["generator_config"]["kwargs"]["upsampler"] == kind
     assert state["sample_rate"] == cfg.sample_rate
     assert all(torch.isfinite(t).all() for t in state["generator"].values() if t.is_floating_point())

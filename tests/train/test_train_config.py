@@ -44,6 +44,7 @@ def test_overrides_types_and_nested_keys(tmp_path):
     ("optim.lrr=1", "unknown key optim.lrr"),
     ("max_steps=many", "max_steps must be a number"),
     ("train.precision=fp8", "train.precision must be one of"),
+    ("train.clock=gpu", "train.clock must be one of wall, cpu"),
     ("data.segment_length=1000", "multiple of mel.hop_length"),
     ("max_steps", "expected key=value"),
 ])

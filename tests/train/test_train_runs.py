@@ -152,3 +152,22 @@ def test_max_minutes_stops_with_a_checkpoint_and_counts_over_resumes(tmp_path):
     [m] = steps(run)[-1:]
     later = load(run / "checkpoints" / f"ckpt_{m:08d}.pt")
     assert m > n and later["train_seconds"] >= 2.4 > ckpt["train_seconds"]
+
+
+def test_cpu_clock_does_not_count_time_spent_waiting():
+    """train.clock=cpu counts this process's CPU time (over its threads): a pause, like time taken
+    by other processes on a shared machine, does not use up the budget; the wall clock does."""
+    from audioup.train.config import load_config
+    from audioup.train.loop import _budget_timer
+
+    cfg = load_config(TINY, ["run_dir=unused", "train.clock=cpu"], for_run=False)
+    wall = _budget_timer(load_config(TINY, ["run_dir=unused"], for_run=False))
+    cpu = _budget_timer(cfg)
+    c0, w0 = cpu(), wall()
+    time.sleep(0.3)
+    assert wall() - w0 >= 0.3 and cpu() - c0 < 0.05
+    c0 = cpu()
+    busy = time.process_time() + 0.2
+    while time.process_time() < busy:
+        pass
+    assert cpu() - c0 >= 0.2 / max(1, torch.get_num_threads()) * 0.9

@@ -47,7 +47,7 @@ def test_training_validates_on_a_filelist(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("recipe, folder", [("ljspeech/hifigan_v1.yaml", "ljspeech"),
-                                            ("ljspeech/hifigan_v2_sinc.yaml", "ljspeech"),
+                                            ("ljspeech/hifigan_v2.yaml", "ljspeech"),
                                             ("libritts/bigvgan.yaml", "libritts")])
 def test_dataset_recipes_validate_on_their_val_list(recipe, folder):
     from audioup.train.config import load_config
