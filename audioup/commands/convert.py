@@ -36,7 +36,7 @@ from ..data.dataset import read_filelist
 from ..errors import CommandError
 from ..layers import UPSAMPLER_LABELS
 from ..models.checkpoint import CheckpointError, list_checkpoints, read_generator
-from ..train.distill import TOP_BAND_HZ
+from ..train.distill import TOP_BAND_HZ, WAVE_WEIGHT
 from . import check_output_path, plain_text
 
 DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
@@ -81,6 +81,9 @@ def register(subparsers, help_line: str) -> None:
                    help="fine-tune: penalise the student's own lines on the original's whole predicted grid, "
                         "their gradient at most W times the distillation's (default 0: off; on V1 Universal "
                         "0.5 kept lines at +2.9 dB mean but cost PESQ 0.23: see benchmarks/RESULTS.md)")
+    p.add_argument("--wave-weight", type=float, default=WAVE_WEIGHT, metavar="W",
+                   help=f"fine-tune: weight of the waveform L1 term beside the STFT and mel distances "
+                        f"(default {WAVE_WEIGHT:g}; 0: magnitudes only, the student may take its own phase)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -103,6 +106,7 @@ def run(args) -> int:
     if args.max_steps < 0:
         raise CommandError("--max-steps must be >= 0")
     for flag, value in (("--notch-hz", args.notch_hz), ("--line-weight", args.line_weight),
+                        ("--wave-weight", args.wave_weight),
                         ("--loss-top-hz", 0.0 if args.loss_top_hz is None else args.loss_top_hz)):
         if not value >= 0:
             raise CommandError(f"{flag} {value:g}: must be 0 or more")
@@ -132,7 +136,8 @@ def run(args) -> int:
                             budget_minutes=args.budget_minutes, data=data, test=test, calibration=calibration,
                             line_target_db=args.line_target, evaluate=not args.no_eval,
                             max_steps=args.max_steps, save_every_s=args.save_every, notch_hz=args.notch_hz,
-                            line_weight=args.line_weight, top_hz=args.loss_top_hz, progress=not args.quiet)
+                            line_weight=args.line_weight, top_hz=args.loss_top_hz, wave_weight=args.wave_weight,
+                            progress=not args.quiet)
     except (ValueError, CheckpointError) as exc:
         raise CommandError(f"--to {args.to}: {exc}" if "kind" in str(exc) else str(exc)) from None
     print(f"wrote {out / 'checkpoints'} and {out / 'convert.json'}")

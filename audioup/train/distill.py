@@ -58,6 +58,7 @@ TOP_EDGE_HZ = 250.0  # width of the raised-cosine edge below ``DistillSettings.t
 # The conversion's default ``top_hz`` is this far below the Nyquist frequency (10 kHz at 22.05 kHz):
 # V1 Universal, layers 1-3, 20 min: mean line +9.6 -> +1.9 dB, worst +18.2 -> +7.5, PESQ 2.66 -> 2.60.
 TOP_BAND_HZ = 1025.0
+WAVE_WEIGHT = 10.0  # the waveform L1 term's weight beside the STFT and mel terms (as HiFi-GAN weighs mel)
 LINE_RING_HZ = (10.0, 40.0)  # a line's neighbourhood: bins this far from it (inside the 86 Hz grid of V1)
 
 
@@ -84,6 +85,8 @@ class DistillSettings:
             own prominence there, beyond the recording's, is penalised (:func:`line_excess_db`).
         line_weight: the penalty's gradient at the output is at most this fraction of the
             distillation's (0: no penalty; see :meth:`Distiller.step`).
+        wave_weight: weight of the waveform L1 term beside the STFT and mel terms (0: magnitudes
+            only, so the student may take its own phase).
     """
 
     budget_s: float
@@ -101,6 +104,7 @@ class DistillSettings:
     top_hz: float = 0.0
     penalty_hz: List[float] = field(default_factory=list)
     line_weight: float = 0.0
+    wave_weight: float = WAVE_WEIGHT
 
     def identity(self) -> Dict[str, Any]:
         """What must match to resume: everything but the budget, step bound, threads and save cadence."""
@@ -110,7 +114,7 @@ class DistillSettings:
                 "top_hz": float(self.top_hz),
                 "upsampler_lr_scale": UPSAMPLER_LR_SCALE,
                 "penalty_hz": [float(f) for f in self.penalty_hz], "line_weight": float(self.line_weight),
-                "line_margin_db": LINE_MARGIN_DB}
+                "line_margin_db": LINE_MARGIN_DB, "wave_weight": float(self.wave_weight)}
 
 
 def predicted_lines(input_rates_hz: Sequence[float], sample_rate: int) -> List[float]:
@@ -268,8 +272,9 @@ class Distiller:
 
     def __init__(self, teacher: nn.Module, student: nn.Module, mel: MelSpectrogram, first_layer: int, lr: float,
                  lines_hz: Sequence[float] = (), notch_hz: float = 30.0, penalty_hz: Sequence[float] = (),
-                 line_weight: float = 0.0, top_hz: float = 0.0):
+                 line_weight: float = 0.0, top_hz: float = 0.0, wave_weight: float = WAVE_WEIGHT):
         self.teacher, self.student, self.mel, self.first = teacher.eval(), student, mel, first_layer
+        self.wave_weight = wave_weight
         self.lines_hz, self.notch_hz, self.top_hz = list(lines_hz), notch_hz, top_hz
         self.penalty_hz, self.line_weight = list(penalty_hz), line_weight
         self._masks: Dict[int, Tensor] = {}
@@ -331,7 +336,7 @@ class Distiller:
         self.student.train()
         out, target = self.outputs(wav)
         parts = self.losses(wav, out, target)
-        loss = parts["stft"] + parts["mel"] + 10.0 * parts["wave"]
+        loss = parts["stft"] + parts["mel"] + self.wave_weight * parts["wave"]
         if not torch.isfinite(loss) or ("lines" in parts and not torch.isfinite(parts["lines"])):
             raise FloatingPointError("non-finite distillation loss")
         self.optimizer.zero_grad(set_to_none=True)
@@ -388,7 +393,7 @@ def distill(teacher_source: Dict[str, Any], run_dir, settings: DistillSettings, 
     if settings.segment % mel.hop_length:
         raise ValueError(f"segment {settings.segment} must be a multiple of the hop {mel.hop_length}")
     work = Distiller(teacher, student, mel, settings.first_layer, settings.lr, settings.lines_hz, settings.notch_hz,
-                     settings.penalty_hz, settings.line_weight, settings.top_hz)
+                     settings.penalty_hz, settings.line_weight, settings.top_hz, settings.wave_weight)
     step, elapsed = int(state.get("step", 0)), 0.0
     if previous is not None:
         work.optimizer.load_state_dict(state["optimizer"])

@@ -30,7 +30,7 @@ def _tied_source(weights, config, lined: int):
 
 
 def test_auto_replaces_the_layer_that_makes_the_lines_and_says_why(official_tiny):
-    from audioup.compare.conversion import plan_conversion
+    from audioup.compare.plan import plan_conversion
     from audioup.evaluation import load_clips
 
     weights, config, _ = official_tiny
@@ -57,7 +57,7 @@ def test_auto_replaces_the_layer_that_makes_the_lines_and_says_why(official_tiny
 
 
 def test_auto_replaces_cheap_comb_making_layers_first_and_keeps_flat_ones(official_tiny, monkeypatch):
-    from audioup.compare import conversion
+    from audioup.compare import plan as conversion
     from audioup.evaluation import load_clips
 
     weights, config, _ = official_tiny
@@ -79,7 +79,7 @@ def test_auto_replaces_cheap_comb_making_layers_first_and_keeps_flat_ones(offici
 
 
 def test_kernel_ladder_stops_at_the_first_length_within_the_residual_target(official_tiny):
-    from audioup.compare.conversion import RESIDUAL_TARGET, choose_kernels
+    from audioup.compare.plan import RESIDUAL_TARGET, choose_kernels
     from audioup.models.checkpoint import read_generator
 
     weights, config, _ = official_tiny
@@ -193,7 +193,7 @@ def test_convert_refuses_a_training_run_and_bad_options(official_tiny, tmp_path,
     assert "holds a training run" in capsys.readouterr().err
     assert (run / "train.lock").read_text() == "123\n"
     for bad in (["--layers", "x"], ["--layers", "7"], ["--kernel-size", "200000"], ["--kernel-size", "1:a"],
-                ["--budget-minutes", "-1"], ["--notch-hz", "-5"], ["--line-weight", "nan"], ["--loss-top-hz", "-1"]):
+                ["--budget-minutes", "-1"], ["--notch-hz", "-5"], ["--line-weight", "nan"], ["--loss-top-hz", "-1"], ["--wave-weight", "-1"]):
         assert main(base + ["--out", str(tmp_path / "o"), *bad]) == 1, bad
         err = capsys.readouterr().err
         assert "error" in err and "Traceback" not in err

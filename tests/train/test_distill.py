@@ -157,3 +157,25 @@ def test_the_line_penalty_can_only_take_its_share_of_the_step(tiny_pair):
         after[weight] = torch.cat([p.detach().flatten() for p in s.parameters()])
     assert float((after[1e-9] - after[0.0]).abs().max()) < 1e-6
     assert float((after[0.5] - after[0.0]).abs().max()) > 1e-6
+
+
+def test_wave_weight_zero_lets_the_student_take_its_own_phase(tiny_pair):
+    """A student whose output is the teacher's with the sign flipped (same magnitudes, opposite
+    phase) is pulled at the output only through the waveform term: with wave_weight 0 the
+    distillation's gradient there is nearly nil, with the default it is not."""
+    teacher, student, mel = tiny_pair
+    flipped = copy.deepcopy(teacher)
+    with torch.no_grad():  # tanh is odd: negating the output convolution negates the waveform
+        for name, p in flipped.conv_post.named_parameters():
+            if not name.endswith("original1"):  # weight norm: the gain's sign is the weight's
+                p.neg_()
+    wav = _noise(5, batch=2, n=4096)
+    norms = {}
+    for weight in (0.0, 10.0):
+        work = Distiller(teacher, copy.deepcopy(flipped), mel, 0, 1e-4, wave_weight=weight)
+        out, target = work.outputs(wav)
+        assert torch.allclose(out, -target, atol=1e-5)
+        parts = work.losses(wav, out, target)
+        loss = parts["stft"] + parts["mel"] + work.wave_weight * parts["wave"]
+        norms[weight] = float(torch.autograd.grad(loss, out)[0].norm())
+    assert norms[10.0] > 100 * norms[0.0]
