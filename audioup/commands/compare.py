@@ -17,18 +17,24 @@ from ..compare.stages import stage_title
 from ..compare.runner import GENERATOR_KINDS, KINDS, CompareError, compare_upsamplers
 
 DESCRIPTION = """\
-Train the same vocoder with each upsampler kind for the same number of steps (the real
-training loop, one run folder per kind), vocode the test set with each, and write
+Train the same vocoder with each upsampler kind for the same number of steps or minutes (the
+real training loop, one run folder per kind), vocode the test set with each, and write
 OUT/report.md with a table (tonal score, MR-STFT, mel L1, PESQ, parameters, speed) and
 figures. Every kind is also evaluated at initialisation (step 0).
 
   audioup compare recipes/ljspeech/hifigan_v2.yaml --out runs/cmp_v2 --steps 20000
   audioup compare recipes/tiny.yaml --out runs/cmp --init-only --test data/cmu_arctic
 
+The same training time for every kind instead of the same steps (a cheap generator gets more
+steps; train.clock=cpu counts this process's CPU time, which other load does not eat):
+
+  audioup compare recipes/offline/hifigan_v2.yaml train.clock=cpu --out runs/cmp_cpu \\
+      --kinds transposed resize-nearest vocos istftnet --minutes 12
+
 From a released vocoder instead of a recipe (no CONFIG): convert it to every kind, give each
 the same fine-tune budget on real speech, and measure all on held-out clips:
 
-  audioup compare --from pretrained:hifigan-universal --out runs/cmp_universal \
+  audioup compare --from pretrained:hifigan-universal --out runs/cmp_universal \\
       --budget-minutes 5 --data data/offline/speech/train.txt --test held_out/
 
 key=value overrides (as for `audioup train`) go right after CONFIG. Running again with the
