@@ -19,7 +19,7 @@ from ..analysis.position import position_code_shares
 from ..errors import CommandError
 from ..evaluation import evaluate_vocoder, summarize
 from ..inference import build_vocoder
-from ..layers import parse_upsampler_spec
+from ..layers import upsampler_class
 from ..models.convert import convert_generator, transposed_layers
 from ..models.registry import build_generator_from
 
@@ -79,7 +79,6 @@ def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
     if not candidates:
         raise ValueError("the generator has no transposed upsampler to convert")
     factors = source["generator_config"]["kwargs"].get("upsample_factors") or (8, 8, 2, 2)
-    kind_name, _ = parse_upsampler_spec(kind)
     if isinstance(layers, str) and layers not in ("auto", "all"):
         raise ValueError(f"layers must be 'auto', 'all' or indices, got {layers!r}")
     if not isinstance(layers, str):
@@ -87,7 +86,7 @@ def plan_conversion(source: Dict[str, Any], kind: Any, layers: Layers = "auto",
         if bad:
             raise ValueError(f"layer {bad[0]} is not a transposed upsampler of this generator "
                              f"(transposed: {candidates})")
-    if kind_name == "transposed":
+    if upsampler_class(kind).REFERENCE:  # to the reference kind: every layer stays as trained
         kernels = {i: {"kernel_size": None, "residual_energy": 0.0, "tried": []} for i in candidates}
     else:
         kernels = choose_kernels(source, kind, candidates, kernel_sizes)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..layers import Replacement, parse_upsampler_spec, upsampler_label
+from ..layers import Replacement, parse_upsampler_spec, upsampler_class, upsampler_label
 from ..layers.project import project_layer
 from .registry import build_generator_from
 from .upsampling import layer_specs
@@ -73,11 +73,12 @@ def _kernel_for(kernel_sizes: KernelSizes, index: int) -> Optional[int]:
 
 
 def transposed_layers(generator_config: Dict[str, Any]) -> List[int]:
-    """Indices of the generator's transposed upsampling layers (the ones :func:`convert_generator` can replace)."""
+    """Indices of the generator's layers of the reference kind (``Upsampler.REFERENCE``: transposed),
+    the ones :func:`convert_generator` can replace."""
     kwargs = generator_config["kwargs"]
     factors = kwargs.get("upsample_factors") or (8, 8, 2, 2)
     return [i for i, s in enumerate(layer_specs(kwargs.get("upsampler"), len(factors)))
-            if upsampler_label(s) == "transposed"]
+            if upsampler_class(s).REFERENCE]
 
 
 def convert_generator(source: Dict[str, Any], kind: Any, layers: Optional[Sequence[int]] = None,
