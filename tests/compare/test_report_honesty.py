@@ -48,9 +48,18 @@ def test_scores_are_those_of_the_files_written(tmp_path):
     expected = _FakeVocoder().wav_to_wav(torch.from_numpy(clips[0].samples)).numpy()
     assert np.array_equal(written[0], expected)  # nothing lost to 16-bit quantisation
     again = measure_outputs(written, RATE, (8, 8, 4), references=[c.samples for c in clips], pesq=False)
-    for key in ("level_db", "mrstft", "mel_l1"):
+    for key in ("level_db", "mrstft", "mel_l1", "stoi"):
         assert record[key] == again[key], key
     assert record["level_db"] == pytest.approx(-60.0, abs=0.1)
+    # one evaluation: each clip's figures in the comparison's record are those audioup convert's
+    # report gives for the same vocoder and clip (audioup.evaluation, audioup.metrics.measure_signal)
+    from audioup.evaluation import evaluate_clip
+
+    for clip, file in zip(clips, record["files"]):
+        m = evaluate_clip(_FakeVocoder(), clip, optional=("stoi",)).metrics
+        assert 0 < m["stoi"] <= 1
+        for key in ("stoi", "mel_l1", "mrstft", "tonal_score_db", "tonal_max_db"):
+            assert file[key] == m[key], key
 
 
 @pytest.mark.slow  # torchcrepe loads and runs: ~25 s on a shared CPU
