@@ -150,8 +150,10 @@ def setup_text(comp) -> str:
             f"`{Path(p).name}`" for p in info.get("test_files", [])[:6]) + (" ..." if n > 6 else ""),
     ]
     if trained and is_budget(trained[-1]):
-        lines.append(f"- Training: {trained[-1][:-3]} minutes of training time per kind (`train.max_minutes`: "
-                     "steps only, validation and saving left out) with the real training loop, on "
+        clock = ("this process's CPU time over its threads (`train.clock=cpu`: other load on the machine "
+                 "does not count)" if info.get("clock") == "cpu" else "wall time")
+        lines.append(f"- Training: {trained[-1][:-3]} minutes of training time per kind (`train.max_minutes`, "
+                     f"in {clock}; steps only, validation and saving left out) with the real training loop, on "
                      f"{info.get('threads')} thread(s), batch {info.get('batch_size')} x "
                      f"{info.get('segment_length')} samples, seed {info.get('seed')}; each kind stops at "
                      "the step its speed takes it to (every kind starts from the weights evaluated at step 0).")

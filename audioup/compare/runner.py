@@ -367,7 +367,7 @@ def _schedule_text(cfg) -> str:
 def _setup_info(cfg, clips, device, factors) -> dict:
     return {"generator": cfg.model.generator, "preset": cfg.model.preset,
             "factors": factors, "sample_rate": cfg.sample_rate, "batch_size": cfg.train.batch_size,
-            "segment_length": cfg.data.segment_length, "seed": cfg.seed,
+            "segment_length": cfg.data.segment_length, "seed": cfg.seed, "clock": cfg.train.clock,
             "test_files": [str(c.path) for c in clips],
             "test_seconds": sum(len(c.samples) for c in clips) / cfg.sample_rate,
             "device": str(device), "threads": torch.get_num_threads(),

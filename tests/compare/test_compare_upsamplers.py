@@ -276,5 +276,6 @@ def test_minutes_gives_every_kind_the_same_training_time(corpus, tmp_path):
     names = [row["upsampler"] if "upsampler" in row else list(row.values())[0] for row in tables[section]]
     for kind, rec in records.items():
         assert f"{kind} ({rec['step']} steps)" in names
+    assert "0.03 minutes of training time per kind (`train.max_minutes`, in wall time" in (out / "report.md").read_text()
     again = compare_upsamplers(RECIPE, out, **args)
     assert again.results["0.03min"]["vocos"]["step"] == records["vocos"]["step"]
