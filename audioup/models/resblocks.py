@@ -12,7 +12,8 @@ The sums are taken in place into a tensor that nothing else holds (a convolution
 output, which autograd does not save): each out-of-place ``a + b`` of a ``(B, C, T)``
 activation allocates a new buffer (on CPU, fresh pages that fault in when first written).
 The values are bit-identical to the out-of-place sums (addition commutes exactly) and so
-are the gradients (an add's backward needs neither operand); :func:`add_into` falls back to
+are the gradients (an add's backward needs neither operand); ResBlock1's inner LeakyReLU runs
+in place on its convolution's output too. :func:`add_into` falls back to
 ``y + x`` when the sum would need a wider dtype than ``y``'s (mixed precision).
 """
 from __future__ import annotations
@@ -89,8 +90,10 @@ class ResBlock1(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
-            xt = c1(F.leaky_relu(x, LRELU_SLOPE))
-            x = add_into(c2(F.leaky_relu(xt, LRELU_SLOPE)), x)
+            # the inner activation runs in place on the convolution's fresh output, which nothing
+            # else holds (a convolution's backward needs its input, not its output)
+            xt = F.leaky_relu_(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE)
+            x = add_into(c2(xt), x)
         return x
 
 
