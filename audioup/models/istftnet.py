@@ -103,6 +103,10 @@ class ISTFTNet(MelGenerator):
         x = self.conv_pre(mel)
         for up, mrf in zip(self.upsamplers, self.mrfs):
             x = mrf(up(F.leaky_relu(x, LRELU_SLOPE)))
+        return self.waveform(x)
+
+    def waveform(self, x: Tensor) -> Tensor:
+        """The last residual blocks' output to the waveform ``(B, 1, T)``: the head, then the inverse STFT."""
         real, imag = spectrum_from_head(self.post(x), self.istft_n_fft // 2 + 1, sine_phase=True)
         return self.istft(real, imag).unsqueeze(1)
 

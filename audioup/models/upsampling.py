@@ -202,7 +202,8 @@ class MelGenerator(nn.Module):
 
     The stages, which the level calibration and the conversion's fine-tune address by name:
     ``conv_pre`` (mel to channels), then for each ``i`` ``upsamplers[i]`` and the residual
-    blocks ``mrfs[i]`` after it, then :meth:`post` (the output convolution). Subclasses call
+    blocks ``mrfs[i]`` after it, then :meth:`post` (the output convolution) and :meth:`waveform`
+    (``post`` and the output nonlinearity, or an inverse STFT). Subclasses call
     :meth:`build_trunk` in ``__init__``, add ``mrfs`` and define :meth:`post`. Building is cheap
     and draws only the weights; a fresh training run then calls :func:`calibrate_levels_`.
     """
@@ -240,6 +241,11 @@ class MelGenerator(nn.Module):
     def post(self, x: Tensor) -> Tensor:
         """The output convolution after the last residual blocks (before the output nonlinearity)."""
         raise NotImplementedError
+
+    def waveform(self, x: Tensor) -> Tensor:
+        """The last residual blocks' output to the waveform ``(B, 1, T)``: :meth:`post`, then ``tanh``
+        (an iSTFT generator overrides it with its inverse STFT)."""
+        return self.post(x).tanh()
 
     def remove_weight_norm(self):
         """Fold weight norm into plain weights for inference (in place); returns ``self``."""

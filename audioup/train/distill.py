@@ -44,6 +44,8 @@ from torch import Tensor, nn
 from ..audio.io import AudioError, find_audio_files, load_audio
 from ..audio.mel import MelSpectrogram
 from ..models.checkpoint import checkpoint_path, list_checkpoints
+from ..models.hifigan import HiFiGAN
+from ..models.istftnet import ISTFTNet
 from ..models.losses import MultiResolutionSTFTLoss
 from ..models.registry import build_generator_from
 from ..models.resblocks import LRELU_SLOPE
@@ -52,6 +54,7 @@ from .checkpoint import save_checkpoint
 
 
 UPSAMPLER_LR_SCALE = 0.1  # the replaced upsamplers learn at this fraction of the learning rate
+FRESH_LR_SCALE = 10.0  # untrained parameters (``DistillSettings.fresh``: an iSTFT head) learn this much faster
 LINE_MARGIN_DB = 3.0  # the line penalty starts this far above the recording's own prominence there
 LINE_FRAME = 4096  # Welch frame of the line penalty's spectrum (5.4 Hz bins at 22.05 kHz)
 TOP_EDGE_HZ = 250.0  # width of the raised-cosine edge below ``DistillSettings.top_hz``
@@ -87,6 +90,8 @@ class DistillSettings:
             distillation's (0: no penalty; see :meth:`Distiller.step`).
         wave_weight: weight of the waveform L1 term beside the STFT and mel terms (0: magnitudes
             only, so the student may take its own phase).
+        fresh: name prefixes of parameters that start untrained (the output head of a
+            HiFi-GAN converted to an iSTFT generator); they learn at ``FRESH_LR_SCALE`` times ``lr``.
     """
 
     budget_s: float
@@ -105,6 +110,7 @@ class DistillSettings:
     penalty_hz: List[float] = field(default_factory=list)
     line_weight: float = 0.0
     wave_weight: float = WAVE_WEIGHT
+    fresh: List[str] = field(default_factory=list)
 
     def identity(self) -> Dict[str, Any]:
         """What must match to resume: everything but the budget, step bound, threads and save cadence."""
@@ -114,7 +120,8 @@ class DistillSettings:
                 "top_hz": float(self.top_hz),
                 "upsampler_lr_scale": UPSAMPLER_LR_SCALE,
                 "penalty_hz": [float(f) for f in self.penalty_hz], "line_weight": float(self.line_weight),
-                "line_margin_db": LINE_MARGIN_DB, "wave_weight": float(self.wave_weight)}
+                "line_margin_db": LINE_MARGIN_DB, "wave_weight": float(self.wave_weight),
+                **({"fresh": list(self.fresh), "fresh_lr_scale": FRESH_LR_SCALE} if self.fresh else {})}
 
 
 def predicted_lines(input_rates_hz: Sequence[float], sample_rate: int) -> List[float]:
@@ -259,12 +266,13 @@ def from_layer(generator: nn.Module, x: Tensor, first_layer: int) -> Tensor:
     """The rest of the forward pass from :func:`frozen_prefix`'s output: the waveform ``(B, 1, T)``."""
     for i in range(first_layer, len(generator.upsamplers)):
         x = generator.mrfs[i](generator.upsamplers[i](F.leaky_relu(x, LRELU_SLOPE)))
-    return generator.post(x).tanh()
+    return generator.waveform(x)
 
 
 def _shares_prefix(generator: nn.Module) -> bool:
-    return all(hasattr(generator, a) for a in ("conv_pre", "upsamplers", "mrfs", "post")) and \
-        type(generator).__name__ == "HiFiGAN"
+    """A generator whose stages run as :func:`frozen_prefix` and :func:`from_layer` take them
+    (HiFi-GAN's order: LeakyReLU, upsampler, residual blocks), whatever makes its waveform."""
+    return isinstance(generator, (HiFiGAN, ISTFTNet))
 
 
 class Distiller:
@@ -272,7 +280,8 @@ class Distiller:
 
     def __init__(self, teacher: nn.Module, student: nn.Module, mel: MelSpectrogram, first_layer: int, lr: float,
                  lines_hz: Sequence[float] = (), notch_hz: float = 30.0, penalty_hz: Sequence[float] = (),
-                 line_weight: float = 0.0, top_hz: float = 0.0, wave_weight: float = WAVE_WEIGHT):
+                 line_weight: float = 0.0, top_hz: float = 0.0, wave_weight: float = WAVE_WEIGHT,
+                 fresh: Sequence[str] = ()):
         self.teacher, self.student, self.mel, self.first = teacher.eval(), student, mel, first_layer
         self.wave_weight = wave_weight
         self.lines_hz, self.notch_hz, self.top_hz = list(lines_hz), notch_hz, top_hz
@@ -291,8 +300,10 @@ class Distiller:
         # spreads the trained one over many taps (V1's second x8 layer at 65 taps: mean |w| 0.002),
         # so at the MRFs' rate it is rewritten within a few steps (the loss doubled in 5 steps).
         ups = {id(p) for name, p in student.named_parameters() if name.startswith("upsamplers.")}
-        groups = [{"params": [p for p in self.trainable if id(p) not in ups], "lr": lr},
-                  {"params": [p for p in self.trainable if id(p) in ups], "lr": lr * UPSAMPLER_LR_SCALE}]
+        new = {id(p) for name, p in student.named_parameters() if fresh and name.startswith(tuple(fresh))}
+        groups = [{"params": [p for p in self.trainable if id(p) not in ups | new], "lr": lr},
+                  {"params": [p for p in self.trainable if id(p) in ups], "lr": lr * UPSAMPLER_LR_SCALE},
+                  {"params": [p for p in self.trainable if id(p) in new], "lr": lr * FRESH_LR_SCALE}]
         self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.8, 0.99),
                                            weight_decay=0.0)
         self.stft = MultiResolutionSTFTLoss()
@@ -393,7 +404,8 @@ def distill(teacher_source: Dict[str, Any], run_dir, settings: DistillSettings, 
     if settings.segment % mel.hop_length:
         raise ValueError(f"segment {settings.segment} must be a multiple of the hop {mel.hop_length}")
     work = Distiller(teacher, student, mel, settings.first_layer, settings.lr, settings.lines_hz, settings.notch_hz,
-                     settings.penalty_hz, settings.line_weight, settings.top_hz, settings.wave_weight)
+                     settings.penalty_hz, settings.line_weight, settings.top_hz, settings.wave_weight,
+                     settings.fresh)
     step, elapsed = int(state.get("step", 0)), 0.0
     if previous is not None:
         work.optimizer.load_state_dict(state["optimizer"])

@@ -179,3 +179,16 @@ def test_wave_weight_zero_lets_the_student_take_its_own_phase(tiny_pair):
         loss = parts["stft"] + parts["mel"] + work.wave_weight * parts["wave"]
         norms[weight] = float(torch.autograd.grad(loss, out)[0].norm())
     assert norms[10.0] > 100 * norms[0.0]
+
+
+def test_an_istft_student_shares_the_frozen_prefix_and_finishes_with_its_istft():
+    from audioup.models import ISTFTNet, istftnet_preset
+    from audioup.train.distill import _shares_prefix, frozen_prefix, from_layer
+
+    torch.manual_seed(0)
+    student = ISTFTNet(**istftnet_preset("tiny")).eval()
+    assert _shares_prefix(student)
+    mel = torch.randn(1, 80, 8)
+    with torch.no_grad():
+        for first in (0, 1, 2):
+            assert torch.equal(from_layer(student, frozen_prefix(student, mel, first), first), student(mel))
