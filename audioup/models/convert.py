@@ -11,15 +11,27 @@ checkpoint for inference and fine-tuning). Every other weight is copied unchange
 Each layer may get its own kernel length: a longer resize kernel keeps more of the trained
 one (on HiFi-GAN V1 Universal's first x8 layer the residual falls from 30 % at 9 taps to
 about 7 % at 65), at the cost of more multiplies in that layer.
+
+:func:`istft_head_generator` makes the other conversion a released HiFi-GAN allows: its last
+layers (product ``istft_hop``) and their residual blocks give way to an inverse STFT
+(:class:`~.istftnet.ISTFTNet`); the trunk before them is copied unchanged and only the new
+output convolution (the magnitude and phase head) starts untrained.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import torch
+from torch import Tensor, nn
+
+from ..audio.mel import MelSpectrogram, padded_stft
+
 from ..layers import Replacement, parse_upsampler_spec, upsampler_class, upsampler_label
 from ..layers.project import project_layer
-from .registry import build_generator_from
+from .registry import build_generator_from, plain
+from .resblocks import LRELU_SLOPE
 from .upsampling import layer_specs
+from .vocos import spectrum_from_head
 
 KernelSizes = Union[None, int, Sequence[Optional[int]], Mapping[int, int]]
 
@@ -128,3 +140,126 @@ def convert_generator(source: Dict[str, Any], kind: Any, layers: Optional[Sequen
 
 def _describe(module) -> str:
     return f"{type(module).__name__}({module.extra_repr()})".replace("Parametrized", "")
+
+
+# The head's log-magnitude channels start here (a magnitude of 0.05 per bin, about -26 dB under
+# a full-scale sine): quiet, so the untrained head adds little noise, and not so quiet that
+# exp's gradient vanishes (it is proportional to the magnitude).
+HEAD_LOG_MAGNITUDE = -3.0
+HEAD_FIT_STEPS = 400
+HEAD_SEED = 0  # draws the new head's weights
+HEAD_FIT_SECONDS = 4.0  # of each recording the head's fit uses (its middle)
+
+
+def istft_head_generator(source: Dict[str, Any], istft_hop: int = 4, istft_n_fft: Optional[int] = None,
+                         fit_on: Sequence[Tensor] = (), fit_steps: int = HEAD_FIT_STEPS
+                         ) -> Tuple[Dict[str, Any], Dict[str, Any], List[int]]:
+    """A released HiFi-GAN with its last upsampling layers replaced by an inverse STFT (iSTFTNet).
+
+    The layers whose factors multiply to ``istft_hop`` (the last ones) and their residual
+    blocks are dropped; ``conv_pre`` and the earlier layers and blocks are copied unchanged;
+    the output convolution becomes the head of :class:`~.istftnet.ISTFTNet`
+    (``istft_n_fft + 2`` channels: log-magnitudes, whose bias starts at
+    :data:`HEAD_LOG_MAGNITUDE`, and phases), which a fine-tune must then train.
+    V1's factors (8, 8, 2, 2) with the default hop 4 and ``n_fft`` 16 give the paper's C8C8I.
+
+    Args:
+        source: ``{"generator_config", "generator"}`` of a HiFi-GAN
+            (:func:`~.checkpoint.read_generator`).
+        istft_hop: the inverse STFT's hop, the product of the layers it replaces.
+        istft_n_fft: its size (default ``4 * istft_hop``).
+        fit_on: recordings ``(T,)`` at the model's rate; when given, the head is fitted to
+            what the original makes of them (:func:`fit_istft_head_`), else it starts untrained.
+        fit_steps: steps of that fit.
+
+    Returns:
+        ``(generator_config, state_dict, replaced)``: the ISTFTNet spec and weights, and the
+        indices of the HiFi-GAN layers the inverse STFT replaces.
+
+    Raises:
+        ValueError: not a HiFi-GAN, or no trailing layers whose factors multiply to ``istft_hop``.
+    """
+    config = source["generator_config"]
+    if config.get("name") != "hifigan":
+        raise ValueError(f"an iSTFT head replaces a HiFi-GAN's last layers; this generator is {config.get('name')!r}")
+    kwargs = dict(config["kwargs"])
+    factors = list(kwargs.get("upsample_factors") or (8, 8, 2, 2))
+    keep, product = len(factors), 1
+    while keep > 1 and product < istft_hop:
+        keep -= 1
+        product *= factors[keep]
+    if product != istft_hop:
+        raise ValueError(f"no last layers of this generator (factors {factors}) multiply to the iSTFT hop "
+                         f"{istft_hop}; choose a hop that is a product of its last factors")
+    kernels = kwargs.get("upsample_kernel_sizes")
+    specs = layer_specs(kwargs.get("upsampler"), len(factors))[:keep]
+    kwargs.update(upsample_factors=factors[:keep],
+                  upsample_kernel_sizes=list(kernels)[:keep] if kernels else None,
+                  upsampler=specs[0] if all(s == specs[0] for s in specs) else specs,
+                  istft_hop=int(istft_hop), istft_n_fft=int(istft_n_fft or 4 * istft_hop))
+    new_config = {"name": "istftnet", "kwargs": plain(kwargs)}
+    with torch.random.fork_rng(devices=[]):  # the same source always gives the same head
+        torch.manual_seed(HEAD_SEED)
+        target = build_generator_from(new_config)
+    dropped = tuple(f"{group}.{i}." for group in ("upsamplers", "mrfs") for i in range(keep, len(factors)))
+    kept = {k: v for k, v in source["generator"].items() if not k.startswith(dropped + ("conv_post.",))}
+    missing, unexpected = target.load_state_dict(kept, strict=False)
+    if unexpected or any(not k.startswith("conv_post.") for k in missing):
+        raise ValueError(f"the HiFi-GAN's trunk does not fit the iSTFT generator (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    bins = target.istft_n_fft // 2 + 1
+    with torch.no_grad():
+        target.conv_post.bias[:bins].fill_(HEAD_LOG_MAGNITUDE)
+        target.conv_post.bias[bins:].zero_()
+    if len(fit_on):
+        teacher = build_generator_from(config)
+        teacher.load_state_dict(source["generator"])
+        fit_istft_head_(target, teacher, MelSpectrogram(**source["mel"]), fit_on, fit_steps)
+    return new_config, target.state_dict(), list(range(keep, len(factors)))
+
+
+def fit_istft_head_(student: nn.Module, teacher: nn.Module, mel: nn.Module, recordings: Sequence[Tensor],
+                    steps: int = HEAD_FIT_STEPS, lr: float = 3e-2) -> List[float]:
+    """Fit an iSTFT generator's head (``conv_post``) to the original vocoder's output, in place.
+
+    The student's trunk is the teacher's, so its last features are computed once; the head
+    then learns by Adam to give the complex short-time spectrum (the framing of
+    :class:`~.istft.InverseSTFT`, ``padding="same"``) of what the teacher makes from the same
+    mel: squared error of real and imaginary parts over the target's power. An error in the
+    complex plane needs no phase unwrapping, and a spectrum that matches it makes the teacher's
+    waveform back exactly. Much of this is out of a linear head's reach (the teacher's last
+    layers are nonlinear); what it gets is the start a fine-tune goes on from.
+
+    Returns:
+        The relative error after each step.
+    """
+    n_fft, hop = student.istft_n_fft, student.istft_hop
+    window = student.istft.window
+    feats, targets = [], []
+    with torch.no_grad():
+        for wave in recordings:
+            wave = torch.as_tensor(wave, dtype=torch.float32).flatten()
+            n = int(HEAD_FIT_SECONDS * mel.sample_rate)
+            start = max(0, (len(wave) - n) // 2)
+            wave = wave[start:start + n]
+            m = mel(wave.unsqueeze(0))
+            x = student.conv_pre(m)
+            for up, block in zip(student.upsamplers, student.mrfs):
+                x = block(up(torch.nn.functional.leaky_relu(x, LRELU_SLOPE)))
+            feats.append(x)
+            targets.append(padded_stft(teacher(m).squeeze(1), n_fft, hop, window))
+    power = sum(float(t.abs().pow(2).sum()) for t in targets)
+    params = [p for p in student.conv_post.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    history = []
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        error = 0.0
+        for x, target in zip(feats, targets):
+            real, imag = spectrum_from_head(student.post(x), n_fft // 2 + 1, sine_phase=True)
+            error = error + ((real - target.real) ** 2 + (imag - target.imag) ** 2).sum()
+        loss = error / power
+        loss.backward()
+        optimizer.step()
+        history.append(float(loss.detach()))
+    return history
