@@ -31,8 +31,9 @@ steps; train.clock=cpu counts this process's CPU time, which other load does not
   audioup compare recipes/offline/hifigan_v2.yaml train.clock=cpu --out runs/cmp_cpu \\
       --kinds transposed resize-nearest vocos istftnet --minutes 12
 
-From a released vocoder instead of a recipe (no CONFIG): convert it to every kind, give each
-the same fine-tune budget on real speech, and measure all on held-out clips:
+From a released vocoder instead of a recipe (no CONFIG): convert it to every kind (and to an
+iSTFT head, istftnet, in place of its last layers), give each the same fine-tune budget on
+real speech, and measure all on held-out clips:
 
   audioup compare --from pretrained:hifigan-universal --out runs/cmp_universal \\
       --budget-minutes 5 --data data/offline/speech/train.txt --test held_out/

@@ -24,6 +24,11 @@ the newest the fine-tuned one) that ``vocode``, ``analyze --checkpoint`` and ``t
 and on the held-out ``--test`` clips (default the bundled CMU ARCTIC ones) PESQ-WB, STOI,
 mel L1, M-STFT and the strongest predicted line over the real recording, for the original,
 the projection and the fine-tuned vocoder.
+
+``--to istftnet`` makes the other conversion: the last layers whose factors multiply to 4
+(x2 x2 on V1) and their residual blocks give way to an inverse STFT (iSTFTNet's C8C8I); the
+trunk stays as released, the new magnitude/phase head is fitted to the original's output on
+the calibration clips, and ``--budget-minutes`` fine-tunes the head and the stage before it.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ from ..data.dataset import read_filelist
 from ..errors import CommandError
 from ..layers import UPSAMPLER_LABELS
 from ..models.checkpoint import CheckpointError, list_checkpoints, read_generator
-from ..train.distill import TOP_BAND_HZ, WAVE_WEIGHT
+from ..train.distill import TOP_BAND_HZ, WAVE_WEIGHT, DistillSettings
 from . import check_output_path, plain_text
 
 DEFAULT_DATA = Path("data") / "offline" / "speech" / "train.txt"
@@ -51,7 +56,8 @@ def register(subparsers, help_line: str) -> None:
     p.add_argument("--config", metavar="JSON", help="config.json of an official file (default: beside it)")
     p.add_argument("--to", required=True, metavar="KIND",
                    help="resize-nearest, resize-linear, sinc or transposed (a copy); kinds with a folded "
-                        "(transposed-convolution) form, out of " + ", ".join(UPSAMPLER_LABELS))
+                        "(transposed-convolution) form, out of " + ", ".join(UPSAMPLER_LABELS)
+                        + "; or istftnet: the last layers (x2 x2 on V1) replaced by a hop-4 inverse STFT")
     p.add_argument("--layers", default="auto", metavar="auto|all|I,J",
                    help="which transposed layers to replace (default auto: those whose lines stand out)")
     p.add_argument("--kernel-size", metavar="K|I:K,...",
@@ -84,6 +90,9 @@ def register(subparsers, help_line: str) -> None:
     p.add_argument("--wave-weight", type=float, default=WAVE_WEIGHT, metavar="W",
                    help=f"fine-tune: weight of the waveform L1 term beside the STFT and mel distances "
                         f"(default {WAVE_WEIGHT:g}; 0: magnitudes only, the student may take its own phase)")
+    p.add_argument("--lr", type=float, default=DistillSettings.lr, metavar="LR",
+                   help=f"fine-tune: AdamW learning rate of the converted stages (default {DistillSettings.lr:g}; "
+                        "the replaced upsamplers learn at a tenth of it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -110,6 +119,8 @@ def run(args) -> int:
                         ("--loss-top-hz", 0.0 if args.loss_top_hz is None else args.loss_top_hz)):
         if not value >= 0:
             raise CommandError(f"{flag} {value:g}: must be 0 or more")
+    if not 0 < args.lr <= 1:
+        raise CommandError(f"--lr {args.lr:g}: must be in (0, 1]")
     try:
         source = read_generator(args.checkpoint, config=args.config)
     except CheckpointError as exc:
@@ -137,7 +148,7 @@ def run(args) -> int:
                             line_target_db=args.line_target, evaluate=not args.no_eval,
                             max_steps=args.max_steps, save_every_s=args.save_every, notch_hz=args.notch_hz,
                             line_weight=args.line_weight, top_hz=args.loss_top_hz, wave_weight=args.wave_weight,
-                            progress=not args.quiet)
+                            lr=args.lr, progress=not args.quiet)
     except (ValueError, CheckpointError) as exc:
         raise CommandError(f"--to {args.to}: {exc}" if "kind" in str(exc) else str(exc)) from None
     print(f"wrote {out / 'checkpoints'} and {out / 'convert.json'}")

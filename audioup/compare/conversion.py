@@ -43,16 +43,25 @@ from ..evaluation import evaluate_vocoder, format_row, load_clips, summarize, ta
 from ..inference import build_vocoder
 from ..layers import upsampler_label
 from ..models.checkpoint import FORMAT, VERSION, checkpoint_path, list_checkpoints
-from ..models.convert import convert_generator
+from ..models.convert import convert_generator, istft_head_generator
 from ..train.checkpoint import save_checkpoint
 from ..train.distill import (TOP_BAND_HZ, WAVE_WEIGHT, DistillSettings, distill, load_training_audio, notched_lines,
                              predicted_lines)
 
 from .plan import (LINE_TARGET_DB, Layers, _input_rates, parse_kernel_sizes, parse_layers,  # noqa: F401 (re-exported)
-                   plan_conversion)
+                   plan_conversion, plan_istft_head)
 
 CALIBRATION_FILES = 6  # files of the fine-tune data measured by layers="auto" (2-10 s each, spread over it)
 PACKAGE_CLIPS = DEFAULT_SOURCES  # the bundled CMU ARCTIC clips, package data
+# The other target a released HiFi-GAN can be converted to: its last layers (x2 x2 on V1) replaced by
+# an inverse STFT of this hop (iSTFTNet's C8C8I), the generator kind of the same name.
+ISTFT_HEAD = "istftnet"
+ISTFT_HOP = 4
+
+
+def target_label(kind: Any) -> str:
+    """How reports name a conversion target: an upsampler kind's label, or the iSTFT head."""
+    return f"iSTFTNet head (hop {ISTFT_HOP})" if kind == ISTFT_HEAD else upsampler_label(kind)
 
 
 def default_test_clips() -> List[Path]:
@@ -109,7 +118,7 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
                         test: Sequence = (), calibration: Sequence = (), line_target_db: float = LINE_TARGET_DB,
                         evaluate: bool = True, max_steps: int = 0, save_every_s: float = 60.0,
                         notch_hz: float = 30.0, line_weight: float = 0.0, top_hz: Optional[float] = None,
-                        wave_weight: float = WAVE_WEIGHT, progress: bool = True,
+                        wave_weight: float = WAVE_WEIGHT, lr: float = DistillSettings.lr, progress: bool = True,
                         log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Plan, project, recover and measure (see the module docstring); writes ``out``.
 
@@ -123,7 +132,7 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
     out = Path(out)
     sr = source["mel"]["sample_rate"]
     report: Dict[str, Any] = {"source": str(source_name), "to": kind if isinstance(kind, str) else dict(kind),
-                              "label": upsampler_label(kind)}
+                              "label": target_label(kind)}
     existing = list_checkpoints(out)
     if existing:
         first = torch.load(existing[0][1], map_location="cpu", weights_only=True)
@@ -138,14 +147,22 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
             "layers": saved["layers"], "kernel_sizes": saved["kernel_sizes"], "records": [], "trials": []}
         log(f"resuming the conversion in {out} (layers {plan['layers']})")
     else:
-        calib = load_clips(calibration, sr, log=log) if layers == "auto" else []
-        log(f"planning the conversion to {report['label']}"
-            + (f" on {len(calib)} calibration clip(s)" if calib else ""))
-        plan = plan_conversion(source, kind, layers, kernel_sizes, calib, line_target_db, log)
-        if not plan["layers"]:
-            log("  no layer needs converting: the step-0 checkpoint is the original")
-        config, state, _ = convert_generator(source, kind, plan["layers"], plan["kernel_sizes"]) \
-            if plan["layers"] else (source["generator_config"], source["generator"], [])
+        if kind == ISTFT_HEAD:
+            calib = load_clips(calibration, sr, log=log) if calibration else []
+            log(f"converting to {report['label']}"
+                + (f", its head fitted to the original on {len(calib)} calibration clip(s)" if calib else ""))
+            config, state, replaced = istft_head_generator(
+                source, ISTFT_HOP, fit_on=[torch.from_numpy(c.samples) for c in calib])
+            plan = plan_istft_head(source, replaced, ISTFT_HOP, config["kwargs"]["istft_n_fft"])
+        else:
+            calib = load_clips(calibration, sr, log=log) if layers == "auto" else []
+            log(f"planning the conversion to {report['label']}"
+                + (f" on {len(calib)} calibration clip(s)" if calib else ""))
+            plan = plan_conversion(source, kind, layers, kernel_sizes, calib, line_target_db, log)
+            if not plan["layers"]:
+                log("  no layer needs converting: the step-0 checkpoint is the original")
+            config, state, _ = convert_generator(source, kind, plan["layers"], plan["kernel_sizes"]) \
+                if plan["layers"] else (source["generator_config"], source["generator"], [])
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "plan.json", json.dumps(plan, indent=2) + "\n")
         save_checkpoint(_payload(source, config, state, source_name, plan, kind), checkpoint_path(out, 0))
@@ -160,12 +177,15 @@ def convert_and_recover(source: Dict[str, Any], source_name: str, kind: Any, out
         clips = load_training_audio(data, sr, log=log)
         rates = [r["input_rate_hz"] for r in plan["records"] if r["converted"]] if plan["records"] else \
             _input_rates(config, sr, plan["layers"])
+        head = "istft" in plan
+        # a fresh iSTFT head learns at a higher rate, and the stage before it learns to feed it
         settings = DistillSettings(budget_s=60.0 * budget_minutes, max_steps=max_steps,
-                                   first_layer=min(plan["layers"]), data=[str(d) for d in data],
+                                   first_layer=max(0, min(plan["layers"]) - head), data=[str(d) for d in data],
+                                   fresh=["conv_post."] if head else [],
                                    save_every_s=save_every_s, lines_hz=notched_lines(rates, sr, notch_hz), notch_hz=notch_hz,
                                    top_hz=sr / 2 - TOP_BAND_HZ if top_hz is None else top_hz,
                                    penalty_hz=predicted_lines(_input_rates(source["generator_config"], sr), sr),
-                                   line_weight=line_weight, wave_weight=wave_weight)
+                                   line_weight=line_weight, wave_weight=wave_weight, lr=lr)
         report["fine_tune"] = {**distill(source, out, settings, clips, progress=progress, log=log),
                                "budget_minutes": budget_minutes, "data": [str(d) for d in data]}
     if evaluate:
@@ -235,6 +255,8 @@ def render_conversion(report: Dict[str, Any]) -> str:
                          f"(residual {100 * (r.get('residual_energy') or 0):.1f} %"
                          + (f", fixed pattern {100 * r['position_code_share']:.0f} %" if "position_code_share" in r else "")
                          + f"): {r['reason']}")
+        elif r.get("replaced_by"):
+            lines.append(f"- layer {r['index']} (x{r['factor']}, input rate {r['input_rate_hz']:.0f} Hz): {r['reason']}")
     tune = report.get("fine_tune")
     if tune:
         lines.append(f"- fine-tune: {tune['steps']} steps in {tune['elapsed_s'] / 60:.1f} min "

@@ -21,7 +21,8 @@ from .conversion import (COLUMNS, Layers, conversion_stages, convert_and_recover
                          table_row)
 
 
-FROM_KINDS = ("resize-nearest", "resize-linear", "sinc", "subpixel-icnr")
+# the upsampler kinds, and the iSTFT head that replaces the last layers (conversion.ISTFT_HEAD)
+FROM_KINDS = ("resize-nearest", "resize-linear", "sinc", "subpixel-icnr", "istftnet")
 
 
 def compare_from_pretrained(source: Dict[str, Any], source_name: str, out, kinds: Sequence[str] = FROM_KINDS, *,

@@ -208,6 +208,21 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
     return chosen
 
 
+def plan_istft_head(source: Dict[str, Any], replaced: Sequence[int], istft_hop: int, istft_n_fft: int) -> Dict[str, Any]:
+    """The plan of an iSTFT-head conversion (:func:`audioup.models.convert.istft_head_generator`):
+    the layers in ``replaced`` give way to the inverse STFT, the others stay as trained."""
+    factors = source["generator_config"]["kwargs"].get("upsample_factors") or (8, 8, 2, 2)
+    rates = _input_rates(source["generator_config"], source["mel"]["sample_rate"])
+    head = f"an inverse STFT (hop {istft_hop}, n_fft {istft_n_fft})"
+    records = [{"index": i, "factor": int(f), "input_rate_hz": rates[i], "transposed": False,
+                "converted": i in replaced, "replaced_by": head if i in replaced else None,
+                "reason": (f"replaced, with its residual blocks, by {head}" if i in replaced
+                           else "kept as trained: the iSTFT generator's trunk")}
+               for i, f in enumerate(factors)]
+    return {"layers": list(replaced), "kernel_sizes": {}, "records": records, "trials": [],
+            "istft": {"hop": int(istft_hop), "n_fft": int(istft_n_fft)}}
+
+
 def parse_layers(text: str) -> Union[str, List[int]]:
     """``auto`` / ``all`` / ``2,3`` -> the value :func:`convert_and_recover` takes."""
     if text in ("auto", "all"):

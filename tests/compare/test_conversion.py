@@ -193,7 +193,8 @@ def test_convert_refuses_a_training_run_and_bad_options(official_tiny, tmp_path,
     assert "holds a training run" in capsys.readouterr().err
     assert (run / "train.lock").read_text() == "123\n"
     for bad in (["--layers", "x"], ["--layers", "7"], ["--kernel-size", "200000"], ["--kernel-size", "1:a"],
-                ["--budget-minutes", "-1"], ["--notch-hz", "-5"], ["--line-weight", "nan"], ["--loss-top-hz", "-1"], ["--wave-weight", "-1"]):
+                ["--budget-minutes", "-1"], ["--notch-hz", "-5"], ["--line-weight", "nan"], ["--loss-top-hz", "-1"], ["--wave-weight", "-1"],
+                ["--lr", "0"], ["--lr", "nan"]):
         assert main(base + ["--out", str(tmp_path / "o"), *bad]) == 1, bad
         err = capsys.readouterr().err
         assert "error" in err and "Traceback" not in err
@@ -231,7 +232,7 @@ def test_compare_from_a_released_vocoder_gives_every_kind_a_row(official_tiny, t
     weights, config, _ = official_tiny
     out = tmp_path / "cmp"
     assert main(["compare", "--from", str(weights), "--out", str(out), "--kinds", "resize-nearest", "subpixel",
-                 "--budget-minutes", "0.02", "--data", str(CLIPS), "--test", str(CLIPS / "arctic_a0009.wav"),
+                 "istftnet", "--budget-minutes", "0.02", "--data", str(CLIPS), "--test", str(CLIPS / "arctic_a0009.wav"),
                  "--quiet"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["original"]["clips"] == 1 and report["original"]["mel_l1"] > 0
@@ -244,6 +245,10 @@ def test_compare_from_a_released_vocoder_gives_every_kind_a_row(official_tiny, t
     table = (out / "report.md").read_text()
     assert "resize-nearest (layers 0,1,2), fine-tuned" in table and "subpixel (layers 0,1,2), projection" in table
     assert (out / "report.png").stat().st_size > 1000
+    # the iSTFT head has its place beside the upsampler kinds: the last layer gives way to it
+    head = report["kinds"]["istftnet"]
+    assert head["layers"] == [2] and head["fine-tuned"]["step"] >= 1 and head["fine-tuned"]["mel_l1"] > 0
+    assert "istftnet (layers 2), fine-tuned" in table
     assert "resize-nearest (layers 0,1,2), projection" in capsys.readouterr().out
 
 
@@ -262,3 +267,32 @@ def test_calibration_files_spread_over_the_data_and_skip_short_ones(tmp_path):
     assert all(not p.stem.endswith("_0") for p in picked)  # the 1 s files are left out
     speakers = {p.stem.split("_")[0] for p in picked}
     assert len(speakers) == CALIBRATION_FILES  # one per speaker, not the first speaker's files
+
+
+def test_a_released_vocoder_converts_to_an_istft_head_and_fine_tunes_its_last_stage(official_tiny, tmp_path):
+    from audioup.cli import main
+    from audioup.inference import load_generator
+    from audioup.models.checkpoint import list_checkpoints
+
+    weights, config, _ = official_tiny
+    out = tmp_path / "head"
+    assert main(["convert", "--checkpoint", str(weights), "--config", str(config), "--to", "istftnet",
+                 "--out", str(out), "--data", str(CLIPS), "--budget-minutes", "60", "--max-steps", "3",
+                 "--lr", "2e-4", "--quiet", "--test", str(CLIPS / "arctic_a0009.wav")]) == 0
+    report = json.loads((out / "convert.json").read_text())
+    assert report["label"].startswith("iSTFTNet head") and report["plan"]["layers"] == [2]
+    records = report["plan"]["records"]
+    assert [r["converted"] for r in records] == [False, False, True]
+    assert "inverse STFT" in records[2]["replaced_by"] and "trunk" in records[0]["reason"]
+    assert set(report["evaluation"]["rows"]) == {"original", "projection", "fine-tuned (3 steps)"}
+    found = list_checkpoints(out)
+    first, last = (torch.load(p, weights_only=True) for _, p in (found[0], found[-1]))
+    identity = last["distill"]["identity"]
+    # the stage before the head learns too; the head, new, learns faster
+    assert identity["first_layer"] == 1 and identity["fresh"] == ["conv_post."] and identity["lr"] == 2e-4
+    changed = {k for k, v in last["generator"].items() if not torch.equal(v, first["generator"][k])}
+    assert changed and all(k.startswith(("upsamplers.1.", "mrfs.1.", "conv_post.")) for k in changed)
+    assert any(k.startswith("conv_post.") for k in changed) and any(k.startswith("mrfs.1.") for k in changed)
+    vocoder = load_generator(out)
+    assert type(vocoder.generator).__name__ == "ISTFTNet" and vocoder.step == 3
+    assert main(["analyze", "--checkpoint", str(out), "--mel-from", str(CLIPS / "arctic_a0009.wav")]) == 0
