@@ -15,7 +15,9 @@
    x8 layer, a Russian male voice shows its 6891 Hz line at +10 dB), and replacing such a
    layer costs little anywhere. Then, greedily, the costly layer whose replacement lowers
    the strongest line the most, until none stands more than ``line_target_db`` over the
-   real recording, or no layer lowers it by :data:`.plan.MIN_GAIN_DB` more. Each layer's record
+   real recording, or no layer lowers it by :data:`.plan.MIN_GAIN_DB` more; a layer whose
+   replacement would raise the calibration clips' mel L1 more than :data:`.plan.MAX_MEL_RISE`
+   times is not a candidate (the first x8 layer of V1). Each layer's record
    says why it was or was not replaced, and how much of its output on the calibration
    clips is a fixed within-frame pattern, which no resize layer makes.
 2. **Project** (:func:`audioup.models.convert.convert_generator`) and write step 0.

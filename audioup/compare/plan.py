@@ -26,6 +26,11 @@ from ..models.registry import build_generator_from
 RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is long enough
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
 MIN_GAIN_DB = 1.0  # auto: a layer is replaced only if that lowers the worst line by this much
+# auto: nor if it raises the calibration clips' mel L1 more than this factor. On V1 Universal the
+# first x8 layer's projection takes mel L1 from 1.7x to 2.8x the original's and a 20-minute
+# fine-tune does not win it back (PESQ 1.79 -> 1.35): the later layers use that layer's fixed
+# within-frame pattern as a clock (benchmarks/RESULTS.md, issue 19).
+MAX_MEL_RISE = 1.5
 FLAT_COMB_DB = -60.0  # auto: a kernel whose constant response has a periodic part above this makes lines
 MAX_KERNEL = 1024  # longer kernels are refused (weights of gigabytes on a wide layer)
 
@@ -160,6 +165,7 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
     log(f"  calibration: the original's strongest predicted line stands "
         f"{now['worst_line_over_real_db']:+.1f} dB over the real recordings")
     gains: Dict[int, float] = {}
+    too_costly: Dict[int, tuple] = {}  # layer -> (the plan then, with the layer added)
     cheap = [i for i in candidates if cheap_first and kernels[i]["residual_energy"] <= RESIDUAL_TARGET
              and records[i].get("checkerboard_db", 0.0) > FLAT_COMB_DB]
     if now["worst_line_over_real_db"] > target and cheap:
@@ -179,7 +185,13 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
             if i not in chosen:
                 r = measure(sorted(chosen + [i]))
                 gains[i] = now["worst_line_over_real_db"] - r["worst_line_over_real_db"]
+                if r["mel_l1"] > MAX_MEL_RISE * now["mel_l1"]:
+                    too_costly[i] = (now, r)
+                    continue
+                too_costly.pop(i, None)
                 options.append((round(r["worst_line_over_real_db"] * 2) / 2, r["mel_l1"], i, r))
+        if not options:
+            break
         best = min(options)  # the lowest worst line (to 0.5 dB), then the smallest mel change
         if now["worst_line_over_real_db"] - best[3]["worst_line_over_real_db"] < MIN_GAIN_DB:
             break
@@ -199,6 +211,11 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
             r["reason"] = "not a transposed layer"
         elif r.get("checkerboard_db", 0.0) <= FLAT_COMB_DB and now["worst_line_over_real_db"] > target:
             r["reason"] = f"kept: its kernel makes no comb (checkerboard {r['checkerboard_db']:+.0f} dB)"
+        elif r["index"] in too_costly:
+            then, cost = too_costly[r["index"]]
+            r["reason"] = (f"kept: replacing it would lower the strongest line from {then['worst_line_over_real_db']:+.1f} "
+                           f"to {cost['worst_line_over_real_db']:+.1f} dB but raise mel L1 from {then['mel_l1']:.3f} to "
+                           f"{cost['mel_l1']:.3f} (more than {MAX_MEL_RISE:g}x), which a short fine-tune does not win back")
         elif now["worst_line_over_real_db"] <= target:
             r["reason"] = (f"kept: with the others replaced no line stands more than {target:g} dB over the "
                            f"real audio ({now['worst_line_over_real_db']:+.1f} dB)")

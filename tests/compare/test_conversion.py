@@ -78,6 +78,28 @@ def test_auto_replaces_cheap_comb_making_layers_first_and_keeps_flat_ones(offici
     assert all(not r["converted"] and "makes no comb" in r["reason"] for r in records[:2])
 
 
+def test_auto_keeps_a_layer_whose_replacement_costs_too_much_quality(official_tiny, monkeypatch):
+    from audioup.compare import plan as conversion
+    from audioup.evaluation import load_clips
+
+    weights, config, _ = official_tiny
+    source = _tied_source(weights, config, lined=2)
+    clips = load_clips([CLIPS], source["mel"]["sample_rate"], log=lambda *_: None)
+    free = conversion.plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None,
+                                      cheap_first=False)
+    original, with_2 = free["trials"][0], next(t for t in free["trials"] if t["layers"] == [2])
+    assert free["layers"] == [2]
+    rise = with_2["mel_l1"] / original["mel_l1"]
+    # allow a little less than the mel L1 rise the lined layer's replacement costs: it stays
+    monkeypatch.setattr(conversion, "MAX_MEL_RISE", rise * 0.9)
+    plan = conversion.plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None,
+                                      cheap_first=False)
+    assert plan["layers"] == []
+    reason = plan["records"][2]["reason"]
+    assert reason.startswith("kept: replacing it would lower the strongest line")
+    assert f"{with_2['mel_l1']:.3f}" in reason and f"{original['mel_l1']:.3f}" in reason
+
+
 def test_kernel_ladder_stops_at_the_first_length_within_the_residual_target(official_tiny):
     from audioup.compare.plan import RESIDUAL_TARGET, choose_kernels
     from audioup.models.checkpoint import read_generator
