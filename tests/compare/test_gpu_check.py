@@ -1,6 +1,7 @@
 """recipes/gpu_check.py: refuses cleanly without CUDA; its CPU smoke mode trains, times and reports."""
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -39,7 +40,8 @@ def test_cpu_smoke_run_appends_a_section(gpu_check, tmp_path, capsys):
     assert set(rows) == {"transposed", "sinc"}
     for kind, cells in rows.items():
         steps_per_s, tonal = float(cells[0]), float(cells[2])
-        assert steps_per_s > 0 and tonal >= 0
+        # a line-free output scores about 0 dB, a little under it as often as over (sinc read -0.1)
+        assert steps_per_s > 0 and math.isfinite(tonal)
     # at a step this early the transposed layers' lines dominate, the sinc ones' do not
     assert float(rows["transposed"][2]) > float(rows["sinc"][2]) + 10
     assert re.search(r"transposed\s+[\d.]+ steps/s", printed)
