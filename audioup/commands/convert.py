@@ -9,8 +9,8 @@ With ``--layers auto`` (the default) only the layers whose lines stand out are r
 each candidate is measured on calibration speech (``--calibrate``, default a few files of
 ``--data``, else the bundled clips), and a layer is replaced when that lowers the strongest
 predicted line over the real recording (``--line-target`` dB, default 3). Each replaced
-layer gets the shortest kernel of its ladder (the kind's default, 2f+1, 4f+1, 8f+1) that
-keeps all but 5 % of the trained kernel (``--kernel-size`` sets one length, or ``I:K,J:K``
+layer gets the shortest kernel of its ladder (the kind's default, 2f+1, 4f+1, 8f+1, 16f+1, up
+to 65 taps) that keeps all but 1 % of the trained kernel, or the longest (``--kernel-size`` sets one length, or ``I:K,J:K``
 per layer). ``--layers all`` replaces every transposed layer, ``--layers 2,3`` those.
 
 ``--budget-minutes M`` then fine-tunes the replaced stages within M minutes of wall time

@@ -4,13 +4,13 @@
 --from``):
 
 1. **Plan** (:func:`.plan.plan_conversion`). Each transposed layer gets the shortest kernel of
-   its kind's ladder (default, ``2f+1``, ``4f+1``, ``8f+1``) whose projection keeps all but
+   its kind's ladder (:func:`.plan.kernel_ladder`) whose projection keeps all but
    :data:`.plan.RESIDUAL_TARGET` of the trained kernel, or the longest. With ``layers="auto"`` the
    layers to replace are then chosen from measurement. When the original's strongest
    predicted line stands more than ``line_target_db`` over the real calibration speech,
    every *cheap* layer goes first: one whose kernel makes a comb (its checkerboard score,
    :func:`audioup.analysis.checkerboard_score`, is above :data:`.plan.FLAT_COMB_DB`) and whose
-   projection keeps all but :data:`.plan.RESIDUAL_TARGET` of it. A few calibration clips cannot
+   projection keeps all but :data:`.plan.CHEAP_RESIDUAL` of it. A few calibration clips cannot
    show every voice's lines (on V1 Universal, four Czech clips show none from the second
    x8 layer, a Russian male voice shows its 6891 Hz line at +10 dB), and replacing such a
    layer costs little anywhere. Then, greedily, the costly layer whose replacement lowers

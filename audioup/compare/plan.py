@@ -23,7 +23,12 @@ from ..layers import upsampler_class
 from ..models.convert import convert_generator, transposed_layers
 from ..models.registry import build_generator_from
 
-RESIDUAL_TARGET = 0.05  # a kernel keeping all but 5 % of the trained one is long enough
+# a kernel keeping all but 1 % of the trained one is long enough. At 5 % (the rule until
+# 2026-12-06) V1 Universal's second x2 layer got 5 taps (4.2 % lost); at 33 (0.75 %) the projection's
+# mel L1 on the 16 held-out clips falls from 0.509 to 0.385 (benchmarks/RESULTS.md, issue 19)
+RESIDUAL_TARGET = 0.01
+CHEAP_RESIDUAL = 0.05  # auto: a comb-making layer that keeps all but this much is replaced first
+MAX_LADDER_KERNEL = 65  # the ladder's longest kernel (a longer one may still be asked for)
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
 MIN_GAIN_DB = 1.0  # auto: a layer is replaced only if that lowers the worst line by this much
 # auto: nor if it raises the calibration clips' mel L1 more than this factor. On V1 Universal the
@@ -37,8 +42,9 @@ MAX_KERNEL = 1024  # longer kernels are refused (weights of gigabytes on a wide 
 Layers = Union[str, Sequence[int]]
 
 def kernel_ladder(factor: int) -> List[Optional[int]]:
-    """Kernel lengths tried per layer, shortest first (``None``: the kind's default)."""
-    return [None, 2 * factor + 1, 4 * factor + 1, 8 * factor + 1]
+    """Kernel lengths tried per layer, shortest first (``None``: the kind's default): ``2f+1``,
+    ``4f+1``, ``8f+1``, ``16f+1``, those up to :data:`MAX_LADDER_KERNEL` taps."""
+    return [None] + [m * factor + 1 for m in (2, 4, 8, 16) if m * factor + 1 <= MAX_LADDER_KERNEL]
 
 
 def choose_kernels(source: Dict[str, Any], kind: Any, layers: Sequence[int],
@@ -166,7 +172,7 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
         f"{now['worst_line_over_real_db']:+.1f} dB over the real recordings")
     gains: Dict[int, float] = {}
     too_costly: Dict[int, tuple] = {}  # layer -> (the plan then, with the layer added)
-    cheap = [i for i in candidates if cheap_first and kernels[i]["residual_energy"] <= RESIDUAL_TARGET
+    cheap = [i for i in candidates if cheap_first and kernels[i]["residual_energy"] <= CHEAP_RESIDUAL
              and records[i].get("checkerboard_db", 0.0) > FLAT_COMB_DB]
     if now["worst_line_over_real_db"] > target and cheap:
         result = measure(cheap)

@@ -64,7 +64,7 @@ def test_auto_replaces_cheap_comb_making_layers_first_and_keeps_flat_ones(offici
     source = _tied_source(weights, config, lined=2)
     clips = load_clips([CLIPS], source["mel"]["sample_rate"], log=lambda *_: None)
     # the tiny model's lined layer keeps 91 % at its longest kernel: call that cheap here
-    monkeypatch.setattr(conversion, "RESIDUAL_TARGET", 0.10)
+    monkeypatch.setattr(conversion, "CHEAP_RESIDUAL", 0.10)
     plan = conversion.plan_conversion(source, "resize-nearest", "auto", calibration=clips, log=lambda *_: None)
     records = plan["records"]
     # the tied layers make no comb; the lined one does
