@@ -10,7 +10,7 @@ fixed within-frame pattern (:mod:`audioup.analysis.position`).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -171,7 +171,7 @@ def _auto_layers(source, kind, kernels, candidates, calibration, target, records
     log(f"  calibration: the original's strongest predicted line stands "
         f"{now['worst_line_over_real_db']:+.1f} dB over the real recordings")
     gains: Dict[int, float] = {}
-    too_costly: Dict[int, tuple] = {}  # layer -> (the plan then, with the layer added)
+    too_costly: Dict[int, Tuple[Dict[str, float], Dict[str, float]]] = {}  # layer -> (plan then, with it)
     cheap = [i for i in candidates if cheap_first and kernels[i]["residual_energy"] <= CHEAP_RESIDUAL
              and records[i].get("checkerboard_db", 0.0) > FLAT_COMB_DB]
     if now["worst_line_over_real_db"] > target and cheap:
