@@ -17,12 +17,12 @@ import torch
 from ..audio.fs import atomic_write
 from ..evaluation import evaluate_vocoder, load_clips, summarize
 from ..inference import build_vocoder
-from .conversion import (COLUMNS, Layers, conversion_stages, convert_and_recover, default_test_clips, table_head,
-                         table_row)
+from .conversion import (COLUMNS, ISTFT_HEAD, Layers, conversion_stages, convert_and_recover, default_test_clips,
+                         table_head, table_row)
 
 
-# the upsampler kinds, and the iSTFT head that replaces the last layers (conversion.ISTFT_HEAD)
-FROM_KINDS = ("resize-nearest", "resize-linear", "sinc", "subpixel-icnr", "istftnet")
+# the upsampler kinds, and the iSTFT head that replaces the last layers
+FROM_KINDS = ("resize-nearest", "resize-linear", "sinc", "subpixel-icnr", ISTFT_HEAD)
 
 
 def compare_from_pretrained(source: Dict[str, Any], source_name: str, out, kinds: Sequence[str] = FROM_KINDS, *,

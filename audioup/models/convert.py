@@ -28,8 +28,8 @@ from ..audio.mel import MelSpectrogram, padded_stft
 
 from ..layers import Replacement, parse_upsampler_spec, upsampler_class, upsampler_label
 from ..layers.project import project_layer
+from .hifigan import run_stages
 from .registry import build_generator_from, plain
-from .resblocks import LRELU_SLOPE
 from .upsampling import layer_specs
 from .vocos import spectrum_from_head
 
@@ -236,17 +236,14 @@ def fit_istft_head_(student: nn.Module, teacher: nn.Module, mel: nn.Module, reco
     n_fft, hop = student.istft_n_fft, student.istft_hop
     window = student.istft.window
     feats, targets = [], []
+    n = int(HEAD_FIT_SECONDS * mel.sample_rate)
     with torch.no_grad():
         for wave in recordings:
             wave = torch.as_tensor(wave, dtype=torch.float32).flatten()
-            n = int(HEAD_FIT_SECONDS * mel.sample_rate)
             start = max(0, (len(wave) - n) // 2)
             wave = wave[start:start + n]
             m = mel(wave.unsqueeze(0))
-            x = student.conv_pre(m)
-            for up, block in zip(student.upsamplers, student.mrfs):
-                x = block(up(torch.nn.functional.leaky_relu(x, LRELU_SLOPE)))
-            feats.append(x)
+            feats.append(run_stages(student, student.conv_pre(m)))
             targets.append(padded_stft(teacher(m).squeeze(1), n_fft, hop, window))
     power = sum(float(t.abs().pow(2).sum()) for t in targets)
     params = [p for p in student.conv_post.parameters() if p.requires_grad]

@@ -44,6 +44,15 @@ def hifigan_preset(name: str) -> Dict[str, Any]:
     return dict(HIFIGAN_PRESETS[key])
 
 
+def run_stages(generator: MelGenerator, x: Tensor, start: int = 0, stop: Optional[int] = None) -> Tensor:
+    """HiFi-GAN's stages ``start`` to ``stop`` (default: to the last) on ``x``: for each, LeakyReLU,
+    the upsampler, the residual blocks. :class:`HiFiGAN` and the iSTFTNet trunk run this order; the
+    conversion's fine-tune runs it in two parts (a frozen prefix, then the rest)."""
+    for i in range(start, len(generator.upsamplers) if stop is None else stop):
+        x = generator.mrfs[i](generator.upsamplers[i](F.leaky_relu(x, LRELU_SLOPE)))
+    return x
+
+
 class HiFiGAN(MelGenerator):
     """HiFi-GAN generator: log-mel ``(B, n_mels, N)`` -> waveform ``(B, 1, hop_length * N)``.
 
@@ -97,10 +106,7 @@ class HiFiGAN(MelGenerator):
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)
-        x = self.conv_pre(mel)
-        for up, mrf in zip(self.upsamplers, self.mrfs):
-            x = mrf(up(F.leaky_relu(x, LRELU_SLOPE)))
-        return self.post(x).tanh()
+        return self.waveform(run_stages(self, self.conv_pre(mel)))
 
     def post(self, x: Tensor) -> Tensor:
         """The output convolution after the last residual blocks (before ``tanh``)."""

@@ -26,9 +26,9 @@ from typing import Any, Dict, Optional, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .hifigan import HIFIGAN_PRESETS
+from .hifigan import HIFIGAN_PRESETS, run_stages
 from .istft import InverseSTFT
-from .resblocks import LRELU_SLOPE, MRF, RESBLOCKS, weight_norm_conv
+from .resblocks import MRF, RESBLOCKS, weight_norm_conv
 from .upsampling import MelGenerator, UpsamplerSpec, check_mel
 from .vocos import spectrum_from_head
 
@@ -100,10 +100,7 @@ class ISTFTNet(MelGenerator):
 
     def forward(self, mel: Tensor) -> Tensor:
         check_mel(mel, self.n_mels, type(self).__name__)
-        x = self.conv_pre(mel)
-        for up, mrf in zip(self.upsamplers, self.mrfs):
-            x = mrf(up(F.leaky_relu(x, LRELU_SLOPE)))
-        return self.waveform(x)
+        return self.waveform(run_stages(self, self.conv_pre(mel)))
 
     def waveform(self, x: Tensor) -> Tensor:
         """The last residual blocks' output to the waveform ``(B, 1, T)``: the head, then the inverse STFT."""

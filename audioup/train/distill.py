@@ -44,11 +44,10 @@ from torch import Tensor, nn
 from ..audio.io import AudioError, find_audio_files, load_audio
 from ..audio.mel import MelSpectrogram
 from ..models.checkpoint import checkpoint_path, list_checkpoints
-from ..models.hifigan import HiFiGAN
+from ..models.hifigan import HiFiGAN, run_stages
 from ..models.istftnet import ISTFTNet
 from ..models.losses import MultiResolutionSTFTLoss
 from ..models.registry import build_generator_from
-from ..models.resblocks import LRELU_SLOPE
 from ..progress import progress_bar
 from .checkpoint import save_checkpoint
 
@@ -256,17 +255,12 @@ def draw_batch(clips: Sequence[np.ndarray], batch_size: int, segment: int, seed:
 
 def frozen_prefix(generator: nn.Module, mel: Tensor, first_layer: int) -> Tensor:
     """What a HiFi-GAN-style generator feeds ``upsamplers[first_layer]`` (before its activation)."""
-    x = generator.conv_pre(mel)
-    for i in range(first_layer):
-        x = generator.mrfs[i](generator.upsamplers[i](F.leaky_relu(x, LRELU_SLOPE)))
-    return x
+    return run_stages(generator, generator.conv_pre(mel), 0, first_layer)
 
 
 def from_layer(generator: nn.Module, x: Tensor, first_layer: int) -> Tensor:
     """The rest of the forward pass from :func:`frozen_prefix`'s output: the waveform ``(B, 1, T)``."""
-    for i in range(first_layer, len(generator.upsamplers)):
-        x = generator.mrfs[i](generator.upsamplers[i](F.leaky_relu(x, LRELU_SLOPE)))
-    return generator.waveform(x)
+    return generator.waveform(run_stages(generator, x, first_layer))
 
 
 def _shares_prefix(generator: nn.Module) -> bool:
