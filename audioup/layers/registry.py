@@ -3,6 +3,16 @@
 Kinds: ``transposed``, ``resize`` (``mode`` nearest/linear), ``subpixel``
 (``icnr``), ``sinc``. Short spellings used in configs and on the command
 line: ``resize-nearest``, ``resize-linear``, ``subpixel-icnr``.
+
+The words, each for one thing, everywhere in audioup:
+
+- **kind**: a registered upsampler class's name (a key of :data:`UPSAMPLER_KINDS`).
+- **alias**: another name that stands for a kind with fixed options (:data:`ALIASES`).
+- **spec**: what a config or caller gives to choose an upsampler: a kind, an alias, or a
+  mapping with ``kind`` and options (:data:`UpsamplerSpec`). A generator's own
+  ``{"name", "kwargs"}`` is its *config*, never a spec.
+- **label**: the short readable name of a spec (:func:`upsampler_label`, one of
+  :data:`UPSAMPLER_LABELS`), used in tables, help texts and folder names.
 """
 from __future__ import annotations
 

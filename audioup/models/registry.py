@@ -1,7 +1,7 @@
-"""Generators by name, and the spec a checkpoint stores to rebuild one.
+"""Generators by name, and the config a checkpoint stores to rebuild one.
 
 ``build_generator("hifigan", preset="v1", upsampler="resize-linear")`` builds a network;
-:func:`generator_config` expands a preset into the plain ``{"name", "kwargs"}`` spec that a
+:func:`generator_config` expands a preset into the plain ``{"name", "kwargs"}`` config that a
 checkpoint saves with the weights, and :func:`build_generator_from` rebuilds from it (no
 training code needed).
 """
