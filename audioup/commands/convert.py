@@ -8,10 +8,10 @@
 With ``--layers auto`` (the default) only the layers whose lines stand out are replaced:
 each candidate is measured on calibration speech (``--calibrate``, default a few files of
 ``--data``, else the bundled clips), and a layer is replaced when that lowers the strongest
-predicted line over the real recording (``--line-target`` dB, default 3). Each replaced
-layer gets the shortest kernel of its ladder (the kind's default, 2f+1, 4f+1, 8f+1, 16f+1, up
-to 65 taps) that keeps all but 1 % of the trained kernel, or the longest (``--kernel-size`` sets one length, or ``I:K,J:K``
-per layer). ``--layers all`` replaces every transposed layer, ``--layers 2,3`` those.
+predicted line over the real recording (``--line-target`` dB, default 3), unless it raises
+their mel L1 so much that a short fine-tune does not win it back (the report says so). Each
+replaced layer gets the shortest kernel of a ladder that keeps nearly all of the trained one
+(see ``--kernel-size``). ``--layers all`` replaces every transposed layer, ``--layers 2,3`` those.
 
 ``--budget-minutes M`` then fine-tunes the replaced stages within M minutes of wall time
 against the original on real speech (``--data``: folders, files or a filelist; default the
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ..compare.conversion import (CALIBRATION_FILES, LINE_TARGET_DB, calibration_files, convert_and_recover,
                                   default_test_clips, expand_data, parse_kernel_sizes, parse_layers)
+from ..compare.plan import LADDER_MULTIPLES, MAX_LADDER_KERNEL, RESIDUAL_TARGET
 from ..data.dataset import read_filelist
 from ..errors import CommandError
 from ..layers import UPSAMPLER_LABELS
@@ -61,7 +62,10 @@ def register(subparsers, help_line: str) -> None:
     p.add_argument("--layers", default="auto", metavar="auto|all|I,J",
                    help="which transposed layers to replace (default auto: those whose lines stand out)")
     p.add_argument("--kernel-size", metavar="K|I:K,...",
-                   help="kernel of the new layers: one length, or per layer (default: chosen per layer)")
+                   help="kernel of the new layers: one length, or per layer (default: per layer the shortest "
+                        "of the kind's default, " + ", ".join(f"{m}f+1" for m in LADDER_MULTIPLES)
+                        + f" up to {MAX_LADDER_KERNEL} taps that keeps "
+                        f"all but {RESIDUAL_TARGET * 100:g} %% of the trained kernel, else the longest)")
     p.add_argument("--budget-minutes", type=float, default=0.0, metavar="M",
                    help="fine-tune the replaced stages for M minutes of wall time (default 0: projection only)")
     p.add_argument("--data", nargs="+", metavar="PATH",

@@ -28,6 +28,7 @@ from ..models.registry import build_generator_from
 # mel L1 on the 16 held-out clips falls from 0.509 to 0.385 (benchmarks/RESULTS.md, issue 19)
 RESIDUAL_TARGET = 0.01
 CHEAP_RESIDUAL = 0.05  # auto: a comb-making layer that keeps all but this much is replaced first
+LADDER_MULTIPLES = (2, 4, 8, 16)  # the ladder after the default: kernels of m * factor + 1 taps
 MAX_LADDER_KERNEL = 65  # the ladder's longest kernel (a longer one may still be asked for)
 LINE_TARGET_DB = 3.0  # auto: no predicted line more than this over the real recording's strongest
 MIN_GAIN_DB = 1.0  # auto: a layer is replaced only if that lowers the worst line by this much
@@ -42,9 +43,9 @@ MAX_KERNEL = 1024  # longer kernels are refused (weights of gigabytes on a wide 
 Layers = Union[str, Sequence[int]]
 
 def kernel_ladder(factor: int) -> List[Optional[int]]:
-    """Kernel lengths tried per layer, shortest first (``None``: the kind's default): ``2f+1``,
-    ``4f+1``, ``8f+1``, ``16f+1``, those up to :data:`MAX_LADDER_KERNEL` taps."""
-    return [None] + [m * factor + 1 for m in (2, 4, 8, 16) if m * factor + 1 <= MAX_LADDER_KERNEL]
+    """Kernel lengths tried per layer, shortest first (``None``: the kind's default): ``m * f + 1``
+    for each ``m`` of :data:`LADDER_MULTIPLES`, those up to :data:`MAX_LADDER_KERNEL` taps."""
+    return [None] + [m * factor + 1 for m in LADDER_MULTIPLES if m * factor + 1 <= MAX_LADDER_KERNEL]
 
 
 def choose_kernels(source: Dict[str, Any], kind: Any, layers: Sequence[int],
